@@ -1,0 +1,2 @@
+//! meshctl: placeholder.
+fn main() {}

@@ -1,0 +1,8 @@
+//! EnvoyFilter (`networking/v1alpha3/envoy_filter.proto`).
+
+use serde::{Deserialize, Serialize};
+
+/// PLACEHOLDER: replaced by the full field tree.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnvoyFilterSpec {}

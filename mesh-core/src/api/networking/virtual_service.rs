@@ -1,0 +1,8 @@
+//! VirtualService (`networking/v1alpha3/virtual_service.proto`).
+
+use serde::{Deserialize, Serialize};
+
+/// PLACEHOLDER: replaced by the full field tree.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VirtualServiceSpec {}

@@ -1,0 +1,8 @@
+//! WorkloadGroup (`networking/v1alpha3/workload_group.proto`).
+
+use serde::{Deserialize, Serialize};
+
+/// PLACEHOLDER: replaced by the full field tree.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkloadGroupSpec {}
