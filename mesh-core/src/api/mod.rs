@@ -232,7 +232,7 @@ macro_rules! kinds {
                     cb: &mut dyn FnMut(serde_ignored::Path<'_>),
                 ) -> Result<T, serde_path_to_error::Error<serde_json::Error>> {
                     let mut f = |p: serde_ignored::Path<'_>| cb(p);
-                    let ignoring = serde_ignored::Deserializer::new(v, &mut f);
+                    let ignoring = serde_ignored::Deserializer::new(crate::load::Strict(v), &mut f);
                     serde_path_to_error::deserialize(ignoring)
                 }
                 Ok(match kind {

@@ -40,6 +40,7 @@
 
 mod error;
 mod source_map;
+mod strict;
 pub(crate) mod yaml;
 
 use std::sync::Arc;
@@ -51,6 +52,7 @@ use crate::path::{FieldPath, Segment};
 
 pub use error::{LoadError, LoadErrors, ObjectRef};
 pub use source_map::SourceMap;
+pub(crate) use strict::Strict;
 pub use yaml::Mark;
 
 /// How strictly to decode.
@@ -341,7 +343,7 @@ pub(crate) fn object_from_value(
     let kind = match Kind::from_type(api_version, kind_name) {
         Ok(Some(kind)) => kind,
         Ok(None) => {
-            let untyped: UntypedObject = serde_path_to_error::deserialize(value).map_err(|e| {
+            let untyped: UntypedObject = serde_path_to_error::deserialize(Strict(value)).map_err(|e| {
                 fail(
                     Some(FieldPath::from(e.path())),
                     clean_serde_message(&e.inner().to_string()),
