@@ -12,11 +12,58 @@ use support::{CorpusFile, corpus_files};
 
 /// Files that hold no Kubernetes objects, and why.
 const NOT_OBJECTS: &[(&str, &str)] = &[
-    ("istio/pilot/pkg/xds/testdata/none_", "Envoy xDS responses (JSON), not Kubernetes objects"),
-    ("-out.yaml", "Envoy RBAC filters istiod generates, not Kubernetes objects"),
-    ("istio/pkg/config/analysis/msg/messages.yaml", "the analyzer message catalogue"),
-    ("customresourcedefinitions.gen.yaml", "CRD definitions: loaded as untyped objects by another test"),
-    ("crd-all.gen.yaml", "CRD definitions: loaded as untyped objects by another test"),
+    (
+        "istio/pilot/pkg/xds/testdata/none_",
+        "Envoy xDS responses (JSON), not Kubernetes objects",
+    ),
+    (
+        "-out.yaml",
+        "Envoy RBAC filters istiod generates, not Kubernetes objects",
+    ),
+    (
+        "-out1.yaml",
+        "Envoy RBAC filters istiod generates, not Kubernetes objects",
+    ),
+    (
+        "-out2.yaml",
+        "Envoy RBAC filters istiod generates, not Kubernetes objects",
+    ),
+    (
+        "analyzers/testdata/common/meshconfig.yaml",
+        "MeshConfig, not a Kubernetes object",
+    ),
+    (
+        "analyzers/testdata/common/meshnetworks.yaml",
+        "MeshNetworks, not a Kubernetes object",
+    ),
+    (
+        "analyzers/testdata/mesh-with-automtls.yaml",
+        "MeshConfig, not a Kubernetes object",
+    ),
+    (
+        "analyzers/testdata/telemetry-lightstep-meshconfig.yaml",
+        "MeshConfig, not a Kubernetes object",
+    ),
+    (
+        "analyzers/testdata/serviceentry-missing-addresses-protocol-mesh-cfg.yaml",
+        "MeshConfig, not a Kubernetes object",
+    ),
+    (
+        "analyzers/testdata/serviceentry-address-allocated-mesh-cfg.yaml",
+        "MeshConfig, not a Kubernetes object",
+    ),
+    (
+        "istio/pkg/config/analysis/msg/messages.yaml",
+        "the analyzer message catalogue",
+    ),
+    (
+        "customresourcedefinitions.gen.yaml",
+        "CRD definitions: loaded as untyped objects by another test",
+    ),
+    (
+        "crd-all.gen.yaml",
+        "CRD definitions: loaded as untyped objects by another test",
+    ),
 ];
 
 /// Files whose objects Istio's webhook rejects on purpose, with the reason.
@@ -47,16 +94,33 @@ fn every_object_loads_strictly() {
         let out = loader.load_str(&file.text, &file.rel);
         failures.extend(out.errors.iter().map(ToString::to_string));
         for o in &out.objects {
-            *counts.entry(o.object.kind().map_or("(untyped)".into(), |k| k.to_string())).or_default() += 1;
+            *counts
+                .entry(
+                    o.object
+                        .kind()
+                        .map_or("(untyped)".into(), |k| k.to_string()),
+                )
+                .or_default() += 1;
         }
     }
-    assert!(failures.is_empty(), "{} load errors:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} load errors:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     // The corpus exercises every Istio kind we model.
     for kind in Kind::ALL.iter().filter(|k| k.is_istio()) {
-        assert!(counts.get(kind.as_str()).copied().unwrap_or(0) > 0, "no {kind} in the corpus: {counts:?}");
+        assert!(
+            counts.get(kind.as_str()).copied().unwrap_or(0) > 0,
+            "no {kind} in the corpus: {counts:?}"
+        );
     }
     let total: usize = counts.values().sum();
-    assert!(total > 1500, "expected the whole corpus, loaded {total}: {counts:?}");
+    assert!(
+        total > 1500,
+        "expected the whole corpus, loaded {total}: {counts:?}"
+    );
 }
 
 #[test]
@@ -66,9 +130,18 @@ fn every_object_round_trips() {
         for loaded in loader.load_str(&file.text, &file.rel).objects {
             let json = serde_json::to_string(&loaded.object).expect("serializes");
             let again = Loader::new(LoadOptions::strict()).load_str(&json, "round-trip");
-            assert!(again.errors.is_empty(), "{}: reloading failed: {:?}\n{json}", file.rel, again.errors);
+            assert!(
+                again.errors.is_empty(),
+                "{}: reloading failed: {:?}\n{json}",
+                file.rel,
+                again.errors
+            );
             assert_eq!(again.objects.len(), 1);
-            assert_eq!(again.objects[0].object, loaded.object, "{}: round trip changed the object", file.rel);
+            assert_eq!(
+                again.objects[0].object, loaded.object,
+                "{}: round trip changed the object",
+                file.rel
+            );
         }
     }
 }
@@ -89,12 +162,23 @@ fn istio_objects_validate_as_istio_says() {
                 if is_generated(file) && e.path.to_string().starts_with("metadata") {
                     continue;
                 }
-                failures.push(format!("{}:{}:{}: {} {}: {e}", file.rel, loaded.origin.document, loaded.origin.line,
-                    loaded.object.kind_name(), loaded.object.metadata().name));
+                failures.push(format!(
+                    "{}:{}:{}: {} {}: {e}",
+                    file.rel,
+                    loaded.origin.document,
+                    loaded.origin.line,
+                    loaded.object.kind_name(),
+                    loaded.object.metadata().name
+                ));
             }
         }
     }
-    assert!(failures.is_empty(), "{} unexpected validation errors:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} unexpected validation errors:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     assert!(validated > 1000, "validated only {validated} Istio objects");
 }
 
@@ -104,8 +188,10 @@ fn istio_objects_validate_as_istio_says() {
 fn crd_schema_oracle() {
     let loader = Loader::new(LoadOptions::strict());
     let mut failures = Vec::new();
-    let files: Vec<CorpusFile> =
-        corpus_files().into_iter().filter(|f| f.rel.contains("pkg/config/validation/testdata/crds/")).collect();
+    let files: Vec<CorpusFile> = corpus_files()
+        .into_iter()
+        .filter(|f| f.rel.contains("pkg/config/validation/testdata/crds/"))
+        .collect();
     assert!(files.len() >= 20, "crd oracle files missing");
     let mut rejected = 0;
     for file in &files {
@@ -118,10 +204,18 @@ fn crd_schema_oracle() {
             let out = loader.load_str(&body, &file.rel);
             let mut problems: Vec<String> = out.errors.iter().map(ToString::to_string).collect();
             for o in &out.objects {
-                problems.extend(validate::validate(&o.object).errors.iter().map(ToString::to_string));
+                problems.extend(
+                    validate::validate(&o.object)
+                        .errors
+                        .iter()
+                        .map(ToString::to_string),
+                );
             }
             match (invalid, problems.is_empty()) {
-                (false, false) => failures.push(format!("{} doc {i}: valid per the CRD, we reject it: {problems:?}", file.rel)),
+                (false, false) => failures.push(format!(
+                    "{} doc {i}: valid per the CRD, we reject it: {problems:?}",
+                    file.rel
+                )),
                 (true, true) => failures.push(format!(
                     "{} doc {i}: the API server rejects it ({}), we accept it",
                     file.rel,
@@ -132,8 +226,16 @@ fn crd_schema_oracle() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} disagreements with the CRD schema:\n{}", failures.len(), failures.join("\n"));
-    assert!(rejected >= 60, "only {rejected} invalid documents were seen");
+    assert!(
+        failures.is_empty(),
+        "{} disagreements with the CRD schema:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(
+        rejected >= 60,
+        "only {rejected} invalid documents were seen"
+    );
 }
 
 /// `virtualservice_dupmatches.yaml` is valid, with the unreachable-rule and ineffective-match
@@ -142,20 +244,40 @@ fn crd_schema_oracle() {
 fn duplicate_matches_warn() {
     let file = corpus_files()
         .into_iter()
-        .find(|f| f.rel.ends_with("analyzers/testdata/virtualservice_dupmatches.yaml"))
+        .find(|f| {
+            f.rel
+                .ends_with("analyzers/testdata/virtualservice_dupmatches.yaml")
+        })
         .expect("dupmatches file");
     let objects = mesh_core::load::from_str(&file.text, &file.rel).expect("loads");
     let warned = |name: &str, needle: &str| {
         objects.iter().any(|o| {
             o.object.metadata().name == name
-                && validate::validate(&o.object).warnings.iter().any(|w| w.message.contains(needle))
+                && validate::validate(&o.object)
+                    .warnings
+                    .iter()
+                    .any(|w| w.message.contains(needle))
         })
     };
-    for name in ["duplicate-match", "duplicate-tcp-match", "duplicate-empty-tcp"] {
-        assert!(warned(name, "unreachable"), "{name}: no unreachable-rule warning");
+    for name in [
+        "duplicate-match",
+        "duplicate-tcp-match",
+        "duplicate-empty-tcp",
+    ] {
+        assert!(
+            warned(name, "unreachable"),
+            "{name}: no unreachable-rule warning"
+        );
     }
-    for name in ["almost-duplicate-match", "duplicate-match", "almost-duplicate-tcp-match"] {
-        assert!(warned(name, "ineffective"), "{name}: no ineffective-match warning");
+    for name in [
+        "almost-duplicate-match",
+        "duplicate-match",
+        "almost-duplicate-tcp-match",
+    ] {
+        assert!(
+            warned(name, "ineffective"),
+            "{name}: no ineffective-match warning"
+        );
     }
 }
 
@@ -163,16 +285,29 @@ fn duplicate_matches_warn() {
 fn untyped_kinds_keep_kind_and_metadata() {
     let loader = Loader::new(LoadOptions::strict());
     let mut untyped = BTreeMap::<String, usize>::new();
-    for file in corpus_files().iter().filter(|f| !skipped(f) || f.rel.ends_with("crd-all.gen.yaml")) {
+    for file in corpus_files()
+        .iter()
+        .filter(|f| !skipped(f) || f.rel.ends_with("crd-all.gen.yaml"))
+    {
         for loaded in loader.load_str(&file.text, &file.rel).objects {
             if let Object::Untyped(u) = &loaded.object {
                 assert!(!u.kind.is_empty() && !u.api_version.is_empty());
-                assert!(!u.metadata.name.is_empty(), "{}: untyped {} without a name", file.rel, u.kind);
+                assert!(
+                    !u.metadata.name.is_empty(),
+                    "{}: untyped {} without a name",
+                    file.rel,
+                    u.kind
+                );
                 *untyped.entry(u.kind.clone()).or_default() += 1;
             }
         }
     }
-    for kind in ["Deployment", "CustomResourceDefinition", "HTTPRoute", "ConfigMap"] {
+    for kind in [
+        "Deployment",
+        "CustomResourceDefinition",
+        "HTTPRoute",
+        "ConfigMap",
+    ] {
         assert!(untyped.contains_key(kind), "no untyped {kind}: {untyped:?}");
     }
 }

@@ -343,12 +343,13 @@ pub(crate) fn object_from_value(
     let kind = match Kind::from_type(api_version, kind_name) {
         Ok(Some(kind)) => kind,
         Ok(None) => {
-            let untyped: UntypedObject = serde_path_to_error::deserialize(Strict(value)).map_err(|e| {
-                fail(
-                    Some(FieldPath::from(e.path())),
-                    clean_serde_message(&e.inner().to_string()),
-                )
-            })?;
+            let untyped: UntypedObject =
+                serde_path_to_error::deserialize(Strict(value)).map_err(|e| {
+                    fail(
+                        Some(FieldPath::from(e.path())),
+                        clean_serde_message(&e.inner().to_string()),
+                    )
+                })?;
             return Ok((Object::Untyped(untyped), Vec::new()));
         }
         Err(served) => {
@@ -422,5 +423,39 @@ pub(crate) fn json_type(v: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "a list",
         Value::Object(_) => "an object",
+    }
+}
+
+/// The loader's robustness property, shared by the cargo-fuzz target (`fuzz/`) and the
+/// robustness test: on any bytes, loading (strict and lenient) never panics, every loaded
+/// object validates without panicking, and serializing then reloading gives the same object.
+#[doc(hidden)]
+pub fn fuzz_one(data: &[u8]) {
+    for options in [LoadOptions::strict(), LoadOptions::lenient()] {
+        let out = Loader::new(options).load_slice(data, "fuzz");
+        for e in &out.errors {
+            let _ = e.to_string();
+        }
+        for loaded in out.objects {
+            let _ = crate::validate::validate(&loaded.object);
+            let Ok(json) = serde_json::to_string(&loaded.object) else {
+                panic!("a loaded object does not serialize")
+            };
+            let again = Loader::new(LoadOptions::lenient()).load_str(&json, "reload");
+            assert!(
+                again.errors.is_empty(),
+                "reload failed: {:?} for {json}",
+                again.errors
+            );
+            assert_eq!(
+                again.objects.len(),
+                1,
+                "reload changed the object count for {json}"
+            );
+            assert_eq!(
+                again.objects[0].object, loaded.object,
+                "round trip changed {json}"
+            );
+        }
     }
 }

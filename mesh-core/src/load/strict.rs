@@ -14,7 +14,10 @@ pub(crate) struct Strict(pub Value);
 type Error = serde_json::Error;
 
 fn invalid_type(v: &Value, exp: &dyn de::Expected) -> Error {
-    de::Error::custom(format_args!("invalid type: {}, expected {exp}", json_type(v)))
+    de::Error::custom(format_args!(
+        "invalid type: {}, expected {exp}",
+        json_type(v)
+    ))
 }
 
 impl<'de> de::Deserializer<'de> for Strict {
@@ -34,7 +37,9 @@ impl<'de> de::Deserializer<'de> for Strict {
                 }
             }
             Value::String(s) => visitor.visit_string(s),
-            Value::Array(items) => visitor.visit_seq(SeqAccess { items: items.into_iter() }),
+            Value::Array(items) => visitor.visit_seq(SeqAccess {
+                items: items.into_iter(),
+            }),
             Value::Object(map) => visitor.visit_map(MapAccess::new(map)),
         }
     }
@@ -67,7 +72,9 @@ impl<'de> de::Deserializer<'de> for Strict {
 
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
         match self.0 {
-            Value::Array(items) => visitor.visit_seq(SeqAccess { items: items.into_iter() }),
+            Value::Array(items) => visitor.visit_seq(SeqAccess {
+                items: items.into_iter(),
+            }),
             other => Err(invalid_type(&other, &visitor)),
         }
     }
@@ -81,14 +88,20 @@ impl<'de> de::Deserializer<'de> for Strict {
         match self.0 {
             Value::String(s) => visitor.visit_enum(s.into_deserializer()),
             Value::Object(map) if map.len() == 1 => {
-                let Some((variant, value)) = map.into_iter().next() else { unreachable!() };
+                let Some((variant, value)) = map.into_iter().next() else {
+                    unreachable!()
+                };
                 visitor.visit_enum(EnumAccess { variant, value })
             }
             other => Err(invalid_type(&other, &visitor)),
         }
     }
 
-    fn deserialize_newtype_struct<V: Visitor<'de>>(self, _name: &'static str, visitor: V) -> Result<V::Value, Error> {
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
         visitor.visit_newtype_struct(self)
     }
 
@@ -112,8 +125,14 @@ struct SeqAccess {
 impl<'de> de::SeqAccess<'de> for SeqAccess {
     type Error = Error;
 
-    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, Error> {
-        self.items.next().map(|v| seed.deserialize(Strict(v))).transpose()
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, Error> {
+        self.items
+            .next()
+            .map(|v| seed.deserialize(Strict(v)))
+            .transpose()
     }
 
     fn size_hint(&self) -> Option<usize> {
@@ -128,14 +147,20 @@ struct MapAccess {
 
 impl MapAccess {
     fn new(map: Map<String, Value>) -> Self {
-        Self { entries: map.into_iter(), value: None }
+        Self {
+            entries: map.into_iter(),
+            value: None,
+        }
     }
 }
 
 impl<'de> de::MapAccess<'de> for MapAccess {
     type Error = Error;
 
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, Error> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Error> {
         match self.entries.next() {
             Some((k, v)) => {
                 self.value = Some(v);
@@ -163,7 +188,10 @@ impl<'de> de::EnumAccess<'de> for EnumAccess {
     type Error = Error;
     type Variant = VariantAccess;
 
-    fn variant_seed<V: DeserializeSeed<'de>>(self, seed: V) -> Result<(V::Value, VariantAccess), Error> {
+    fn variant_seed<V: DeserializeSeed<'de>>(
+        self,
+        seed: V,
+    ) -> Result<(V::Value, VariantAccess), Error> {
         let v = seed.deserialize(Key(self.variant))?;
         Ok((v, VariantAccess(self.value)))
     }
@@ -189,7 +217,11 @@ impl<'de> de::VariantAccess<'de> for VariantAccess {
         de::Deserializer::deserialize_seq(Strict(self.0), visitor)
     }
 
-    fn struct_variant<V: Visitor<'de>>(self, _fields: &'static [&'static str], visitor: V) -> Result<V::Value, Error> {
+    fn struct_variant<V: Visitor<'de>>(
+        self,
+        _fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Error> {
         de::Deserializer::deserialize_map(Strict(self.0), visitor)
     }
 }
@@ -230,7 +262,11 @@ impl<'de> de::Deserializer<'de> for Key {
         visitor.visit_some(self)
     }
 
-    fn deserialize_newtype_struct<V: Visitor<'de>>(self, _name: &'static str, visitor: V) -> Result<V::Value, Error> {
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
         visitor.visit_newtype_struct(self)
     }
 

@@ -29,12 +29,19 @@ pub fn corpus_files() -> Vec<CorpusFile> {
     let mut out = Vec::new();
     walk(&root, &root, &mut out);
     out.sort_by(|a, b| a.rel.cmp(&b.rel));
-    assert!(out.len() > 400, "corpus looks incomplete: {} files", out.len());
+    assert!(
+        out.len() > 400,
+        "corpus looks incomplete: {} files",
+        out.len()
+    );
     out
 }
 
 fn walk(root: &Path, dir: &Path, out: &mut Vec<CorpusFile>) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir).expect("readable corpus").flatten().collect();
+    let mut entries: Vec<_> = std::fs::read_dir(dir)
+        .expect("readable corpus")
+        .flatten()
+        .collect();
     entries.sort_by_key(|e| e.path());
     for e in entries {
         let path = e.path();
@@ -46,10 +53,16 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<CorpusFile>) {
         if !(name.ends_with(".yaml") || name.ends_with(".golden") || name.ends_with(".json")) {
             continue;
         }
-        let rel = path.strip_prefix(root).expect("under root").to_string_lossy().replace('\\', "/");
+        let rel = path
+            .strip_prefix(root)
+            .expect("under root")
+            .to_string_lossy()
+            .replace('\\', "/");
         let mut text = std::fs::read_to_string(&path).expect("utf-8 corpus file");
         if rel.contains("xds/testdata/benchmarks/") {
-            text = render_benchmark_template(&text, 3, 4);
+            // One service: some fixtures (knative-gateway) repeat a document without a `---`
+            // separator, so istiod's own rendering only makes valid YAML for one.
+            text = render_benchmark_template(&text, 1, 3);
         }
         out.push(CorpusFile { rel, text });
     }
@@ -92,12 +105,20 @@ pub fn render_benchmark_template(text: &str, services: usize, instances: usize) 
     render(text, services, instances, &mut vars)
 }
 
-fn render(text: &str, services: usize, instances: usize, vars: &mut Vec<(String, usize)>) -> String {
+fn render(
+    text: &str,
+    services: usize,
+    instances: usize,
+    vars: &mut Vec<(String, usize)>,
+) -> String {
     let mut out = String::new();
     let mut rest = text;
     while let Some(start) = rest.find("{{") {
         let mut before = &rest[..start];
-        let end = rest[start..].find("}}").map(|e| start + e).expect("closed action");
+        let end = rest[start..]
+            .find("}}")
+            .map(|e| start + e)
+            .expect("closed action");
         let action = rest[start + 2..end].trim();
         let trim_left = action.starts_with('-');
         let action = action.trim_start_matches('-').trim();
@@ -161,7 +182,12 @@ fn eval(action: &str, services: usize, vars: &[(String, usize)]) -> usize {
     let operand = |s: &str| -> usize {
         match s {
             "$.Services" | ".Services" => services,
-            v if v.starts_with('$') => vars.iter().rev().find(|(n, _)| n == v).map(|(_, x)| *x).expect("bound variable"),
+            v if v.starts_with('$') => vars
+                .iter()
+                .rev()
+                .find(|(n, _)| n == v)
+                .map(|(_, x)| *x)
+                .expect("bound variable"),
             n => n.parse().expect("number"),
         }
     };

@@ -1,2 +1,0 @@
-//! meshctl: placeholder.
-fn main() {}

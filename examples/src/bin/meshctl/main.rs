@@ -1,0 +1,43 @@
+//! `meshctl`: mesh-rs on the command line, in the spirit of `istioctl`.
+//!
+//! ```text
+//! meshctl validate -f samples/bookinfo/networking/ -f extra.yaml [-o json] [--lenient]
+//! ```
+
+mod validate;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// mesh-rs command-line tool.
+#[derive(Parser, Debug)]
+#[command(
+    name = "meshctl",
+    version,
+    about = "Work with Istio configuration using mesh-rs"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Validate Istio configuration files as istiod's webhook would.
+    Validate(validate::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Validate(args) => validate::run(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("meshctl: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

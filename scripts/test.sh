@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The whole test suite, exactly as CI runs it (.ci/run calls this and nothing else).
+# Installs what the tests need, then: formatting, clippy with warnings as errors, every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Share a build directory outside the clone when one is given (CI), else build in ./target.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+# The Istio corpus lives in shared/ beside the repository; tests fail without it.
+if [ -z "${MESH_ISTIO_CORPUS:-}" ]; then
+  export MESH_ISTIO_CORPUS="$PWD/../shared/istio-corpus"
+fi
+if [ ! -d "$MESH_ISTIO_CORPUS" ]; then
+  echo "error: Istio corpus not found at $MESH_ISTIO_CORPUS (set MESH_ISTIO_CORPUS)" >&2
+  exit 1
+fi
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== cargo test"
+cargo test --workspace --locked
