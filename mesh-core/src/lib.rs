@@ -32,3 +32,6 @@ pub mod path;
 pub mod validate;
 
 pub use path::FieldPath;
+
+#[doc = include_str!("../../docs/mesh-core.md")]
+pub mod guide {}
