@@ -1419,3 +1419,1782 @@ mod corpus {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::validate::test_support::{check, expect};
+
+    /// A VirtualService in namespace `default` with the given spec (flow YAML).
+    fn vs(spec: &str) -> String {
+        format!(
+            "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: vs, namespace: default}}\nspec: {spec}\n"
+        )
+    }
+
+    /// A VirtualService with one HTTP route (flow YAML), for host `foo.bar`.
+    fn http(route: &str) -> String {
+        vs(&format!("{{hosts: [foo.bar], http: [{route}]}}"))
+    }
+
+    /// A delegate VirtualService (no hosts) with one HTTP route.
+    fn delegate(route: &str) -> String {
+        vs(&format!("{{http: [{route}]}}"))
+    }
+
+    /// A VirtualService with one TCP route whose destinations are `route`.
+    fn tcp(route: &str) -> String {
+        vs(&format!("{{hosts: [foo.bar], tcp: [{{route: {route}}}]}}"))
+    }
+
+    const D: &str = "route: [{destination: {host: foo.baz}}]";
+    const REDIRECT: &str = "redirect: {uri: /, authority: foo.biz}";
+    const DELEGATE: &str = "delegate: {name: test, namespace: test}";
+
+    fn run(rows: &[(&str, String, Option<&str>)]) {
+        for (name, yaml, want) in rows {
+            expect(name, yaml, *want);
+        }
+    }
+
+    #[test]
+    fn virtual_service() {
+        let r = |s: &str| format!("{{hosts: [foo.bar], gateways: [{s}], http: [{{{D}}}]}}");
+        run(&[
+            (
+                "simple",
+                vs(&format!("{{hosts: [foo.bar], http: [{{{D}}}]}}")),
+                None,
+            ),
+            (
+                "allow sni based domains",
+                vs(
+                    "{hosts: [outbound_.15010_._.istiod.istio-system.svc.cluster.local], gateways: [ns1/gateway], tls: [{match: [{sniHosts: [outbound_.15010_._.istiod.istio-system.svc.cluster.local]}], route: [{destination: {host: istio.istio-system.svc.cluster.local}}]}]}",
+                ),
+                None,
+            ),
+            (
+                "bad sni based domain",
+                vs(
+                    "{hosts: [outbound_.abc_._.foo.com], gateways: [ns1/gateway], tls: [{match: [{sniHosts: [outbound_.abc_._.foo.com]}], route: [{destination: {host: foo.com}}]}]}",
+                ),
+                Some("should follow outbound_.<PORT>_._.<HOSTNAME> format"),
+            ),
+            (
+                "duplicate hosts",
+                vs(&format!(
+                    "{{hosts: ['*.foo.bar', '*.bar'], http: [{{{D}}}]}}"
+                )),
+                Some("duplicate hosts in virtual service: *.foo.bar & *.bar"),
+            ),
+            (
+                "literal duplicate hosts",
+                vs(&format!("{{hosts: [a.com, a.com], http: [{{{D}}}]}}")),
+                Some("duplicate hosts"),
+            ),
+            (
+                "with no destination",
+                vs("{hosts: ['*.foo.bar'], http: [{route: [{}]}]}"),
+                Some("destination is required"),
+            ),
+            (
+                "destination without host",
+                vs("{hosts: ['*.foo.bar'], http: [{route: [{destination: {}}]}]}"),
+                Some("empty domain name not allowed"),
+            ),
+            (
+                "delegate with no hosts",
+                vs(&format!("{{http: [{{{D}}}]}}")),
+                None,
+            ),
+            (
+                "bad host",
+                vs(&format!("{{hosts: [foo.ba!r], http: [{{{D}}}]}}")),
+                Some("invalid"),
+            ),
+            (
+                "short host",
+                vs(&format!("{{hosts: [reviews], http: [{{{D}}}]}}")),
+                None,
+            ),
+            (
+                "ip host",
+                vs(&format!("{{hosts: [10.1.1.1], http: [{{{D}}}]}}")),
+                None,
+            ),
+            (
+                "no tcp or http routing",
+                vs("{hosts: [foo.bar]}"),
+                Some("http, tcp or tls must be provided in virtual service"),
+            ),
+            ("bad gateway", vs(&r("b@dgateway")), Some("invalid")),
+            ("FQDN for gateway", vs(&r("gateway.example.com")), None),
+            ("namespace/name for gateway", vs(&r("ns1/gateway")), None),
+            ("mesh gateway", vs(&r("mesh")), None),
+            (
+                "namespace/* for gateway",
+                vs(&r("ns1/*")),
+                Some("invalid value for gateway name: \"*\""),
+            ),
+            (
+                "*/name for gateway",
+                vs(&r("'*/gateway'")),
+                Some("invalid value for namespace: \"*\""),
+            ),
+            (
+                "empty gateway name",
+                vs(&r("ns1/")),
+                Some("config namespace and gateway name cannot be empty"),
+            ),
+            (
+                "gateways after a name without namespace are not checked (as Istio)",
+                vs(&r("mesh, ns1/b@d")),
+                None,
+            ),
+            (
+                "wildcard for mesh gateway",
+                vs(&format!("{{hosts: ['*'], http: [{{{D}}}]}}")),
+                Some(
+                    "wildcard host * is not allowed for virtual services bound to the mesh gateway",
+                ),
+            ),
+            (
+                "wildcard for mesh and gateway",
+                vs(&format!(
+                    "{{hosts: ['*'], gateways: [mesh, ns1/gw], http: [{{{D}}}]}}"
+                )),
+                Some("wildcard host *"),
+            ),
+            (
+                "wildcard for non-mesh gateway",
+                vs(&format!(
+                    "{{hosts: ['*'], gateways: [somegateway], http: [{{{D}}}]}}"
+                )),
+                None,
+            ),
+            (
+                "missing tcp route",
+                vs("{hosts: [foo.bar], tcp: [{match: [{port: 999}]}]}"),
+                Some("TCP route is required"),
+            ),
+            (
+                "missing tls route",
+                vs("{hosts: [foo.bar], tls: [{match: [{port: 999, sniHosts: [foo.bar]}]}]}"),
+                Some("TLS route is required"),
+            ),
+            (
+                "deprecated mirror",
+                vs(&format!(
+                    "{{hosts: [foo.bar], gateways: [ns1/gateway], http: [{{mirrorPercent: 5, {D}}}]}}"
+                )),
+                None,
+            ),
+            (
+                "set authority",
+                http(&format!(
+                    "{{headers: {{request: {{set: {{':authority': foo}}}}}}, {D}}}"
+                )),
+                None,
+            ),
+            (
+                "set authority in destination",
+                http(
+                    "{route: [{destination: {host: foo.baz}, headers: {request: {set: {':authority': foo}}}}]}",
+                ),
+                None,
+            ),
+            (
+                "set authority in rewrite and header",
+                http(&format!(
+                    "{{headers: {{request: {{set: {{':authority': foo}}}}}}, rewrite: {{authority: bar}}, {D}}}"
+                )),
+                Some(
+                    "authority header cannot be set multiple times: have \"bar\", attempting to set \"foo\"",
+                ),
+            ),
+            (
+                "set host and authority headers",
+                http(&format!(
+                    "{{headers: {{request: {{set: {{':authority': foo}}, add: {{host: bar}}}}}}, {D}}}"
+                )),
+                Some("authority header cannot be set multiple times"),
+            ),
+            (
+                "non-method-get",
+                http(&format!(
+                    "{{match: [{{uri: {{prefix: /api/v1/product}}}}, {{uri: {{prefix: /api/v1/products}}, method: {{exact: GET}}}}], {D}}}"
+                )),
+                None,
+            ),
+            (
+                "uri-with-prefix-exact",
+                http(&format!(
+                    "{{match: [{{uri: {{prefix: /}}}}, {{uri: {{exact: /}}, method: {{exact: GET}}}}], {D}}}"
+                )),
+                None,
+            ),
+            (
+                "jwt claim route without gateway",
+                vs(&format!(
+                    "{{hosts: [foo.bar], gateways: [mesh], http: [{{match: [{{uri: {{prefix: /}}, headers: {{'@request.auth.claims.foo': {{exact: bar}}}}}}], {D}}}]}}"
+                )),
+                Some(
+                    "JWT claim based routing (key: @request.auth.claims.foo) is only supported for gateway, found no gateways: [mesh]",
+                ),
+            ),
+            (
+                "jwt claim route in withoutHeaders without gateway",
+                http(&format!(
+                    "{{match: [{{withoutHeaders: {{'@request.auth.claims[foo]': {{exact: bar}}}}}}], {D}}}"
+                )),
+                Some("JWT claim based routing"),
+            ),
+            (
+                "jwt claim route with gateway",
+                vs(&format!(
+                    "{{hosts: [foo.bar], gateways: [ns1/gw], http: [{{match: [{{headers: {{'@request.auth.claims.foo': {{exact: bar}}}}}}], {D}}}]}}"
+                )),
+                None,
+            ),
+            (
+                "ip address as sni host",
+                vs(
+                    "{hosts: [foo.bar], tls: [{route: [{destination: {host: foo.baz}}], match: [{port: 999, sniHosts: [1.1.1.1]}]}]}",
+                ),
+                None,
+            ),
+            (
+                "invalid wildcard as sni host",
+                vs(
+                    "{hosts: [foo.bar], tls: [{route: [{destination: {host: foo.baz}}], match: [{port: 999, sniHosts: ['foo.*.com']}]}]}",
+                ),
+                Some("invalid"),
+            ),
+            (
+                "sni host outside the hosts",
+                vs(
+                    "{hosts: [foo.bar], tls: [{route: [{destination: {host: foo.baz}}], match: [{sniHosts: [other.bar]}]}]}",
+                ),
+                Some(
+                    "SNI host \"other.bar\" is not a compatible subset of any of the virtual service hosts: [foo.bar]",
+                ),
+            ),
+            (
+                "sni host covered by a wildcard host",
+                vs(
+                    "{hosts: ['*.bar.com'], tls: [{route: [{destination: {host: foo.baz}}], match: [{sniHosts: [a.bar.com, '*.x.bar.com']}]}]}",
+                ),
+                None,
+            ),
+            (
+                "wildcard sni host wider than the host",
+                vs(
+                    "{hosts: [a.bar.com], tls: [{route: [{destination: {host: foo.baz}}], match: [{sniHosts: ['*.bar.com']}]}]}",
+                ),
+                Some("not a compatible subset"),
+            ),
+            (
+                "tls route without match",
+                vs("{hosts: [foo.bar], tls: [{route: [{destination: {host: foo.baz}}]}]}"),
+                Some("TLS route must have at least one match condition"),
+            ),
+            (
+                "tls match without sni hosts",
+                vs(
+                    "{hosts: [foo.bar], tls: [{route: [{destination: {host: foo.baz}}], match: [{port: 443}]}]}",
+                ),
+                Some("TLS match must have at least one SNI host"),
+            ),
+            (
+                "tls match bad destination subnet",
+                vs(
+                    "{hosts: [foo.bar], tls: [{route: [{destination: {host: foo.baz}}], match: [{sniHosts: [foo.bar], destinationSubnets: [1.2.3.4/33]}]}]}",
+                ),
+                Some("not a valid CIDR"),
+            ),
+            (
+                "tls match bad port",
+                vs(
+                    "{hosts: [foo.bar], tls: [{route: [{destination: {host: foo.baz}}], match: [{sniHosts: [foo.bar], port: 70000}]}]}",
+                ),
+                Some("port number 70000"),
+            ),
+            (
+                "tls match bad gateway",
+                vs(
+                    "{hosts: [foo.bar], tls: [{route: [{destination: {host: foo.baz}}], match: [{sniHosts: [foo.bar], gateways: [ns/b@d]}]}]}",
+                ),
+                Some("invalid value for gateway name"),
+            ),
+            (
+                "tls match bad source labels",
+                vs(
+                    "{hosts: [foo.bar], tls: [{route: [{destination: {host: foo.baz}}], match: [{sniHosts: [foo.bar], sourceLabels: {'bad key': v}}]}]}",
+                ),
+                Some("invalid tag key"),
+            ),
+            (
+                "tcp match full",
+                vs(
+                    "{hosts: [foo.bar], tcp: [{match: [{port: 3306, destinationSubnets: [10.0.0.0/8, 10.1.1.1], sourceLabels: {app: a}, gateways: [mesh], sourceNamespace: ns}], route: [{destination: {host: mysql}}]}]}",
+                ),
+                None,
+            ),
+            (
+                "tcp match bad subnet",
+                vs(
+                    "{hosts: [foo.bar], tcp: [{match: [{destinationSubnets: [not-an-ip]}], route: [{destination: {host: mysql}}]}]}",
+                ),
+                Some("not a valid IP"),
+            ),
+            (
+                "tcp match bad port",
+                vs(
+                    "{hosts: [foo.bar], tcp: [{match: [{port: 65536}], route: [{destination: {host: mysql}}]}]}",
+                ),
+                Some("port number 65536"),
+            ),
+            (
+                "tcp match bad label value",
+                vs(
+                    "{hosts: [foo.bar], tcp: [{match: [{sourceLabels: {app: 'a b'}}], route: [{destination: {host: mysql}}]}]}",
+                ),
+                Some("invalid tag value: \"a b\""),
+            ),
+            (
+                "exportTo current namespace",
+                vs(&format!(
+                    "{{hosts: [foo.bar], exportTo: ['.'], http: [{{{D}}}]}}"
+                )),
+                None,
+            ),
+            (
+                "exportTo public and private",
+                vs(&format!(
+                    "{{hosts: [foo.bar], exportTo: ['.', '*'], http: [{{{D}}}]}}"
+                )),
+                Some("cannot have both public (*) and non-public exportTo values"),
+            ),
+            (
+                "exportTo bad namespace",
+                vs(&format!(
+                    "{{hosts: [foo.bar], exportTo: [Bad_NS], http: [{{{D}}}]}}"
+                )),
+                Some("exportTo"),
+            ),
+            (
+                "exportTo ~ not for virtual services",
+                vs(&format!(
+                    "{{hosts: [foo.bar], exportTo: ['~'], http: [{{{D}}}]}}"
+                )),
+                Some("exportTo"),
+            ),
+        ]);
+    }
+
+    #[test]
+    fn virtual_service_warnings() {
+        let cases: &[(&str, String, &str)] = &[
+            (
+                "FQDN for gateway",
+                vs(&format!(
+                    "{{hosts: [foo.bar], gateways: [gateway.example.com], http: [{{{D}}}]}}"
+                )),
+                "using legacy gatewayName format \"gateway.example.com\"; prefer the <namespace>/<name> format: \"example/gateway\"",
+            ),
+            (
+                "deprecated mirror",
+                http(&format!("{{mirrorPercent: 5, {D}}}")),
+                "using deprecated setting \"mirrorPercent\", use \"mirrorPercentage\" instead",
+            ),
+            (
+                "non-method-get",
+                http(&format!(
+                    "{{match: [{{uri: {{prefix: /api/v1/product}}}}, {{uri: {{prefix: /api/v1/products}}, method: {{exact: GET}}}}], {D}}}"
+                )),
+                "virtualService rule #0 match #1 of prefix /api/v1/products is not used (duplicate/overlapping match in rule #0 of prefix /api/v1/product on #0)",
+            ),
+            (
+                "ip address as sni host",
+                vs(
+                    "{hosts: [foo.bar], tls: [{route: [{destination: {host: foo.baz}}], match: [{sniHosts: [1.1.1.1]}]}]}",
+                ),
+                "using an IP address (\"1.1.1.1\") goes against SNI spec",
+            ),
+            (
+                "two catch-all rules",
+                vs(&format!("{{hosts: [foo.bar], http: [{{{D}}}, {{{D}}}]}}")),
+                "virtualService rule #1 not used (only the last rule can have no matches)",
+            ),
+            (
+                "rule after a catch-all",
+                vs(&format!(
+                    "{{hosts: [foo.bar], http: [{{name: all, {D}}}, {{name: late, match: [{{uri: {{exact: /a}}}}], {D}}}]}}"
+                )),
+                "virtualService rule \"late\" not used (route without matches defined before)",
+            ),
+            (
+                "duplicate match",
+                vs(&format!(
+                    "{{hosts: [foo.bar], http: [{{name: a, match: [{{uri: {{exact: /a}}}}], {D}}}, {{name: b, match: [{{name: m, uri: {{exact: /a}}}}], {D}}}]}}"
+                )),
+                "virtualService rule \"b\" match \"m\" is not used (duplicate/overlapping match in rule \"a\")",
+            ),
+            (
+                "all matches duplicated",
+                vs(&format!(
+                    "{{hosts: [foo.bar], http: [{{match: [{{uri: {{exact: /a}}}}], {D}}}, {{match: [{{uri: {{exact: /a}}}}], {D}}}]}}"
+                )),
+                "virtualService rule #1 not used (all matches used by prior rules)",
+            ),
+            (
+                "prefix covered by a shorter prefix",
+                vs(&format!(
+                    "{{hosts: [foo.bar], http: [{{match: [{{uri: {{prefix: /debug}}}}], {D}}}, {{match: [{{uri: {{prefix: /debugs}}}}], {D}}}]}}"
+                )),
+                "virtualService rule #1 match #0 of prefix /debugs is not used (duplicate/overlapping match in rule #0 of prefix /debug on #0)",
+            ),
+            (
+                "duplicate tcp match",
+                vs(
+                    "{hosts: [foo.bar], tcp: [{match: [{port: 1}], route: [{destination: {host: a}}]}, {match: [{port: 1}], route: [{destination: {host: b}}]}]}",
+                ),
+                "virtualService rule #1 match #0 is not used (duplicate/overlapping match in rule #0)",
+            ),
+            (
+                "tcp rule after a catch-all",
+                vs(
+                    "{hosts: [foo.bar], tcp: [{route: [{destination: {host: a}}]}, {match: [{port: 1}], route: [{destination: {host: b}}]}]}",
+                ),
+                "virtualService rule #1 not used (route without matches defined before)",
+            ),
+            (
+                "duplicate tls match",
+                vs(
+                    "{hosts: [foo.bar], tls: [{match: [{sniHosts: [foo.bar]}], route: [{destination: {host: a}}]}, {match: [{sniHosts: [foo.bar]}], route: [{destination: {host: b}}]}]}",
+                ),
+                "virtualService rule #1 not used (all matches used by prior rules)",
+            ),
+            (
+                "abort without error type",
+                http(&format!(
+                    "{{fault: {{abort: {{percentage: {{value: 5}}}}}}, {D}}}"
+                )),
+                "abort configured, but error type not set",
+            ),
+            (
+                "direct response over 100KB",
+                http(&format!(
+                    "{{directResponse: {{status: 200, body: {{string: {}}}}}}}",
+                    "a".repeat(101 * 1024)
+                )),
+                "large direct_responses may impact control plane performance",
+            ),
+            (
+                "bytes direct response over 100KB",
+                http(&format!(
+                    "{{directResponse: {{status: 200, body: {{bytes: {}}}}}}}",
+                    "YWFh".repeat(34 * 1024)
+                )),
+                "large direct_responses may impact control plane performance",
+            ),
+        ];
+        for (name, yaml, warning) in cases {
+            let r = expect(name, yaml, None);
+            assert!(
+                r.has_warning(warning),
+                "case {name:?}: expected warning {warning:?}, got:\n{r}"
+            );
+        }
+        // No warnings where Istio has none.
+        for (name, yaml) in [
+            (
+                "uri-with-prefix-exact",
+                http(&format!(
+                    "{{match: [{{uri: {{prefix: /}}}}, {{uri: {{exact: /}}, method: {{exact: GET}}}}], {D}}}"
+                )),
+            ),
+            (
+                "different methods",
+                vs(&format!(
+                    "{{hosts: [foo.bar], http: [{{match: [{{uri: {{prefix: /a}}, method: {{exact: POST}}}}], {D}}}, {{match: [{{uri: {{prefix: /ab}}}}], {D}}}]}}"
+                )),
+            ),
+            (
+                "last catch-all",
+                vs(&format!(
+                    "{{hosts: [foo.bar], http: [{{match: [{{uri: {{prefix: /a}}}}], {D}}}, {{{D}}}]}}"
+                )),
+            ),
+            (
+                "direct response under 100KB",
+                http(&format!(
+                    "{{directResponse: {{status: 200, body: {{string: {}}}}}}}",
+                    "a".repeat(1024)
+                )),
+            ),
+        ] {
+            let r = expect(name, &yaml, None);
+            assert!(
+                r.warnings.is_empty(),
+                "case {name:?}: unexpected warnings:\n{r}"
+            );
+        }
+    }
+
+    #[test]
+    fn chaining() {
+        run(&[
+            (
+                "root simple",
+                vs(&format!(
+                    "{{hosts: [foo.bar], gateways: [test-gateway], http: [{{{DELEGATE}}}]}}"
+                )),
+                None,
+            ),
+            (
+                "root applies to sidecar with delegate",
+                http(&format!("{{{DELEGATE}}}")),
+                None,
+            ),
+            (
+                "root with delegate and destination in one route",
+                http(&format!("{{{DELEGATE}, {D}}}")),
+                Some("root HTTP route  must not specify route"),
+            ),
+            (
+                "root with delegate and redirect",
+                http(&format!("{{name: r, {DELEGATE}, {REDIRECT}}}")),
+                Some("root HTTP route r must not specify redirect"),
+            ),
+            (
+                "delegate with no destination",
+                delegate("{}"),
+                Some("HTTP route, redirect or direct_response is required"),
+            ),
+            (
+                "delegate with delegate",
+                delegate(&format!("{{{DELEGATE}}}")),
+                Some("delegate HTTP route cannot contain delegate"),
+            ),
+            (
+                "delegate with TCP route",
+                vs("{tcp: [{route: [{destination: {host: foo.baz}}]}]}"),
+                Some("delegate virtual service must have no tcp route specified"),
+            ),
+            (
+                "delegate with TLS route",
+                vs(
+                    "{tls: [{match: [{sniHosts: [a.com]}], route: [{destination: {host: foo.baz}}]}]}",
+                ),
+                Some("delegate virtual service must have no tls route specified"),
+            ),
+            (
+                "delegate with gateway",
+                vs(&format!("{{gateways: [test], http: [{{{D}}}]}}")),
+                Some("delegate virtual service must have no gateways specified"),
+            ),
+            (
+                "delegate with sourceNamespace",
+                delegate(&format!("{{match: [{{sourceNamespace: test}}], {D}}}")),
+                None,
+            ),
+        ]);
+    }
+
+    #[test]
+    fn root_http_route_matches() {
+        let root = |m: &str| http(&format!("{{{DELEGATE}, match: [{m}]}}"));
+        let redirect = |m: &str| http(&format!("{{{REDIRECT}, match: [{m}]}}"));
+        run(&[
+            ("simple", http(&format!("{{{DELEGATE}}}")), None),
+            (
+                "prefix header match",
+                root("{headers: {header: {prefix: test}}}"),
+                None,
+            ),
+            (
+                "empty prefix header match (delegate)",
+                root("{headers: {header: {prefix: ''}}}"),
+                Some("\"headers\": prefix string match should not be empty"),
+            ),
+            (
+                "exact header match",
+                root("{headers: {header: {exact: test}}}"),
+                None,
+            ),
+            (
+                "regex header match",
+                root("{headers: {header: {regex: test}}}"),
+                None,
+            ),
+            (
+                "presence header match",
+                root("{headers: {header: {}}}"),
+                None,
+            ),
+            (
+                "exact without headers match",
+                redirect("{withoutHeaders: {header: {exact: test}}}"),
+                None,
+            ),
+            (
+                "regex without headers match",
+                redirect("{withoutHeaders: {header: {regex: test}}}"),
+                None,
+            ),
+            (
+                "regex without headers match ?",
+                redirect("{withoutHeaders: {header: {regex: '?'}}}"),
+                Some("\"withoutHeaders\": error parsing regexp"),
+            ),
+            (
+                "regex without headers match *",
+                redirect("{withoutHeaders: {header: {regex: '*'}}}"),
+                None,
+            ),
+            ("regex uri match", root("{uri: {regex: test}}"), None),
+            ("prefix uri match", root("{uri: {prefix: test}}"), None),
+            ("exact uri match", root("{uri: {exact: test}}"), None),
+            (
+                "prefix queryParams match",
+                root("{queryParams: {q: {prefix: test}}}"),
+                None,
+            ),
+            (
+                "exact queryParams match",
+                root("{queryParams: {q: {exact: test}}}"),
+                None,
+            ),
+            (
+                "regex queryParams match",
+                root("{queryParams: {q: {regex: test}}}"),
+                None,
+            ),
+            (
+                "bad regex queryParams match",
+                root("{queryParams: {q: {regex: '(a'}}}"),
+                Some("\"queryParams\": error parsing regexp"),
+            ),
+            (
+                "empty prefix match in method",
+                redirect("{method: {prefix: ''}}"),
+                Some("\"method\": prefix string match should not be empty"),
+            ),
+            (
+                "empty regex match in method",
+                redirect("{method: {regex: ''}}"),
+                Some("\"method\": regex string match should not be empty"),
+            ),
+            (
+                "empty prefix match in uri",
+                redirect("{uri: {prefix: ''}}"),
+                None,
+            ),
+            (
+                "empty regex match in uri",
+                redirect("{uri: {regex: ''}}"),
+                Some("\"uri\": regex string match should not be empty"),
+            ),
+            (
+                "bad regex in uri",
+                redirect("{uri: {regex: '[a-'}}"),
+                Some("Istio uses RE2 style regex-based match"),
+            ),
+            (
+                "too long regex in uri",
+                redirect(&format!("{{uri: {{regex: '{}'}}}}", "a".repeat(1025))),
+                Some("\"uri\": regex is too large, max length allowed is 1024"),
+            ),
+            (
+                "empty regex match in query",
+                redirect("{queryParams: {q: {regex: ''}}}"),
+                Some("\"queryParams\": regex string match should not be empty"),
+            ),
+            (
+                "empty regex match in scheme",
+                redirect("{scheme: {regex: ''}}"),
+                Some("\"scheme\": regex string match should not be empty"),
+            ),
+            (
+                "empty prefix match in scheme",
+                redirect("{scheme: {prefix: ''}}"),
+                Some("\"scheme\": prefix string match should not be empty"),
+            ),
+            (
+                "empty prefix match in authority",
+                redirect("{authority: {prefix: ''}}"),
+                Some("\"authority\": prefix string match should not be empty"),
+            ),
+            (
+                "empty prefix header match",
+                http("{match: [{headers: {header: {prefix: ''}}}]}"),
+                Some("prefix string match should not be empty"),
+            ),
+            (
+                "bad header name in match",
+                redirect("{headers: {'bad header': {exact: a}}}"),
+                Some("header name bad header is not a valid header name"),
+            ),
+            (
+                "pseudo header in match",
+                redirect("{headers: {':authority': {exact: a}}}"),
+                None,
+            ),
+            (
+                "empty header name in withoutHeaders",
+                redirect("{withoutHeaders: {'': {exact: a}}}"),
+                Some("header name cannot be empty"),
+            ),
+            ("match port", redirect("{port: 8080}"), None),
+            (
+                "match bad port",
+                redirect("{port: 70000}"),
+                Some("port number 70000"),
+            ),
+            (
+                "match bad sourceNamespace",
+                redirect("{sourceNamespace: 'bad_ns'}"),
+                Some("sourceNamespace match bad_ns is invalid"),
+            ),
+            (
+                "match sourceLabels",
+                redirect("{sourceLabels: {app.kubernetes.io/name: a, version: v1}}"),
+                None,
+            ),
+            (
+                "match sourceLabels bad key",
+                redirect("{sourceLabels: {'-app': a}}"),
+                Some("invalid tag key: \"-app\""),
+            ),
+            (
+                "match sourceLabels key too long",
+                redirect(&format!("{{sourceLabels: {{{}: a}}}}", "a".repeat(64))),
+                Some("(name is too long)"),
+            ),
+            ("match gateways", redirect("{gateways: [mesh]}"), None),
+            (
+                "match bad gateways",
+                redirect("{gateways: ['ns/B@d']}"),
+                Some("invalid value for gateway name"),
+            ),
+            (
+                "match statPrefix and ignoreUriCase",
+                redirect("{statPrefix: foo, ignoreUriCase: true, uri: {exact: /A}}"),
+                None,
+            ),
+        ]);
+    }
+
+    #[test]
+    fn delegate_http_route() {
+        run(&[
+            (
+                "empty",
+                delegate("{}"),
+                Some("HTTP route, redirect or direct_response is required"),
+            ),
+            ("simple", delegate(&format!("{{{D}}}")), None),
+            (
+                "no destination",
+                delegate("{route: [{}]}"),
+                Some("destination is required"),
+            ),
+            (
+                "weighted",
+                delegate(
+                    "{route: [{destination: {host: foo.baz.south}, weight: 25}, {destination: {host: foo.baz.east}, weight: 75}]}",
+                ),
+                None,
+            ),
+            (
+                "total weight > 100",
+                delegate(
+                    "{route: [{destination: {host: foo.baz.south}, weight: 55}, {destination: {host: foo.baz.east}, weight: 50}]}",
+                ),
+                None,
+            ),
+            (
+                "total weight < 100",
+                delegate(
+                    "{route: [{destination: {host: foo.baz.south}, weight: 49}, {destination: {host: foo.baz.east}, weight: 50}]}",
+                ),
+                None,
+            ),
+            (
+                "simple redirect",
+                delegate("{redirect: {uri: /lerp, authority: foo.biz}}"),
+                None,
+            ),
+            (
+                "conflicting redirect and route",
+                delegate(&format!("{{{REDIRECT}, {D}}}")),
+                Some("HTTP route cannot contain both route and redirect"),
+            ),
+            (
+                "valid headers",
+                delegate(
+                    "{route: [{destination: {host: foo.baz}, headers: {request: {add: {name: ''}, set: {name: ''}, remove: [name]}, response: {add: {name: ''}, set: {name: ''}, remove: [name]}}}]}",
+                ),
+                None,
+            ),
+            (
+                "empty header name - request add",
+                delegate(
+                    "{route: [{destination: {host: foo.baz}, headers: {request: {add: {'': value}}}}]}",
+                ),
+                Some("header name cannot be empty"),
+            ),
+            (
+                "empty header name - response remove",
+                delegate(
+                    "{route: [{destination: {host: foo.baz}, headers: {response: {remove: ['']}}}]}",
+                ),
+                Some("header name cannot be empty"),
+            ),
+            (
+                "invalid mirror percent",
+                delegate(&format!("{{mirrorPercent: 101, {D}}}")),
+                Some("mirror_percent must have a max value of 100 (it has 101)"),
+            ),
+            (
+                "invalid mirror percentage",
+                delegate(&format!("{{mirrorPercentage: {{value: 101}}, {D}}}")),
+                Some("mirror_percentage must have a max value of 100 (it has 101.000000)"),
+            ),
+            (
+                "valid mirror percentage",
+                delegate(&format!("{{mirrorPercentage: {{value: 1}}, {D}}}")),
+                None,
+            ),
+            (
+                "negative mirror percentage",
+                delegate(&format!("{{mirrorPercentage: {{value: -1}}, {D}}}")),
+                Some("mirror_percentage must have a min value of 0 (it has -1.000000)"),
+            ),
+            (
+                "delegate route with delegate",
+                delegate(&format!("{{{DELEGATE}}}")),
+                Some("delegate HTTP route cannot contain delegate"),
+            ),
+        ]);
+    }
+
+    #[test]
+    fn http_route() {
+        let h = |s: &str| http(&format!("{{{s}}}"));
+        let dh = |ops: &str| {
+            http(&format!(
+                "{{route: [{{destination: {{host: foo.baz}}, headers: {ops}}}]}}"
+            ))
+        };
+        let rh = |ops: &str| http(&format!("{{headers: {ops}, {D}}}"));
+        run(&[
+            (
+                "empty",
+                h(""),
+                Some("HTTP route, redirect or direct_response is required"),
+            ),
+            ("simple", h(D), None),
+            (
+                "no destination",
+                h("route: [{}]"),
+                Some("destination is required"),
+            ),
+            (
+                "weighted",
+                h(
+                    "route: [{destination: {host: foo.baz.south}, weight: 25}, {destination: {host: foo.baz.east}, weight: 75}]",
+                ),
+                None,
+            ),
+            (
+                "total weight > 100",
+                h(
+                    "route: [{destination: {host: foo.baz.south}, weight: 550}, {destination: {host: foo.baz.east}, weight: 500}]",
+                ),
+                None,
+            ),
+            (
+                "total weight = 0",
+                h(
+                    "route: [{destination: {host: foo.baz.south}}, {destination: {host: foo.baz.east}}]",
+                ),
+                Some("total destination weight = 0"),
+            ),
+            (
+                "negative weight",
+                h(
+                    "route: [{destination: {host: foo.baz.south}, weight: 101}, {destination: {host: foo.baz.east}, weight: -1}]",
+                ),
+                Some("weight -1 < 0"),
+            ),
+            (
+                "simple redirect",
+                h("redirect: {uri: /lerp, authority: foo.biz}"),
+                None,
+            ),
+            (
+                "prefix_rewrite redirect with prefix URI match",
+                h("match: [{uri: {prefix: /foo}}], redirect: {prefixRewrite: /bar}"),
+                None,
+            ),
+            (
+                "prefix_rewrite redirect with exact URI match is invalid",
+                h("match: [{uri: {exact: /foo}}], redirect: {prefixRewrite: /bar}"),
+                Some("redirect prefix_rewrite requires all URI matches to use prefix match type"),
+            ),
+            (
+                "prefix_rewrite redirect with regex URI match is invalid",
+                h("match: [{uri: {regex: /foo.*}}], redirect: {prefixRewrite: /bar}"),
+                Some("redirect prefix_rewrite requires all URI matches to use prefix match type"),
+            ),
+            (
+                "prefix_rewrite redirect with no URI match (wildcard) is valid",
+                h("match: [{headers: {x-foo: {exact: bar}}}], redirect: {prefixRewrite: /bar}"),
+                None,
+            ),
+            (
+                "conflicting redirect and route",
+                h(&format!("{REDIRECT}, {D}")),
+                Some("HTTP route cannot contain both route and redirect"),
+            ),
+            (
+                "conflicting redirect and fault",
+                h(&format!(
+                    "{REDIRECT}, fault: {{abort: {{httpStatus: 500}}}}"
+                )),
+                Some("HTTP route cannot contain both fault and redirect"),
+            ),
+            (
+                "conflicting redirect and rewrite",
+                h(&format!("{REDIRECT}, rewrite: {{uri: /a}}")),
+                Some("HTTP route rule cannot contain both rewrite and redirect"),
+            ),
+            (
+                "conflicting redirect and direct response",
+                h(&format!("{REDIRECT}, directResponse: {{status: 200}}")),
+                Some("HTTP route rule cannot contain both direct_response and redirect"),
+            ),
+            (
+                "conflicting direct response and route",
+                h(&format!("directResponse: {{status: 200}}, {D}")),
+                Some("HTTP route cannot contain both route and direct_response"),
+            ),
+            (
+                "conflicting direct response and fault",
+                h("directResponse: {status: 200}, fault: {abort: {httpStatus: 500}}"),
+                Some("HTTP route cannot contain both fault and direct_response"),
+            ),
+            (
+                "conflicting direct response and rewrite",
+                h("directResponse: {status: 200}, rewrite: {uri: /a}"),
+                Some("HTTP route rule cannot contain both rewrite and direct_response"),
+            ),
+            (
+                "direct response alone",
+                h("directResponse: {status: 503, body: {string: down}}"),
+                None,
+            ),
+            ("request response headers", h(D), None),
+            (
+                "valid headers",
+                dh(
+                    "{request: {add: {name: ''}, set: {name: ''}, remove: [name]}, response: {add: {name: ''}, set: {name: ''}, remove: [name]}}",
+                ),
+                None,
+            ),
+            (
+                "empty header name - request add",
+                dh("{request: {add: {'': value}}}"),
+                Some("header name cannot be empty"),
+            ),
+            (
+                "empty header name - request set",
+                dh("{request: {set: {'': value}}}"),
+                Some("header name cannot be empty"),
+            ),
+            (
+                "empty header name - request remove",
+                dh("{request: {remove: ['']}}"),
+                Some("header name cannot be empty"),
+            ),
+            (
+                "empty header name - response add",
+                dh("{response: {add: {'': value}}}"),
+                Some("header name cannot be empty"),
+            ),
+            (
+                "empty header name - response set",
+                dh("{response: {set: {'': value}}}"),
+                Some("header name cannot be empty"),
+            ),
+            (
+                "empty header name - response remove",
+                dh("{response: {remove: ['']}}"),
+                Some("header name cannot be empty"),
+            ),
+            (
+                "envoy escaped % set",
+                dh("{response: {set: {i-love-istio: '100%%'}}}"),
+                None,
+            ),
+            (
+                "envoy variable set",
+                dh("{response: {set: {name: '%HOSTNAME%'}}}"),
+                None,
+            ),
+            (
+                "envoy unescaped % set",
+                dh("{response: {set: {name: 'abcd%oijasodifj'}}}"),
+                Some("header value configuration"),
+            ),
+            (
+                "envoy escaped % add",
+                dh("{response: {add: {i-love-istio: '100%% and more'}}}"),
+                None,
+            ),
+            (
+                "envoy variable add",
+                dh("{response: {add: {name: 'hello %HOSTNAME%'}}}"),
+                None,
+            ),
+            (
+                "envoy unescaped % add",
+                dh("{response: {add: {name: 'abcd%oijasodifj'}}}"),
+                Some("header value configuration"),
+            ),
+            (
+                "control character in header value",
+                rh("{request: {set: {x-a: \"a\\nb\"}}}"),
+                Some("header value configuration"),
+            ),
+            (
+                "route-level request headers",
+                rh("{request: {set: {x-a: b}, add: {x-c: d}, remove: [x-e]}}"),
+                None,
+            ),
+            (
+                "route-level empty header name",
+                rh("{request: {set: {'': b}}}"),
+                Some("header name cannot be empty"),
+            ),
+            (
+                "route-level set pseudo header",
+                rh("{request: {set: {':path': /a}}}"),
+                Some("header cannot have \":\" prefix"),
+            ),
+            (
+                "route-level set authority",
+                rh("{request: {add: {':authority': a}}}"),
+                None,
+            ),
+            (
+                "route-level remove host",
+                rh("{request: {remove: [Host]}}"),
+                Some("cannot set Host header"),
+            ),
+            (
+                "route-level response set host",
+                rh("{response: {set: {host: a}}}"),
+                Some("cannot set Host header"),
+            ),
+            (
+                "route-level response remove pseudo",
+                rh("{response: {remove: [':status']}}"),
+                Some("header cannot have \":\" prefix"),
+            ),
+            ("nil match", h(D), None),
+            (
+                "match with empty element",
+                h(&format!("match: [{{}}], {D}")),
+                None,
+            ),
+            (
+                "mirror",
+                h(&format!(
+                    "mirror: {{host: foo.bar, subset: v1, port: {{number: 80}}}}, {D}"
+                )),
+                None,
+            ),
+            (
+                "mirror bad host",
+                h(&format!("mirror: {{host: '*'}}, {D}")),
+                Some("invalid destination host *"),
+            ),
+            (
+                "mirrors without destination",
+                h(&format!("mirrors: [{{percentage: {{value: 1}}}}], {D}")),
+                Some("destination is required for mirrors"),
+            ),
+            (
+                "mirrors invalid mirror percentage",
+                h(&format!(
+                    "mirrors: [{{destination: {{host: foo.baz}}}}, {{destination: {{host: foo.baz}}, percentage: {{value: 101}}}}], {D}"
+                )),
+                Some("mirror percentage must have a max value of 100 (it has 101.000000)"),
+            ),
+            (
+                "mirrors valid mirror percentage",
+                h(&format!(
+                    "mirrors: [{{destination: {{host: foo.baz}}, percentage: {{value: 1}}}}, {{destination: {{host: foo.bar}}, percentage: {{value: 50}}}}], {D}"
+                )),
+                None,
+            ),
+            (
+                "mirrors negative mirror percentage",
+                h(&format!(
+                    "mirrors: [{{destination: {{host: foo.baz}}, percentage: {{value: -1}}}}], {D}"
+                )),
+                Some("mirror percentage must have a min value of 0 (it has -1.000000)"),
+            ),
+            (
+                "mirrors bad destination",
+                h(&format!(
+                    "mirrors: [{{destination: {{host: 'foo.*'}}}}], {D}"
+                )),
+                Some("invalid"),
+            ),
+            (
+                "conflicting mirror and mirrors",
+                h(&format!(
+                    "mirror: {{host: foo.baz}}, mirrors: [{{destination: {{host: foo.bar}}}}], {D}"
+                )),
+                Some("HTTP route cannot contain both mirror and mirrors"),
+            ),
+            ("timeout", h(&format!("timeout: 10s, {D}")), None),
+            (
+                "timeout too small",
+                h(&format!("timeout: 0.5ms, {D}")),
+                Some("duration must be greater than 1ms"),
+            ),
+            (
+                "timeout not ms precision",
+                h(&format!("timeout: 1.5ms, {D}")),
+                Some("only durations to ms precision are supported"),
+            ),
+        ]);
+    }
+
+    #[test]
+    fn route_destinations() {
+        run(&[
+            ("simple", tcp("[{destination: {host: foo.baz}}]"), None),
+            (
+                "wildcard dash",
+                tcp("[{destination: {host: '*-foo.baz'}}]"),
+                None,
+            ),
+            (
+                "wildcard prefix",
+                tcp("[{destination: {host: '*foo.baz'}}]"),
+                None,
+            ),
+            (
+                "wildcard",
+                tcp("[{destination: {host: '*'}}]"),
+                Some("invalid destination host *"),
+            ),
+            (
+                "bad wildcard",
+                tcp("[{destination: {host: 'foo.*'}}]"),
+                Some("invalid"),
+            ),
+            (
+                "bad fqdn",
+                tcp("[{destination: {host: default/baz}}]"),
+                Some("invalid"),
+            ),
+            (
+                "no destination",
+                tcp("[{}]"),
+                Some("destination is required"),
+            ),
+            (
+                "weighted",
+                tcp(
+                    "[{destination: {host: foo.baz.south}, weight: 25}, {destination: {host: foo.baz.east}, weight: 75}]",
+                ),
+                None,
+            ),
+            (
+                "weight < 0",
+                tcp(
+                    "[{destination: {host: foo.baz.south}, weight: 5}, {destination: {host: foo.baz.east}, weight: -1}]",
+                ),
+                Some("weight -1 < 0"),
+            ),
+            (
+                "total weight > 100",
+                tcp(
+                    "[{destination: {host: foo.baz.south}, weight: 550}, {destination: {host: foo.baz.east}, weight: 500}]",
+                ),
+                None,
+            ),
+            (
+                "total weight < 100",
+                tcp(
+                    "[{destination: {host: foo.baz.south}, weight: 49}, {destination: {host: foo.baz.east}, weight: 50}]",
+                ),
+                None,
+            ),
+            (
+                "total weight = 100",
+                tcp(
+                    "[{destination: {host: foo.baz.south}, weight: 100}, {destination: {host: foo.baz.east}, weight: 0}]",
+                ),
+                None,
+            ),
+            (
+                "weight = 0",
+                tcp("[{destination: {host: foo.baz.south}, weight: 0}]"),
+                None,
+            ),
+            (
+                "total weight = 0 with multi RouteDestination",
+                tcp("[{destination: {host: foo.baz.south}}, {destination: {host: foo.baz.east}}]"),
+                Some("total destination weight = 0"),
+            ),
+            // validateDestination
+            (
+                "destination empty",
+                tcp("[{destination: {}}]"),
+                Some("empty domain name not allowed"),
+            ),
+            (
+                "destination full",
+                tcp("[{destination: {host: foo.bar, subset: shiny, port: {number: 5000}}}]"),
+                None,
+            ),
+            (
+                "destination unnumbered selector",
+                tcp("[{destination: {host: foo.bar, subset: shiny, port: {}}}]"),
+                Some("port number 0 must be in the range 1..65535"),
+            ),
+            (
+                "destination bad subset",
+                tcp("[{destination: {host: foo.bar, subset: 'shiny_v1'}}]"),
+                Some("subset name is invalid: shiny_v1"),
+            ),
+            (
+                "destination upper-case subset",
+                tcp("[{destination: {host: foo.bar, subset: V1}}]"),
+                None,
+            ),
+            (
+                "destination short name",
+                tcp("[{destination: {host: reviews}}]"),
+                None,
+            ),
+        ]);
+    }
+
+    #[test]
+    fn gateway_semantics() {
+        let yaml = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: vs\n  namespace: default\n  annotations: {internal.istio.io/route-semantics: gateway}\nspec:\n  hosts: ['*']\n  gateways: [ns/gw~name]\n  http: [{route: [{destination: {host: 'Some_Service'}}]}]\n";
+        expect(
+            "gateway semantics skip destination and gateway name checks",
+            yaml,
+            None,
+        );
+        let plain = yaml.replace(
+            "  annotations: {internal.istio.io/route-semantics: gateway}\n",
+            "",
+        );
+        let r = expect(
+            "without gateway semantics",
+            &plain,
+            Some("invalid value for gateway name"),
+        );
+        assert!(r.has_error("invalid"), "{r}");
+        assert!(
+            r.errors
+                .iter()
+                .any(|e| e.path.to_string() == "spec.http[0].route[0].destination.host"),
+            "{r}"
+        );
+    }
+
+    #[test]
+    fn cors_policy() {
+        let c = |p: &str| http(&format!("{{corsPolicy: {p}, {D}}}"));
+        const BASE: &str =
+            "allowMethods: [GET, POST], allowHeaders: [header1, header2], exposeHeaders: [header3]";
+        run(&[
+            ("valid", c(&format!("{{{BASE}, maxAge: 2s}}")), None),
+            (
+                "bad method",
+                c("{allowMethods: [GET, PUTT]}"),
+                Some("\"PUTT\" is not a supported HTTP method"),
+            ),
+            (
+                "lower-case method",
+                c("{allowMethods: [get]}"),
+                Some("is not a supported HTTP method"),
+            ),
+            ("wildcard method", c("{allowMethods: ['*']}"), None),
+            (
+                "bad header",
+                c(
+                    "{allowMethods: [GET, POST], allowHeaders: [header1, header2], exposeHeaders: ['']}",
+                ),
+                Some("header name cannot be empty"),
+            ),
+            (
+                "bad allow header",
+                c("{allowHeaders: ['bad header']}"),
+                Some("is not a valid header name"),
+            ),
+            (
+                "wildcard header",
+                c("{allowHeaders: ['*'], exposeHeaders: ['*']}"),
+                None,
+            ),
+            (
+                "bad max age",
+                c("{maxAge: 2.000000042s}"),
+                Some("max_age duration is accurate only to seconds precision"),
+            ),
+            (
+                "max age with milliseconds",
+                c("{maxAge: 2500ms}"),
+                Some("max_age duration is accurate only to seconds precision"),
+            ),
+            (
+                "max age too small",
+                c("{maxAge: 0s}"),
+                Some("duration must be greater than 1ms"),
+            ),
+            (
+                "empty matchType AllowOrigins",
+                c("{allowOrigins: [{exact: ''}, {prefix: ''}, {regex: ''}]}"),
+                Some("'' is not a valid match type for CORS allow origins"),
+            ),
+            (
+                "unset AllowOrigins",
+                c("{allowOrigins: [{}]}"),
+                Some("is not a valid match type"),
+            ),
+            (
+                "non empty matchType AllowOrigins",
+                c(&format!(
+                    "{{allowOrigins: [{{exact: exact}}, {{prefix: prefix}}, {{regex: regex}}], {BASE}, maxAge: 2s}}"
+                )),
+                None,
+            ),
+            (
+                "bad regex AllowOrigins",
+                c("{allowOrigins: [{regex: '('}]}"),
+                Some("\"corsPolicy.allowOrigins\": error parsing regexp"),
+            ),
+            (
+                "all fields",
+                c("{allowOrigin: [a.com], allowCredentials: false, unmatchedPreflights: FORWARD}"),
+                None,
+            ),
+        ]);
+    }
+
+    #[test]
+    fn fault_injection() {
+        let f = |fault: &str| http(&format!("{{fault: {fault}, {D}}}"));
+        let abort = |a: &str| f(&format!("{{abort: {a}}}"));
+        let delay = |d: &str| f(&format!("{{delay: {d}}}"));
+        run(&[
+            (
+                "empty fault",
+                f("{}"),
+                Some("HTTP fault injection must have an abort and/or a delay"),
+            ),
+            (
+                "valid",
+                abort("{percentage: {value: 20}, httpStatus: 200}"),
+                None,
+            ),
+            ("valid default", abort("{httpStatus: 200}"), None),
+            (
+                "invalid http status",
+                abort("{percentage: {value: 20}, httpStatus: 9000}"),
+                Some("HTTP status 9000 is not in range 200-599"),
+            ),
+            (
+                "invalid low http status",
+                abort("{percentage: {value: 20}, httpStatus: 100}"),
+                Some("HTTP status 100 is not in range 200-599"),
+            ),
+            (
+                "valid percentage",
+                abort("{percentage: {value: 0.001}, httpStatus: 200}"),
+                None,
+            ),
+            (
+                "invalid fractional percent",
+                abort("{percentage: {value: -10.0}, httpStatus: 200}"),
+                Some("percentage -10 is neither 0.0, nor in range [0.0001, 100.0]"),
+            ),
+            (
+                "grpc: valid",
+                abort("{percentage: {value: 20}, grpcStatus: DEADLINE_EXCEEDED}"),
+                None,
+            ),
+            (
+                "grpc: valid default percentage",
+                abort("{grpcStatus: DEADLINE_EXCEEDED}"),
+                None,
+            ),
+            (
+                "grpc: invalid status",
+                abort("{percentage: {value: 20}, grpcStatus: BAD_STATUS}"),
+                Some("gRPC status \"BAD_STATUS\" is not supported"),
+            ),
+            (
+                "grpc: valid percentage",
+                abort("{percentage: {value: 0.001}, grpcStatus: INTERNAL}"),
+                None,
+            ),
+            (
+                "grpc: invalid fractional percent",
+                abort("{percentage: {value: -10.0}, grpcStatus: DEADLINE_EXCEEDED}"),
+                Some("is neither 0.0"),
+            ),
+            (
+                "http2 error",
+                abort("{http2Error: PROTOCOL_ERROR}"),
+                Some("HTTP/2 abort fault injection not supported yet"),
+            ),
+            (
+                "abort without error type",
+                abort("{percentage: {value: 1}}"),
+                None,
+            ),
+            (
+                "delay: valid fixed",
+                delay("{percentage: {value: 20}, fixedDelay: 3s}"),
+                None,
+            ),
+            ("delay: valid default", delay("{fixedDelay: 3s}"), None),
+            (
+                "delay: invalid percent",
+                delay("{percentage: {value: 101}, fixedDelay: 3s}"),
+                Some("percentage 101 is neither 0.0"),
+            ),
+            (
+                "delay: invalid delay",
+                delay("{percentage: {value: 20}, fixedDelay: 3.000000042s}"),
+                Some("only durations to ms precision are supported"),
+            ),
+            (
+                "delay: zero delay",
+                delay("{fixedDelay: 0s}"),
+                Some("duration must be greater than 1ms"),
+            ),
+            (
+                "delay: valid fractional percentage",
+                delay("{percentage: {value: 0.001}, fixedDelay: 3s}"),
+                None,
+            ),
+            (
+                "delay: invalid fractional percentage",
+                delay("{percentage: {value: -10.0}, fixedDelay: 3s}"),
+                Some("is neither 0.0"),
+            ),
+            (
+                "delay: tiny percentage",
+                delay("{percentage: {value: 0.00001}, fixedDelay: 3s}"),
+                Some("is neither 0.0"),
+            ),
+            (
+                "delay: exponential",
+                delay("{exponentialDelay: 3s}"),
+                Some("exponentialDelay not supported yet"),
+            ),
+            (
+                "delay: deprecated percent",
+                delay("{percent: 50, fixedDelay: 3s}"),
+                None,
+            ),
+            (
+                "abort and delay",
+                f("{abort: {httpStatus: 503}, delay: {fixedDelay: 1s}}"),
+                None,
+            ),
+        ]);
+    }
+
+    #[test]
+    fn retries() {
+        let r = |retry: &str| http(&format!("{{retries: {retry}, {D}}}"));
+        run(&[
+            (
+                "valid",
+                r("{attempts: 10, perTryTimeout: 2s, retryOn: '5xx,gateway-error'}"),
+                None,
+            ),
+            ("disable retries", r("{attempts: 0}"), None),
+            (
+                "invalid, retry policy configured but attempts set to zero",
+                r("{attempts: 0, perTryTimeout: 2s, retryOn: '5xx,gateway-error'}"),
+                Some("http retry policy configured when attempts are set to 0 (disabled)"),
+            ),
+            ("valid default", r("{attempts: 10}"), None),
+            (
+                "valid http status retryOn",
+                r("{attempts: 10, perTryTimeout: 2s, retryOn: '503,connect-failure'}"),
+                None,
+            ),
+            (
+                "valid grpc retryOn",
+                r(
+                    "{attempts: 3, retryOn: 'cancelled,deadline-exceeded,internal,resource-exhausted,unavailable'}",
+                ),
+                None,
+            ),
+            (
+                "invalid attempts",
+                r("{attempts: -1, perTryTimeout: 2s}"),
+                Some("attempts cannot be negative"),
+            ),
+            (
+                "invalid timeout",
+                r("{attempts: 10, perTryTimeout: 2.000000001s}"),
+                Some("only durations to ms precision are supported"),
+            ),
+            (
+                "timeout too small",
+                r("{attempts: 10, perTryTimeout: 0.000000999s}"),
+                Some("duration must be greater than 1ms"),
+            ),
+            (
+                "invalid backoff",
+                r("{attempts: 10, backoff: 0.000000999s}"),
+                Some("duration must be greater than 1ms"),
+            ),
+            ("valid backoff", r("{attempts: 10, backoff: 25ms}"), None),
+            (
+                "invalid policy retryOn",
+                r("{attempts: 10, perTryTimeout: 2s, retryOn: '5xx,invalid policy'}"),
+                Some("\"invalid policy\" is not a valid retryOn policy"),
+            ),
+            (
+                "invalid http status retryOn",
+                r("{attempts: 10, perTryTimeout: 2s, retryOn: '600,connect-failure'}"),
+                Some("\"600\" is not a valid retryOn policy"),
+            ),
+            (
+                "invalid, retryRemoteLocalities configured but attempts set to zero",
+                r("{attempts: 0, retryRemoteLocalities: false}"),
+                Some("http retry policy configured when attempts are set to 0"),
+            ),
+            (
+                "retryIgnorePreviousHosts with zero attempts",
+                r("{attempts: 0, retryIgnorePreviousHosts: true}"),
+                None,
+            ),
+        ]);
+    }
+
+    #[test]
+    fn rewrite() {
+        let r = |rw: &str| http(&format!("{{rewrite: {rw}, {D}}}"));
+        run(&[
+            (
+                "uri and authority",
+                r("{uri: /path/to/resource, authority: foobar.org}"),
+                None,
+            ),
+            ("uri", r("{uri: /path/to/resource}"), None),
+            ("authority", r("{authority: foobar.org}"), None),
+            (
+                "uriRegexRewrite",
+                r(
+                    r"{uriRegexRewrite: {match: '^/service/([^/]+)(/.*)$', rewrite: '\2/instance/\1'}}",
+                ),
+                None,
+            ),
+            (
+                "uriRegexRewrite and authority",
+                r(
+                    r"{authority: foobar.org, uriRegexRewrite: {match: '^/service/([^/]+)(/.*)$', rewrite: '\2/instance/\1'}}",
+                ),
+                None,
+            ),
+            (
+                "uriRegexRewrite and uri",
+                r(
+                    r"{uri: /path/to/resource, uriRegexRewrite: {match: '^/service/([^/]+)(/.*)$', rewrite: '\2/instance/\1'}}",
+                ),
+                Some("rewrite may only contain one of URI or UriRegexRewrite"),
+            ),
+            (
+                "no uri, uriRegexRewrite, or authority",
+                r("{}"),
+                Some("rewrite must specify at least one of URI, UriRegexRewrite, or authority"),
+            ),
+            (
+                "uriRegexRewrite missing match",
+                r(r"{uriRegexRewrite: {rewrite: '\2/instance/\1'}}"),
+                Some("UriRegexRewrite requires both Rewrite and Match fields to be specified"),
+            ),
+            (
+                "uriRegexRewrite missing rewrite",
+                r("{uriRegexRewrite: {match: '^/service/([^/]+)(/.*)$'}}"),
+                Some("UriRegexRewrite requires both Rewrite and Match fields to be specified"),
+            ),
+            (
+                "uriRegexRewrite invalid regex patterns",
+                r("{uriRegexRewrite: {match: '[', rewrite: '['}}"),
+                Some("\"HTTPRewrite.UriRegexRewrite.Match\": error parsing regexp"),
+            ),
+        ]);
+    }
+
+    #[test]
+    fn redirect() {
+        let r = |rd: &str| http(&format!("{{redirect: {rd}}}"));
+        run(&[
+            (
+                "empty uri and authority",
+                r("{uri: '', authority: ''}"),
+                Some("redirect must specify URI, authority, scheme, or port"),
+            ),
+            (
+                "too small redirect code",
+                r("{uri: t, redirectCode: 299}"),
+                Some("299 is not a valid redirect code, must be 3xx"),
+            ),
+            (
+                "too large redirect code",
+                r("{uri: t, redirectCode: 400}"),
+                Some("400 is not a valid redirect code, must be 3xx"),
+            ),
+            ("empty authority", r("{uri: t}"), None),
+            ("empty uri", r("{authority: t}"), None),
+            (
+                "empty redirect code",
+                r("{uri: t, authority: t, redirectCode: 0}"),
+                None,
+            ),
+            (
+                "normal redirect",
+                r("{uri: t, authority: t, redirectCode: 308}"),
+                None,
+            ),
+            ("prefix_rewrite alone", r("{prefixRewrite: /bar}"), None),
+            (
+                "prefix_rewrite with authority",
+                r("{authority: foo.example.com, prefixRewrite: /}"),
+                None,
+            ),
+            (
+                "uri and prefix_rewrite mutually exclusive",
+                r("{uri: /old, prefixRewrite: /new}"),
+                Some("redirect may only specify one of uri or prefix_rewrite"),
+            ),
+            ("scheme only", r("{scheme: https}"), None),
+            (
+                "bad scheme",
+                r("{scheme: ftp}"),
+                Some("invalid redirect scheme, must be \"http\" or \"https\""),
+            ),
+            ("port only", r("{port: 8443}"), None),
+            ("bad port", r("{port: 70000}"), Some("port number 70000")),
+            (
+                "derivePort only",
+                r("{derivePort: FROM_PROTOCOL_DEFAULT}"),
+                None,
+            ),
+        ]);
+    }
+
+    #[test]
+    fn direct_response() {
+        let d = |dr: &str| http(&format!("{{directResponse: {dr}}}"));
+        run(&[
+            ("status 200", d("{status: 200}"), None),
+            (
+                "status 199",
+                d("{status: 199}"),
+                Some("HTTP status 199 is not in range 200-599"),
+            ),
+            ("status 600", d("{status: 600}"), None),
+            (
+                "status 601",
+                d("{status: 601}"),
+                Some("HTTP status 601 is not in range 200-599"),
+            ),
+            (
+                "status missing",
+                d("{}"),
+                Some("HTTP status 0 is not in range 200-599"),
+            ),
+            (
+                "with string body",
+                d("{status: 200, body: {string: hello}}"),
+                None,
+            ),
+            ("with empty body", d("{status: 200, body: {}}"), None),
+            (
+                "with string body over 1mb",
+                d(&format!(
+                    "{{status: 200, body: {{string: {}}}}}",
+                    "a".repeat(2 * 1024 * 1024)
+                )),
+                Some(
+                    "large direct_responses may impact control plane performance, must be less than 1MB",
+                ),
+            ),
+            (
+                "with bytes body",
+                d("{status: 200, body: {bytes: aGVsbG8=}}"),
+                None,
+            ),
+            (
+                "with bytes body over 1mb",
+                d(&format!(
+                    "{{status: 200, body: {{bytes: {}}}}}",
+                    "YWFh".repeat(350 * 1024)
+                )),
+                Some("must be less than 1MB"),
+            ),
+        ]);
+    }
+
+    #[test]
+    fn findings_carry_paths() {
+        let r = check(&vs(
+            "{hosts: [foo.bar], http: [{route: [{destination: {host: a}, weight: -1}, {destination: {host: b}}], retries: {attempts: -1}, match: [{headers: {x: {prefix: ''}}}]}]}",
+        ));
+        let paths: Vec<String> = r.errors.iter().map(|e| e.path.to_string()).collect();
+        for want in [
+            "spec.http[0].route[0].weight",
+            "spec.http[0].retries.attempts",
+            "spec.http[0].match[0].headers.x",
+        ] {
+            assert!(paths.iter().any(|p| p == want), "{want} not in {paths:?}");
+        }
+        let r = check(&vs(
+            "{hosts: [foo.bar], http: [{match: [{uri: {exact: /a}}], route: [{destination: {host: a}}]}, {match: [{uri: {exact: /a}}], route: [{destination: {host: a}}]}]}",
+        ));
+        assert_eq!(r.warnings.len(), 2, "{r}");
+        assert_eq!(r.warnings[0].path.to_string(), "spec.http[1].match[0]");
+        assert_eq!(r.warnings[1].path.to_string(), "spec.http[1]");
+    }
+
+    #[test]
+    fn load_time_rejections() {
+        // A null header match (Istio: "header match header cannot be null") and two members of
+        // a oneof are rejected by the loader.
+        for spec in [
+            "{hosts: [a], http: [{match: [{headers: {header: null}}], route: [{destination: {host: a}}]}]}",
+            "{hosts: [a], http: [{match: [{uri: {exact: /a, regex: /b}}], route: [{destination: {host: a}}]}]}",
+            "{hosts: [a], http: [{corsPolicy: {unmatchedPreflights: SOMETIMES}, route: [{destination: {host: a}}]}]}",
+            "{hosts: [a], http: [{redirect: {derivePort: FROM_NOWHERE}}]}",
+            "{hosts: [a], tcp: [{match: [{port: -1}], route: [{destination: {host: a}}]}]}",
+            "{hosts: [a], http: [{timeout: soon, route: [{destination: {host: a}}]}]}",
+        ] {
+            assert!(
+                crate::load::from_str(&vs(spec), "t.yaml").is_err(),
+                "{spec}"
+            );
+        }
+    }
+}
