@@ -794,10 +794,10 @@ fn redirect(r: &HttpRedirect, matches: &[HttpMatchRequest]) -> common::Rule {
     if !r.scheme.is_empty() && r.scheme != "http" && r.scheme != "https" {
         return Err(r#"invalid redirect scheme, must be "http" or "https""#.into());
     }
-    if let Some(RedirectPort::Port(p)) = r.redirect_port {
-        if p > 0 {
-            common::port(i64::from(p))?;
-        }
+    if let Some(RedirectPort::Port(p)) = r.redirect_port
+        && p > 0
+    {
+        common::port(i64::from(p))?;
     }
     Ok(())
 }

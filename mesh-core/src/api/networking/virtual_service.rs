@@ -963,4 +963,97 @@ spec:
         let err = load::from_str(yaml, "vs.yaml").unwrap_err().to_string();
         assert!(err.contains("attempt"), "{err}");
     }
+
+    /// Every property path of the VirtualService CRD schema (served version `v1`) decodes into
+    /// these types without an unknown field.
+    #[test]
+    fn every_crd_field_is_modelled() {
+        use serde_json::{Value, json};
+        let path = "/work/shared/istio-corpus/istio/manifests/charts/base/files/crd-all.gen.yaml";
+        let Ok(text) = std::fs::read_to_string(path) else {
+            return;
+        };
+        let docs = load::Loader::new(load::LoadOptions::lenient()).load_str(&text, path);
+        let crd = docs
+            .objects
+            .iter()
+            .map(|o| serde_json::to_value(&o.object).unwrap())
+            .find(|c| c["spec"]["names"]["kind"] == "VirtualService")
+            .expect("VirtualService CRD");
+        let version = crd["spec"]["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == "v1")
+            .unwrap()
+            .clone();
+        fn sample(s: &Value) -> Value {
+            if let Some(e) = s.get("enum").and_then(|e| e.get(0)) {
+                return e.clone();
+            }
+            match s.get("type").and_then(Value::as_str) {
+                Some("string") => json!("1s"),
+                Some("integer" | "number") => json!(1),
+                Some("boolean") => json!(true),
+                Some("array") => json!([]),
+                _ => json!({}),
+            }
+        }
+        fn walk(s: &Value, path: Vec<Value>, out: &mut Vec<(String, Value)>) {
+            let build = |path: &[Value], leaf: Value| {
+                path.iter().rev().fold(leaf, |acc, seg| match seg {
+                    Value::String(k) => json!({ k.clone(): acc }),
+                    _ => json!([acc]),
+                })
+            };
+            match s.get("type").and_then(Value::as_str).unwrap_or("object") {
+                "object" => {
+                    let props = s.get("properties").and_then(Value::as_object);
+                    let children: Vec<(Value, &Value)> = match props {
+                        Some(p) => p.iter().map(|(k, v)| (json!(k), v)).collect(),
+                        None => s
+                            .get("additionalProperties")
+                            .filter(|v| v.is_object())
+                            .map(|v| vec![(json!("k"), v)])
+                            .unwrap_or_default(),
+                    };
+                    for (k, sub) in children {
+                        let mut p = path.clone();
+                        p.push(k);
+                        out.push((format!("{p:?}"), build(&p, sample(sub))));
+                        walk(sub, p, out);
+                    }
+                }
+                "array" => {
+                    if let Some(items) = s.get("items") {
+                        let mut p = path.clone();
+                        p.push(json!(0));
+                        out.push((format!("{p:?}"), build(&p, sample(items))));
+                        walk(items, p, out);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut all = Vec::new();
+        walk(
+            &version["schema"]["openAPIV3Schema"]["properties"]["spec"],
+            Vec::new(),
+            &mut all,
+        );
+        assert!(all.len() > 150, "only {} paths", all.len());
+        let loader = load::Loader::new(load::LoadOptions::lenient());
+        let mut failures = Vec::new();
+        for (p, spec) in all {
+            let obj = json!({"apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+                "metadata": {"name": "x"}, "spec": spec});
+            let out = loader.load_str(&obj.to_string(), "x");
+            if let Some(e) = out.errors.first() {
+                failures.push(format!("{p}: {e}"));
+            } else if let Some(u) = out.objects[0].unknown_fields.first() {
+                failures.push(format!("{p}: {u} unknown"));
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+    }
 }
