@@ -616,6 +616,11 @@ fn string_regexp(re: &str, what: &str) -> common::Rule {
             "{what:?}: regex is too large, max length allowed is 1024"
         ));
     }
+    if let Some(rep) = oversized_repeat(re) {
+        return Err(format!(
+            "{what:?}: error parsing regexp: invalid repeat count: `{rep}`; Istio uses RE2 style regex-based match (https://github.com/google/re2/wiki/Syntax)"
+        ));
+    }
     match regex::Regex::new(re) {
         Ok(_) => Ok(()),
         Err(e) => {
@@ -632,6 +637,37 @@ fn string_regexp(re: &str, what: &str) -> common::Rule {
             ))
         }
     }
+}
+
+/// RE2 rejects counted repetitions above 1000 (`a{1001}`), which the `regex` crate accepts:
+/// returns the first such `{...}` outside character classes.
+fn oversized_repeat(re: &str) -> Option<&str> {
+    let b = re.as_bytes();
+    let (mut i, mut in_class) = (0, false);
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 1,
+            b'[' if !in_class => in_class = true,
+            b']' if in_class => in_class = false,
+            b'{' if !in_class => {
+                let end = re[i..].find('}').map(|e| i + e)?;
+                let body = &re[i + 1..end];
+                let mut parts = body.splitn(2, ',');
+                let min = parts.next().unwrap_or_default();
+                let max = parts.next().unwrap_or_default();
+                let numeric = |s: &str| s.bytes().all(|c| c.is_ascii_digit());
+                if !min.is_empty() && numeric(min) && numeric(max) {
+                    let too_big = |s: &str| s.parse::<u64>().map_or(!s.is_empty(), |n| n > 1000);
+                    if too_big(min) || too_big(max) {
+                        return Some(&re[i..=end]);
+                    }
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
 }
 
 /// The methods `corsPolicy.allowMethods` accepts (Go's `net/http` method names and `*`).
@@ -758,6 +794,14 @@ fn destination(cx: &mut Ctx, d: &Destination) {
         cx.field("port", |cx| {
             cx.check_at("number", common::port(i64::from(p.number)))
         });
+    }
+}
+
+/// The CRD schema requires `destination.host`; it is the only check left on destinations of
+/// routes with Gateway API semantics.
+fn required_host(cx: &mut Ctx, d: &Destination) {
+    if d.host.is_empty() {
+        cx.field("destination", |cx| cx.error_at("host", "Required value"));
     }
 }
 
@@ -953,7 +997,7 @@ fn http_route_destinations(cx: &mut Ctx, dests: &[HttpRouteDestination], gateway
         match &d.destination {
             None => cx.error("destination is required"),
             Some(dest) if !gateway_semantics => cx.field("destination", |cx| destination(cx, dest)),
-            Some(_) => {}
+            Some(dest) => required_host(cx, dest),
         }
         if let Some(h) = &d.headers {
             header_operations(cx, h);
@@ -975,7 +1019,7 @@ fn route_destinations(cx: &mut Ctx, dests: &[RouteDestination], gateway_semantic
         match &d.destination {
             None => cx.error("destination is required"),
             Some(dest) if !gateway_semantics => cx.field("destination", |cx| destination(cx, dest)),
-            Some(_) => {}
+            Some(dest) => required_host(cx, dest),
         }
         if d.weight < 0 {
             cx.error_at("weight", format!("weight {} < 0", d.weight));
@@ -2099,6 +2143,16 @@ mod tests {
                 "bad regex in uri",
                 redirect("{uri: {regex: '[a-'}}"),
                 Some("Istio uses RE2 style regex-based match"),
+            ),
+            (
+                "regex repeat count above RE2's limit",
+                redirect("{uri: {regex: 'a{1001}'}}"),
+                Some("invalid repeat count: `{1001}`"),
+            ),
+            (
+                "regex repeat count at RE2's limit",
+                redirect("{uri: {regex: '[{]a{2,1000}'}}"),
+                None,
             ),
             (
                 "too long regex in uri",
