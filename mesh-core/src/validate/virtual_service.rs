@@ -1462,6 +1462,78 @@ mod corpus {
             failures.join("\n")
         );
     }
+    /// Istio's analyzer test "dupmatches": the unreachable-rule and ineffective-match warnings
+    /// each VirtualService of its two input files gets.
+    #[test]
+    fn analyzer_dupmatches() {
+        let dir = Path::new(ROOT).join("pkg/config/analysis/analyzers/testdata");
+        let mut got: Vec<(String, String)> = Vec::new();
+        let mut objects = 0;
+        for f in [
+            "virtualservice_dupmatches.yaml",
+            "virtualservice_overlappingmatches.yaml",
+        ] {
+            let Ok(text) = std::fs::read_to_string(dir.join(f)) else {
+                return;
+            };
+            for o in load::from_str(&text, f).unwrap() {
+                objects += 1;
+                let r = validate(&o.object);
+                assert!(r.is_ok(), "{f}: {r}");
+                let name = o.object.metadata().name.clone();
+                let mut kinds: Vec<&str> = r
+                    .warnings
+                    .iter()
+                    .map(|w| {
+                        if w.message.contains(" match ") && w.message.contains("is not used") {
+                            "VirtualServiceIneffectiveMatch"
+                        } else {
+                            "VirtualServiceUnreachableRule"
+                        }
+                    })
+                    .collect();
+                kinds.sort_unstable();
+                kinds.dedup();
+                got.extend(kinds.into_iter().map(|k| (k.to_string(), name.clone())));
+            }
+        }
+        assert_eq!(objects, 13);
+        got.sort();
+        let mut want: Vec<(String, String)> = [
+            ("VirtualServiceUnreachableRule", "duplicate-match"),
+            ("VirtualServiceUnreachableRule", "sample-foo-cluster01"),
+            ("VirtualServiceIneffectiveMatch", "almost-duplicate-match"),
+            ("VirtualServiceIneffectiveMatch", "duplicate-match"),
+            ("VirtualServiceUnreachableRule", "duplicate-tcp-match"),
+            ("VirtualServiceUnreachableRule", "duplicate-empty-tcp"),
+            (
+                "VirtualServiceIneffectiveMatch",
+                "almost-duplicate-tcp-match",
+            ),
+            ("VirtualServiceIneffectiveMatch", "duplicate-tcp-match"),
+            ("VirtualServiceUnreachableRule", "tls-routing"),
+            ("VirtualServiceIneffectiveMatch", "tls-routing-almostmatch"),
+            ("VirtualServiceIneffectiveMatch", "tls-routing"),
+            ("VirtualServiceIneffectiveMatch", "non-method-get"),
+            (
+                "VirtualServiceIneffectiveMatch",
+                "overlapping-in-single-match",
+            ),
+            (
+                "VirtualServiceIneffectiveMatch",
+                "overlapping-in-two-matches",
+            ),
+            (
+                "VirtualServiceIneffectiveMatch",
+                "overlapping-mathes-with-different-methods",
+            ),
+        ]
+        .iter()
+        .map(|(k, n)| (k.to_string(), n.to_string()))
+        .collect();
+        want.sort();
+        assert_eq!(got, want);
+    }
 }
 
 #[cfg(test)]
