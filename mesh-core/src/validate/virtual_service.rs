@@ -846,6 +846,16 @@ fn redirect(r: &HttpRedirect, matches: &[HttpMatchRequest]) -> common::Rule {
     Ok(())
 }
 
+/// The CRD's `format: byte`: standard base64 with padding, as the API server checks it.
+fn is_base64(s: &str) -> bool {
+    let data = s.trim_end_matches('=');
+    s.len() % 4 == 0
+        && s.len() - data.len() <= 2
+        && data
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'+' || c == b'/')
+}
+
 /// The decoded size of a base64 text.
 fn base64_decoded_len(s: &str) -> usize {
     let data = s.trim_end_matches('=').len();
@@ -860,6 +870,13 @@ fn direct_response(cx: &mut Ctx, d: &HttpDirectResponse) {
             HttpBody::String(s) => s.len(),
             HttpBody::Bytes(b) => base64_decoded_len(b),
         };
+        if let HttpBody::Bytes(b) = body
+            && !is_base64(b)
+        {
+            cx.field("body", |cx| {
+                cx.error_at("bytes", "in body must be of type byte (base64-encoded)")
+            });
+        }
         if size > MB {
             cx.error_at(
                 "body",
