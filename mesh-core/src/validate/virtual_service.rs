@@ -849,7 +849,7 @@ fn redirect(r: &HttpRedirect, matches: &[HttpMatchRequest]) -> common::Rule {
 /// The CRD's `format: byte`: standard base64 with padding, as the API server checks it.
 fn is_base64(s: &str) -> bool {
     let data = s.trim_end_matches('=');
-    s.len() % 4 == 0
+    s.len().is_multiple_of(4)
         && s.len() - data.len() <= 2
         && data
             .bytes()
