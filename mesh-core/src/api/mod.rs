@@ -25,7 +25,7 @@
 //! }))?;
 //! let Object::VirtualService(vs) = &obj else { panic!("not a VirtualService") };
 //! assert_eq!(vs.spec.hosts, ["reviews"]);
-//! assert_eq!(obj.kind().as_str(), "VirtualService");
+//! assert_eq!(obj.kind_name(), "VirtualService");
 //! # Ok::<(), serde_json::Error>(())
 //! ```
 

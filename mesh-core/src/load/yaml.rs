@@ -383,15 +383,15 @@ fn resolve_plain(text: &str) -> Value {
     if !(first.is_ascii_digit() || first == b'-' || first == b'+' || first == b'.') {
         return Value::String(text.to_string());
     }
-    if let Some(hex) = text.strip_prefix("0x") {
-        if let Ok(n) = u64::from_str_radix(hex, 16) {
-            return Value::Number(n.into());
-        }
+    if let Some(hex) = text.strip_prefix("0x")
+        && let Ok(n) = u64::from_str_radix(hex, 16)
+    {
+        return Value::Number(n.into());
     }
-    if let Some(oct) = text.strip_prefix("0o") {
-        if let Ok(n) = u64::from_str_radix(oct, 8) {
-            return Value::Number(n.into());
-        }
+    if let Some(oct) = text.strip_prefix("0o")
+        && let Ok(n) = u64::from_str_radix(oct, 8)
+    {
+        return Value::Number(n.into());
     }
     let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
     if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
@@ -407,10 +407,10 @@ fn resolve_plain(text: &str) -> Value {
             return Value::Number(n.into());
         }
     }
-    if is_core_float(digits) {
-        if let Some(n) = text.parse::<f64>().ok().and_then(Number::from_f64) {
-            return Value::Number(n);
-        }
+    if is_core_float(digits)
+        && let Some(n) = text.parse::<f64>().ok().and_then(Number::from_f64)
+    {
+        return Value::Number(n);
     }
     Value::String(text.to_string())
 }

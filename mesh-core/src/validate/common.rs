@@ -181,10 +181,10 @@ fn sidecar_or_gateway_hostname_part(hostname: &str, is_gateway: bool) -> Vec<Str
     if hostname != "*" && !hostname.contains('.') {
         errs.push("short names (non FQDN) are not allowed".to_string());
     }
-    if let Err(e) = wildcard_domain(hostname) {
-        if !is_gateway || !is_ip(hostname) {
-            errs.push(e);
-        }
+    if let Err(e) = wildcard_domain(hostname)
+        && (!is_gateway || !is_ip(hostname))
+    {
+        errs.push(e);
     }
     if let Err(e) = partial_wildcard(hostname) {
         errs.push(e);
@@ -241,9 +241,7 @@ pub(crate) fn export_to(
                 } else {
                     cx.error(format!("duplicate entries in exportTo for entry {e}"));
                 }
-            } else if is_service_entry && e == "~" {
-                set.insert(key);
-            } else if key == "*" || key == "." || is_dns1123_label(key) {
+            } else if (is_service_entry && e == "~") || key == "*" || key == "." || is_dns1123_label(key) {
                 set.insert(key);
             } else {
                 cx.error(format!("only . or * or valid DNS labels are supported as exportTo, got {key:?}"));
@@ -313,12 +311,12 @@ pub(crate) fn label_key(k: &str) -> Rule {
         Some((p, n)) => (Some(p), n),
         None => (None, k),
     };
-    if let Some(p) = prefix {
-        if p.is_empty() || p.len() > 253 || !p.split('.').all(is_dns1123_label) {
-            return Err(format!(
-                "invalid label key {k:?}: prefix must be a DNS subdomain"
-            ));
-        }
+    if let Some(p) = prefix
+        && (p.is_empty() || p.len() > 253 || !p.split('.').all(is_dns1123_label))
+    {
+        return Err(format!(
+            "invalid label key {k:?}: prefix must be a DNS subdomain"
+        ));
     }
     if !is_qualified_name_part(name) {
         return Err(format!("invalid label key {k:?}"));

@@ -1,4 +1,6 @@
 //! Finding and preparing the Istio corpus for tests.
+// Each test binary uses a different part of this module.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 
