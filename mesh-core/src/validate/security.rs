@@ -522,10 +522,12 @@ fn check_valid_path_template(key: &str, paths: &[String]) -> Result<(), String> 
 
 /// `validateMapKey`: `name[key]` with a non-empty key.
 fn validate_map_key(key: &str) -> Result<(), String> {
-    if let Some(open) = key.find('[') {
-        if key.ends_with(']') && open > 0 && open + 2 < key.len() {
-            return Ok(());
-        }
+    if let Some(open) = key.find('[')
+        && key.ends_with(']')
+        && open > 0
+        && open + 2 < key.len()
+    {
+        return Ok(());
     }
     Err(format!("bad key ({key}): should have format a[b]"))
 }
@@ -854,15 +856,14 @@ pub(super) fn parse_url(raw: &str, via_request: bool) -> Result<GoUrl, String> {
                 None => (host, ""),
             }
         };
-        if !colon_port.is_empty()
-            && !(colon_port.starts_with(':') && colon_port[1..].bytes().all(|b| b.is_ascii_digit()))
-        {
+        if !valid_optional_port(colon_port) {
             return url_err(raw, &format!("invalid port {colon_port:?} after host"));
         }
         if !host.starts_with('[') {
-            if let Some(c) = name.chars().find(|c| {
+            let bad = name.chars().find(|c| {
                 c.is_ascii() && !c.is_ascii_alphanumeric() && !"-_.~$&'()*+,;=:[]<>\"%".contains(*c)
-            }) {
+            });
+            if let Some(c) = bad {
                 return url_err(
                     raw,
                     &format!("invalid character {:?} in host name", c.to_string()),
@@ -878,6 +879,14 @@ pub(super) fn parse_url(raw: &str, via_request: bool) -> Result<GoUrl, String> {
         check_escapes(f).or_else(|e| url_err(raw, &e))?;
     }
     Ok(url)
+}
+
+/// Go's `validOptionalPort`: empty, or `:` followed by digits.
+fn valid_optional_port(p: &str) -> bool {
+    match p.strip_prefix(':') {
+        Some(digits) => digits.bytes().all(|b| b.is_ascii_digit()),
+        None => p.is_empty(),
+    }
 }
 
 /// Every `%` starts a two-digit hex escape.
@@ -2093,5 +2102,156 @@ mod tests {
             "  selector: {matchLabels: {a: b}}\n  portLevelMtls: {\"0\": {}}\n",
         ));
         assert_eq!(r.errors[0].path.to_string(), "spec.portLevelMtls.0");
+    }
+}
+
+/// The CRD test data of Istio (`pkg/config/validation/testdata/crds`) and every object of the
+/// security, telemetry and extensions kinds in the corpus, when the corpus is present.
+#[cfg(test)]
+mod corpus {
+    use std::path::{Path, PathBuf};
+
+    use crate::load::{LoadOptions, Loader};
+    use crate::validate::validate;
+
+    const ROOT: &str = "/work/shared/istio-corpus";
+    const KINDS: &[&str] = &[
+        "AuthorizationPolicy",
+        "PeerAuthentication",
+        "RequestAuthentication",
+        "Telemetry",
+        "WasmPlugin",
+    ];
+
+    fn crds_dir() -> PathBuf {
+        Path::new(ROOT).join("istio/pkg/config/validation/testdata/crds")
+    }
+
+    /// Splits a stream into documents, dropping the `_err:` keys (the API server's message).
+    fn documents(text: &str) -> Vec<String> {
+        let mut docs = vec![String::new()];
+        for line in text.lines() {
+            if line.starts_with("---") {
+                docs.push(String::new());
+            } else if !line.starts_with("_err:") {
+                let last = docs.len() - 1;
+                docs[last].push_str(line);
+                docs[last].push('\n');
+            }
+        }
+        docs.into_iter()
+            .filter(|d| {
+                d.lines()
+                    .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn crd_testdata() {
+        if !crds_dir().exists() {
+            return;
+        }
+        let loader = Loader::new(LoadOptions::strict());
+        let mut failures = Vec::new();
+        let mut checked = 0;
+        for base in ["authz", "peerauth", "reqauth", "telemetry", "wasm"] {
+            for valid in [true, false] {
+                let file = format!("{base}-{}.yaml", if valid { "valid" } else { "invalid" });
+                let text = std::fs::read_to_string(crds_dir().join(&file)).unwrap();
+                for (i, doc) in documents(&text).iter().enumerate() {
+                    checked += 1;
+                    let out = loader.load_str(doc, &file);
+                    let rejected = !out.errors.is_empty()
+                        || out.objects.iter().any(|o| !validate(&o.object).is_ok());
+                    if valid && rejected {
+                        let reports: Vec<String> = out
+                            .objects
+                            .iter()
+                            .map(|o| validate(&o.object).to_string())
+                            .collect();
+                        failures.push(format!("{file}#{i} rejected: {:?} {reports:?}", out.errors));
+                    }
+                    if !valid && !rejected {
+                        failures.push(format!("{file}#{i} accepted:\n{doc}"));
+                    }
+                }
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n"));
+        assert!(checked > 50, "only {checked} documents");
+    }
+
+    fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                yaml_files(&p, out);
+            } else if p.extension().is_some_and(|x| x == "yaml" || x == "yml") {
+                out.push(p);
+            }
+        }
+    }
+
+    /// Files whose objects of these kinds are invalid on purpose (tests of rejection paths).
+    fn invalid_on_purpose(path: &str) -> bool {
+        path.contains("/testdata/crds/")
+            || path.contains("invalid")
+            || path.contains("bad")
+            // Analyzer input: a Telemetry with both selector and targetRef, which istiod's
+            // webhook rejects (the analyzer reports on it).
+            || path.ends_with("analyzers/testdata/k8sgateway-selector.yaml")
+    }
+
+    #[test]
+    fn corpus_objects_load_strictly_and_validate() {
+        if !Path::new(ROOT).exists() {
+            return;
+        }
+        let mut files = Vec::new();
+        yaml_files(Path::new(ROOT), &mut files);
+        let loader = Loader::new(LoadOptions::strict());
+        let mut failures = Vec::new();
+        let mut seen = 0;
+        for f in &files {
+            let Ok(text) = std::fs::read_to_string(f) else {
+                continue;
+            };
+            if !KINDS.iter().any(|k| text.contains(&format!("kind: {k}"))) {
+                continue;
+            }
+            let name = f.display().to_string();
+            let out = loader.load_str(&text, &name);
+            for e in &out.errors {
+                if e.object().is_some_and(|o| KINDS.contains(&o.kind.as_str()))
+                    && !invalid_on_purpose(&name)
+                {
+                    failures.push(format!("load: {name}: {e}"));
+                }
+            }
+            for o in &out.objects {
+                if !o.object.kind().is_some_and(|k| KINDS.contains(&k.as_str())) {
+                    continue;
+                }
+                seen += 1;
+                let r = validate(&o.object);
+                if !r.is_ok() && !invalid_on_purpose(&name) {
+                    failures.push(format!(
+                        "validate: {name} ({}): {r}",
+                        o.object.metadata().name
+                    ));
+                }
+            }
+        }
+        assert!(
+            failures.is_empty(),
+            "{} failures:\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
+        assert!(seen > 80, "only {seen} objects");
     }
 }
