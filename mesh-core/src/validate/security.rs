@@ -2174,6 +2174,100 @@ mod corpus {
         assert!(checked > 50, "only {checked} documents");
     }
 
+    /// Every field the CRD schemas declare (in every served version) loads without an
+    /// "unknown field" error: one object per field path, holding a sample value there.
+    #[test]
+    fn every_crd_field_is_modelled() {
+        use serde_json::{Value, json};
+        let path = Path::new(ROOT).join("istio/manifests/charts/base/files/crd-all.gen.yaml");
+        let Ok(text) = std::fs::read_to_string(&path) else {
+            return;
+        };
+        let crds = Loader::new(LoadOptions::lenient()).load_str(&text, "crds");
+        fn sample(s: &Value) -> Value {
+            if let Some(e) = s.get("enum").and_then(|e| e.get(0)) {
+                return e.clone();
+            }
+            match s.get("type").and_then(Value::as_str) {
+                Some("string") => json!("1s"),
+                Some("integer" | "number") => json!(1),
+                Some("boolean") => json!(true),
+                Some("array") => json!([s.get("items").map(sample).unwrap_or(json!({}))]),
+                _ => json!({}),
+            }
+        }
+        fn nest(path: &[Value], leaf: Value) -> Value {
+            path.iter().rev().fold(leaf, |acc, seg| match seg {
+                Value::String(k) => json!({ k.clone(): acc }),
+                _ => json!([acc]),
+            })
+        }
+        fn paths(s: &Value, at: &mut Vec<Value>, out: &mut Vec<Value>) {
+            if let Some(items) = s.get("items") {
+                at.push(json!(0));
+                paths(items, at, out);
+                at.pop();
+                return;
+            }
+            let children: Vec<(String, &Value)> =
+                match s.get("properties").and_then(Value::as_object) {
+                    Some(p) => p.iter().map(|(k, v)| (k.clone(), v)).collect(),
+                    None => s
+                        .get("additionalProperties")
+                        .filter(|v| v.is_object())
+                        .map(|v| vec![("80".to_string(), v)])
+                        .unwrap_or_default(),
+                };
+            for (k, sub) in children {
+                at.push(json!(k));
+                out.push(nest(at, sample(sub)));
+                paths(sub, at, out);
+                at.pop();
+            }
+        }
+        let loader = Loader::new(LoadOptions::strict());
+        let mut unknown = Vec::new();
+        let mut fields = 0;
+        for crd in &crds.objects {
+            let crd = serde_json::to_value(&crd.object).unwrap();
+            let kind = crd["spec"]["names"]["kind"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            if !KINDS.contains(&kind.as_str()) {
+                continue;
+            }
+            let group = crd["spec"]["group"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            for version in crd["spec"]["versions"].as_array().unwrap() {
+                let schema = &version["schema"]["openAPIV3Schema"]["properties"]["spec"];
+                let mut specs = Vec::new();
+                paths(schema, &mut Vec::new(), &mut specs);
+                for spec in specs {
+                    fields += 1;
+                    let obj = json!({
+                        "apiVersion": format!("{group}/{}", version["name"].as_str().unwrap()),
+                        "kind": kind,
+                        "metadata": {"name": "x"},
+                        "spec": spec,
+                    });
+                    let out = loader.load_str(&obj.to_string(), "field.json");
+                    for e in out
+                        .errors
+                        .iter()
+                        .filter(|e| e.message().contains("unknown field"))
+                    {
+                        unknown.push(format!("{kind} {}: {e}", version["name"]));
+                    }
+                }
+            }
+        }
+        assert!(unknown.is_empty(), "{}", unknown.join("\n"));
+        assert!(fields > 300, "only {fields} field paths");
+    }
+
     fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) {
         let Ok(entries) = std::fs::read_dir(dir) else {
             return;
