@@ -15,7 +15,7 @@ use crate::api::{PolicyTargetReference, PortSelector, WorkloadSelector, is_defau
 /// assert_eq!(spec.priority, Some(10));
 /// # Ok::<(), serde_json::Error>(())
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WasmPluginSpec {
     /// Workloads the plugin applies to; unset means every workload in the namespace.
