@@ -36,7 +36,11 @@ fn multi_document_streams_with_comments_and_empty_documents() {
     assert_eq!(pa.metadata.namespace, "foo");
     assert_eq!(pa.spec.mtls.map(|m| m.mode), Some(MutualTlsMode::Strict));
     assert_eq!(
-        pa.spec.port_level_mtls.get(&8080).map(|m| m.mode),
+        pa.spec
+            .port_level_mtls
+            .as_ref()
+            .and_then(|p| p.get(&8080))
+            .map(|m| m.mode),
         Some(MutualTlsMode::Disable)
     );
     assert_eq!(objects[0].origin.document, 0);
@@ -300,11 +304,11 @@ spec:
     let Object::PeerAuthentication(pa) = &objects[0].object else {
         panic!()
     };
-    assert_eq!(pa.spec.port_level_mtls.len(), 2);
-    assert!(
-        pa.spec
-            .port_level_mtls
-            .values()
-            .all(|m| m.mode == MutualTlsMode::Strict)
-    );
+    let ports = pa
+        .spec
+        .port_level_mtls
+        .as_ref()
+        .expect("port-level settings");
+    assert_eq!(ports.len(), 2);
+    assert!(ports.values().all(|m| m.mode == MutualTlsMode::Strict));
 }
