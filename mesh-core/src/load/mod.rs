@@ -30,7 +30,7 @@
 //! let first = &err.errors()[0];
 //! assert_eq!(first.line(), Some(9));
 //! assert_eq!(first.path().map(|p| p.to_string()).as_deref(), Some("spec.http[0].route[0].weight"));
-//! assert!(err.to_string().starts_with("vs.yaml:0:9:15: VirtualService reviews: spec.http[0].route[0].weight: invalid type"));
+//! assert!(err.to_string().starts_with("vs.yaml:0:9:7: VirtualService reviews: spec.http[0].route[0].weight: invalid type"));
 //! ```
 //!
 //! The YAML parser is `saphyr-parser`, a maintained pure-Rust YAML 1.2 parser: `serde_yaml`
