@@ -336,3 +336,584 @@ pub(super) fn alpha_workload_selector(
         });
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::validate::test_support::expect;
+
+    const HTTP2PORTS: &str = "[{number: 80, protocol: http, name: http-valid1}, {number: 8080, protocol: http, name: http-valid2}]";
+
+    fn se_labeled(labels: &str, spec: &str) -> String {
+        format!(
+            "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {{name: foo, namespace: bar, labels: {{{labels}}}}}\nspec:\n{}",
+            spec.replace("PORTS2", HTTP2PORTS)
+        )
+    }
+
+    fn se(spec: &str) -> String {
+        se_labeled("", spec)
+    }
+
+    /// (name, spec, expected error, expect a warning)
+    type Case<'a> = (&'a str, &'a str, Option<&'a str>, bool);
+
+    fn run(cases: &[Case<'_>], wrap: impl Fn(&str) -> String) {
+        for (name, spec, err, warn) in cases {
+            let report = expect(name, &wrap(spec), *err);
+            assert_eq!(
+                !report.warnings.is_empty(),
+                *warn,
+                "case {name:?}: warnings: {:?}",
+                report.warnings
+            );
+        }
+    }
+
+    #[test]
+    fn istio_service_entry_cases() {
+        let cases: &[Case<'_>] = &[
+            (
+                "discovery type DNS",
+                "  hosts: ['*.google.com']\n  ports: PORTS2\n  endpoints:\n  - {address: lon.google.com, ports: {http-valid1: 8080}}\n  - {address: in.google.com, ports: {http-valid2: 9080}}\n  resolution: DNS",
+                None,
+                false,
+            ),
+            (
+                "discovery type DNS Round Robin",
+                "  hosts: ['*.istio.io']\n  ports: PORTS2\n  endpoints:\n  - {address: api-v1.istio.io, ports: {http-valid1: 8080}}\n  resolution: DNS_ROUND_ROBIN",
+                None,
+                false,
+            ),
+            (
+                "discovery type DNS, label tlsMode: istio",
+                "  hosts: ['*.google.com']\n  ports: PORTS2\n  endpoints:\n  - {address: lon.google.com, ports: {http-valid1: 8080}, labels: {security.istio.io/tlsMode: istio}}\n  - {address: in.google.com, ports: {http-valid2: 9080}, labels: {security.istio.io/tlsMode: istio}}\n  resolution: DNS",
+                None,
+                false,
+            ),
+            (
+                "discovery type DNS, one host set with IP address and https port",
+                "  hosts: [httpbin.org]\n  addresses: [10.10.10.10]\n  ports: [{number: 80, protocol: http, name: http-valid1}, {number: 8080, protocol: http, name: http-valid2}, {number: 443, protocol: https, name: https}]\n  resolution: DNS",
+                None,
+                false,
+            ),
+            (
+                "discovery type DNS, multi hosts set with IP address and https port",
+                "  hosts: [httpbin.org, wikipedia.org]\n  addresses: [10.10.10.10]\n  ports: [{number: 80, protocol: http, name: http-valid1}, {number: 8080, protocol: http, name: http-valid2}, {number: 443, protocol: https, name: https}]\n  resolution: DNS",
+                None,
+                true,
+            ),
+            (
+                "discovery type DNS, IP address set",
+                "  hosts: ['*.google.com']\n  addresses: [10.10.10.10]\n  ports: PORTS2\n  endpoints:\n  - {address: lon.google.com, ports: {http-valid1: 8080}}\n  - {address: in.google.com, ports: {http-valid2: 9080}}\n  resolution: DNS",
+                None,
+                false,
+            ),
+            (
+                "discovery type DNS, IP in endpoints",
+                "  hosts: ['*.google.com']\n  ports: PORTS2\n  endpoints:\n  - {address: 1.1.1.1, ports: {http-valid1: 8080}}\n  - {address: in.google.com, ports: {http-valid2: 9080}}\n  resolution: DNS",
+                None,
+                false,
+            ),
+            (
+                "discovery type DYNAMIC_DNS",
+                "  hosts: ['*.google.com']\n  ports: PORTS2\n  resolution: DYNAMIC_DNS",
+                None,
+                false,
+            ),
+            (
+                "empty hosts",
+                "  ports: [{number: 80, protocol: http, name: http-valid1}]\n  endpoints:\n  - {address: in.google.com, ports: {http-valid2: 9080}}\n  resolution: DNS",
+                Some("service entry must have at least one host"),
+                false,
+            ),
+            (
+                "bad hosts",
+                "  hosts: ['-']\n  ports: [{number: 80, protocol: http, name: http-valid1}]\n  endpoints:\n  - {address: in.google.com, ports: {http-valid2: 9080}}\n  resolution: DNS",
+                Some("domain name \"-\" invalid"),
+                false,
+            ),
+            (
+                "full wildcard host",
+                "  hosts: [foo.com, '*']\n  ports: [{number: 80, protocol: http, name: http-valid1}]\n  endpoints:\n  - {address: in.google.com, ports: {http-valid2: 9080}}\n  resolution: DNS",
+                Some("invalid host *"),
+                false,
+            ),
+            (
+                "short name host",
+                "  hosts: [foo, bar.com]\n  ports: [{number: 80, protocol: http, name: http-valid1}]\n  endpoints:\n  - {address: in.google.com, ports: {http-valid1: 9080}}\n  resolution: DNS",
+                None,
+                false,
+            ),
+            (
+                "undefined endpoint port",
+                "  hosts: [google.com]\n  ports: [{number: 80, protocol: http, name: http-valid1}, {number: 80, protocol: http, name: http-valid2}]\n  endpoints:\n  - {address: lon.google.com, ports: {http-valid1: 8080}}\n  - {address: in.google.com, ports: {http-dne: 9080}}\n  resolution: DNS",
+                Some("endpoint port 9080 is not defined by the service entry"),
+                false,
+            ),
+            (
+                "discovery type DNS, non-FQDN endpoint",
+                "  hosts: ['*.google.com']\n  ports: PORTS2\n  endpoints:\n  - {address: '*.lon.google.com', ports: {http-valid1: 8080}}\n  - {address: in.google.com, ports: {http-dne: 9080}}\n  resolution: DNS",
+                Some("endpoint address \"*.lon.google.com\" is not a valid FQDN or an IP address"),
+                false,
+            ),
+            (
+                "discovery type DNS, non-FQDN host",
+                "  hosts: ['*.google.com']\n  ports: PORTS2\n  resolution: DNS",
+                Some(
+                    "hosts must be FQDN or contain only prefix wildcards if no endpoints are provided for resolution mode DNS",
+                ),
+                false,
+            ),
+            (
+                "discovery type DNS, no endpoints",
+                "  hosts: [google.com]\n  ports: PORTS2\n  resolution: DNS",
+                None,
+                false,
+            ),
+            (
+                "discovery type DNS, unix endpoint",
+                "  hosts: ['*.google.com']\n  ports: [{number: 80, protocol: http, name: http-valid1}]\n  endpoints:\n  - {address: 'unix:///lon/google/com'}\n  resolution: DNS",
+                Some("is not a valid FQDN or an IP address"),
+                false,
+            ),
+            (
+                "discovery type none",
+                "  hosts: [google.com]\n  ports: PORTS2\n  resolution: NONE",
+                None,
+                false,
+            ),
+            (
+                "discovery type none, endpoints provided",
+                "  hosts: [google.com]\n  ports: PORTS2\n  endpoints:\n  - {address: lon.google.com, ports: {http-valid1: 8080}}\n  resolution: NONE",
+                Some("no endpoints should be provided for resolution type none"),
+                false,
+            ),
+            (
+                "discovery type none, cidr addresses",
+                "  hosts: [google.com]\n  addresses: [172.1.2.16/16]\n  ports: PORTS2\n  resolution: NONE",
+                None,
+                false,
+            ),
+            (
+                "discovery type static, cidr addresses with endpoints",
+                "  hosts: [google.com]\n  addresses: [172.1.2.16/16]\n  ports: PORTS2\n  endpoints:\n  - {address: 1.1.1.1, ports: {http-valid1: 8080}}\n  - {address: 2.2.2.2, ports: {http-valid2: 9080}}\n  resolution: STATIC",
+                None,
+                false,
+            ),
+            (
+                "discovery type static",
+                "  hosts: [google.com]\n  addresses: [172.1.2.16]\n  ports: PORTS2\n  endpoints:\n  - {address: 1.1.1.1, ports: {http-valid1: 8080}}\n  - {address: 2.2.2.2, ports: {http-valid2: 9080}}\n  resolution: STATIC",
+                None,
+                false,
+            ),
+            (
+                "discovery type static, FQDN in endpoints",
+                "  hosts: [google.com]\n  addresses: [172.1.2.16]\n  ports: PORTS2\n  endpoints:\n  - {address: google.com, ports: {http-valid1: 8080}}\n  - {address: 2.2.2.2, ports: {http-valid2: 9080}}\n  resolution: STATIC",
+                Some("endpoint address \"google.com\" is not a valid IP address"),
+                false,
+            ),
+            (
+                "discovery type static, missing endpoints",
+                "  hosts: [google.com]\n  addresses: [172.1.2.16]\n  ports: PORTS2\n  resolution: STATIC",
+                None,
+                false,
+            ),
+            (
+                "discovery type static, bad endpoint port name",
+                "  hosts: [google.com]\n  addresses: [172.1.2.16]\n  ports: PORTS2\n  endpoints:\n  - {address: 1.1.1.1, ports: {http-valid1: 8080}}\n  - {address: 2.2.2.2, ports: {http-dne: 9080}}\n  resolution: STATIC",
+                Some("endpoint port 9080 is not defined by the service entry"),
+                false,
+            ),
+            (
+                "discovery type none, conflicting port names",
+                "  hosts: [google.com]\n  ports: [{number: 80, protocol: http, name: http-conflict}, {number: 8080, protocol: http, name: http-conflict}]\n  resolution: NONE",
+                Some("service entry port name \"http-conflict\" already defined"),
+                false,
+            ),
+            (
+                "discovery type none, conflicting port numbers",
+                "  hosts: [google.com]\n  ports: [{number: 80, protocol: http, name: http-conflict1}, {number: 80, protocol: http, name: http-conflict2}]\n  resolution: NONE",
+                Some("service entry port 80 already defined"),
+                false,
+            ),
+            (
+                "unix socket",
+                "  hosts: [uds.cluster.local]\n  ports: [{number: 6553, protocol: grpc, name: grpc-service1}]\n  resolution: STATIC\n  endpoints:\n  - {address: 'unix:///path/to/socket'}",
+                None,
+                false,
+            ),
+            (
+                "unix socket, relative path",
+                "  hosts: [uds.cluster.local]\n  ports: [{number: 6553, protocol: grpc, name: grpc-service1}]\n  resolution: STATIC\n  endpoints:\n  - {address: 'unix://./relative/path.sock'}",
+                Some("./relative/path.sock is not an absolute path to a file"),
+                false,
+            ),
+            (
+                "unix socket, endpoint ports",
+                "  hosts: [uds.cluster.local]\n  ports: [{number: 6553, protocol: grpc, name: grpc-service1}]\n  resolution: STATIC\n  endpoints:\n  - {address: 'unix:///path/to/socket', ports: {grpc-service1: 6553}}",
+                Some("must not include ports"),
+                false,
+            ),
+            (
+                "unix socket, multiple service ports",
+                "  hosts: [uds.cluster.local]\n  ports: [{number: 6553, protocol: grpc, name: grpc-service1}, {number: 80, protocol: http, name: http-service2}]\n  resolution: STATIC\n  endpoints:\n  - {address: 'unix:///path/to/socket'}",
+                Some("exactly 1 service port required for unix endpoints"),
+                false,
+            ),
+            (
+                "empty protocol",
+                "  hosts: [google.com]\n  addresses: [172.1.2.16/16]\n  ports: [{number: 80, protocol: http, name: http-valid1}, {number: 8080, name: http-valid2}]\n  resolution: NONE",
+                None,
+                false,
+            ),
+            (
+                "selector",
+                "  hosts: [google.com]\n  workloadSelector: {labels: {foo: bar}}\n  ports: [{number: 80, protocol: http, name: http-valid1}]",
+                None,
+                true,
+            ),
+            (
+                "workload selector without labels",
+                "  hosts: [google.com]\n  ports: PORTS2\n  workloadSelector: {}",
+                None,
+                true,
+            ),
+            (
+                "selector and endpoints",
+                "  hosts: [google.com]\n  workloadSelector: {labels: {foo: bar}}\n  ports: [{number: 80, protocol: http, name: http-valid1}]\n  endpoints:\n  - {address: 1.1.1.1}",
+                Some("only one of WorkloadSelector or Endpoints is allowed in Service Entry"),
+                true,
+            ),
+            (
+                "selector and resolution NONE",
+                "  hosts: [google.com]\n  workloadSelector: {labels: {foo: bar}}\n  ports: [{number: 80, protocol: http, name: http-valid1}]\n  resolution: NONE",
+                None,
+                true,
+            ),
+            (
+                "selector and resolution DNS",
+                "  hosts: [google.com]\n  workloadSelector: {labels: {foo: bar}}\n  ports: [{number: 80, protocol: http, name: http-valid1}]\n  resolution: DNS",
+                None,
+                false,
+            ),
+            (
+                "bad selector key",
+                "  hosts: [google.com]\n  workloadSelector: {labels: {'': bar}}\n  ports: [{number: 80, protocol: http, name: http-valid1}]",
+                Some("empty key is not supported in selector"),
+                true,
+            ),
+            (
+                "repeat target port",
+                "  hosts: [google.com]\n  resolution: DNS\n  ports: [{number: 80, protocol: http, name: http-valid1, targetPort: 80}, {number: 81, protocol: http, name: http-valid2, targetPort: 80}]",
+                None,
+                false,
+            ),
+            (
+                "valid target port",
+                "  hosts: [google.com]\n  resolution: DNS\n  ports: [{number: 80, protocol: http, name: http-valid1, targetPort: 81}]",
+                None,
+                false,
+            ),
+            (
+                "invalid target port",
+                "  hosts: [google.com]\n  resolution: DNS\n  ports: [{number: 80, protocol: http, name: http-valid1, targetPort: 65536}]",
+                Some("port number 65536 must be in the range 1..65535"),
+                false,
+            ),
+            (
+                "warn target port",
+                "  hosts: [google.com]\n  workloadSelector: {labels: {key: bar}}\n  ports: [{number: 80, protocol: http, name: http-valid1, targetPort: 1234}]",
+                None,
+                true,
+            ),
+            (
+                "valid endpoint port",
+                "  hosts: [google.com]\n  ports: [{number: 80, protocol: http, name: http-valid1, targetPort: 81}]\n  resolution: STATIC\n  endpoints:\n  - {address: 1.1.1.1, ports: {http-valid1: 8081}}",
+                None,
+                false,
+            ),
+            (
+                "invalid endpoint port",
+                "  hosts: [google.com]\n  ports: [{number: 80, protocol: http, name: http-valid1, targetPort: 81}]\n  resolution: STATIC\n  endpoints:\n  - {address: 1.1.1.1, ports: {http-valid1: 65536}}",
+                Some("port number 65536 must be in the range 1..65535"),
+                false,
+            ),
+            (
+                "protocol unset for addresses empty",
+                "  hosts: [google.com]\n  addresses: []\n  ports: [{number: 80, protocol: http, name: http-valid1}, {number: 8080, name: http-valid2}]\n  resolution: NONE",
+                None,
+                true,
+            ),
+            (
+                "protocol is TCP for addresses empty",
+                "  hosts: [google.com]\n  addresses: []\n  ports: [{number: 80, protocol: http, name: http-valid1}, {number: 81, protocol: TCP, name: tcp-valid1}]\n  resolution: NONE",
+                None,
+                true,
+            ),
+            (
+                "dns round robin with more than one endpoint",
+                "  hosts: [google.com]\n  addresses: []\n  ports: [{number: 8081, protocol: http, name: http-valid1}]\n  endpoints:\n  - {address: api-v1.istio.io, ports: {http-valid1: 8081}}\n  - {address: 1.1.1.2, ports: {http-valid1: 8081}}\n  resolution: DNS_ROUND_ROBIN",
+                Some("there must only be 0 or 1 endpoint for resolution mode DNS_ROUND_ROBIN"),
+                false,
+            ),
+            (
+                "dns round robin with 0 endpoints",
+                "  hosts: [google.com]\n  addresses: []\n  ports: [{number: 8081, protocol: http, name: http-valid1}]\n  endpoints: []\n  resolution: DNS_ROUND_ROBIN",
+                None,
+                false,
+            ),
+            (
+                "partial wildcard hosts",
+                "  hosts: ['*.nytimes.com', '*washingtonpost.com']\n  addresses: []\n  ports: [{number: 443, protocol: HTTPS, name: https-nytimes}]\n  endpoints: []\n  resolution: NONE",
+                None,
+                true,
+            ),
+            (
+                "network set with no address on endpoint",
+                "  hosts: [www.example.com]\n  addresses: []\n  ports: [{number: 443, protocol: HTTPS, name: https-example}]\n  endpoints:\n  - {network: cluster-1}\n  resolution: STATIC",
+                None,
+                true,
+            ),
+            (
+                "discovery type DYNAMIC_DNS, unsupported TCP protocol",
+                "  hosts: ['*.google.com']\n  addresses: []\n  ports: [{number: 80, protocol: http, name: http-valid1}, {number: 81, protocol: TCP, name: tcp-valid1}]\n  resolution: DYNAMIC_DNS",
+                Some(
+                    "only HTTP, TLS, GRPC, and HTTP2 protocols are supported for resolution type DYNAMIC_DNS",
+                ),
+                false,
+            ),
+            (
+                "discovery type DYNAMIC_DNS, GRPC protocol",
+                "  hosts: ['*.svc.cluster.local']\n  addresses: []\n  ports: [{number: 9090, protocol: GRPC, name: grpc}]\n  resolution: DYNAMIC_DNS",
+                None,
+                false,
+            ),
+            (
+                "discovery type DYNAMIC_DNS, FQDN host",
+                "  hosts: [google.com]\n  addresses: []\n  ports: [{number: 80, protocol: http, name: http-valid}]\n  resolution: DYNAMIC_DNS",
+                Some("host must be wildcarded for resolution mode DYNAMIC_DNS"),
+                false,
+            ),
+            (
+                "discovery type DYNAMIC_DNS, endpoints set",
+                "  hosts: ['*.google.com']\n  addresses: []\n  ports: [{number: 80, protocol: http, name: http-valid1}]\n  endpoints:\n  - {address: in.google.com, ports: {http-valid1: 9080}}\n  resolution: DYNAMIC_DNS",
+                Some("endpoints cannot be set for resolution type DYNAMIC_DNS"),
+                false,
+            ),
+            (
+                "discovery type DYNAMIC_DNS, IP address set",
+                "  hosts: ['*.google.com']\n  addresses: [10.10.10.10]\n  ports: PORTS2\n  resolution: DYNAMIC_DNS",
+                Some("addresses cannot be set for resolution type DYNAMIC_DNS"),
+                false,
+            ),
+            (
+                "discovery type DYNAMIC_DNS, empty hosts",
+                "  hosts: []\n  addresses: []\n  ports: [{number: 80, protocol: http, name: http-valid1}]\n  resolution: DYNAMIC_DNS",
+                Some("at least one wildcard host must be provided for resolution type DYNAMIC_DNS"),
+                false,
+            ),
+            (
+                "discovery type DYNAMIC_DNS, multiple wildcarded hosts",
+                "  hosts: ['*.google.com', '*.amazon.com']\n  addresses: []\n  ports: [{number: 80, protocol: http, name: http-valid1}]\n  resolution: DYNAMIC_DNS",
+                None,
+                false,
+            ),
+            (
+                "discovery type DYNAMIC_DNS, internal mesh location",
+                "  hosts: ['*.google.com']\n  addresses: []\n  ports: [{number: 80, protocol: http, name: http-valid1}]\n  resolution: DYNAMIC_DNS\n  location: MESH_INTERNAL",
+                None,
+                false,
+            ),
+            // Beyond Istio's table: other branches of the same rules.
+            (
+                "partial wildcard allowed with DYNAMIC_DNS",
+                "  hosts: ['*google.com']\n  ports: [{number: 80, protocol: http, name: http}]\n  resolution: DYNAMIC_DNS",
+                None,
+                false,
+            ),
+            (
+                "cidr with DNS resolution",
+                "  hosts: [google.com]\n  addresses: [10.0.0.0/16]\n  ports: [{number: 80, protocol: http, name: http}]\n  resolution: DNS",
+                Some("CIDR addresses are allowed only for NONE/STATIC resolution types"),
+                false,
+            ),
+            (
+                "bad cidr",
+                "  hosts: [google.com]\n  addresses: [1.2.3.4/99]\n  ports: [{number: 80, protocol: http, name: http}]",
+                Some("1.2.3.4/99 is not a valid CIDR block"),
+                false,
+            ),
+            (
+                "bad address",
+                "  hosts: [google.com]\n  addresses: [not-an-ip]\n  ports: [{number: 80, protocol: http, name: http}]",
+                Some("not-an-ip is not a valid IP"),
+                false,
+            ),
+            (
+                "ipv6 address",
+                "  hosts: [google.com]\n  addresses: ['001:db8::']\n  ports: [{number: 80, protocol: http, name: http}]",
+                None,
+                false,
+            ),
+            (
+                "multiple hosts with tcp port",
+                "  hosts: [a.com, b.com]\n  ports: [{number: 5432, protocol: TCP, name: pg}]\n  resolution: DNS",
+                Some("multiple hosts provided with non-HTTP, non-TLS ports"),
+                false,
+            ),
+            (
+                "multiple hosts with sniffed port",
+                "  hosts: [a.com, b.com]\n  addresses: [1.1.1.1]\n  ports: [{number: 5432, name: pg}]\n  resolution: STATIC",
+                Some("multiple hosts provided with non-HTTP, non-TLS ports"),
+                false,
+            ),
+            (
+                "multiple hosts with tcp port and NONE",
+                "  hosts: [a.com, b.com]\n  addresses: [1.1.1.1]\n  ports: [{number: 5432, protocol: TCP, name: pg}]\n  resolution: NONE",
+                None,
+                false,
+            ),
+            (
+                "unsupported protocol",
+                "  hosts: [a.com]\n  ports: [{number: 80, protocol: SPDY, name: spdy}]\n  resolution: DNS",
+                Some("unsupported protocol: SPDY"),
+                false,
+            ),
+            (
+                "bad port name",
+                "  hosts: [a.com]\n  ports: [{number: 80, protocol: HTTP, name: 'http_1'}]\n  resolution: DNS",
+                Some("invalid port name: http_1"),
+                false,
+            ),
+            (
+                "missing port name",
+                "  hosts: [a.com]\n  ports: [{number: 80, protocol: HTTP}]\n  resolution: DNS",
+                Some("invalid port name: "),
+                false,
+            ),
+            (
+                "port number zero",
+                "  hosts: [a.com]\n  ports: [{number: 0, protocol: HTTP, name: http}]\n  resolution: DNS",
+                Some("port number 0 must be in the range 1..65535"),
+                false,
+            ),
+            (
+                "tcp with auto-allocation",
+                "  hosts: [a.com]\n  ports: [{number: 5432, protocol: TCP, name: pg}]\n  resolution: DNS",
+                None,
+                false,
+            ),
+            (
+                "DNS endpoint with bad label",
+                "  hosts: [a.com]\n  ports: [{number: 80, protocol: HTTP, name: http}]\n  endpoints:\n  - {address: 1.1.1.1, labels: {'-bad': x}}\n  resolution: DNS",
+                Some("invalid tag key"),
+                false,
+            ),
+            (
+                "STATIC endpoint missing address",
+                "  hosts: [a.com]\n  ports: [{number: 80, protocol: HTTP, name: http}]\n  endpoints:\n  - {labels: {a: b}}\n  resolution: STATIC",
+                Some("address is required"),
+                false,
+            ),
+            (
+                "selector with wildcard value",
+                "  hosts: [a.com]\n  workloadSelector: {labels: {app: '*'}}\n  resolution: DNS",
+                Some("wildcard is not supported in selector"),
+                false,
+            ),
+            (
+                "exportTo nobody",
+                "  hosts: [a.com]\n  ports: [{number: 80, protocol: HTTP, name: http}]\n  resolution: DNS\n  exportTo: ['~']",
+                None,
+                false,
+            ),
+            (
+                "exportTo nobody and someone",
+                "  hosts: [a.com]\n  ports: [{number: 80, protocol: HTTP, name: http}]\n  resolution: DNS\n  exportTo: ['~', ns1]",
+                Some("cannot export service entry to no one (~) and someone"),
+                false,
+            ),
+            (
+                "exportTo public and private",
+                "  hosts: [a.com]\n  ports: [{number: 80, protocol: HTTP, name: http}]\n  resolution: DNS\n  exportTo: ['*', '.']",
+                Some("cannot have both public (*) and non-public exportTo values"),
+                false,
+            ),
+            (
+                "exportTo duplicate current namespace",
+                "  hosts: [a.com]\n  ports: [{number: 80, protocol: HTTP, name: http}]\n  resolution: DNS\n  exportTo: [bar, '.']",
+                Some("duplicate entries in exportTo: . and current namespace bar"),
+                false,
+            ),
+            (
+                "exportTo bad namespace",
+                "  hosts: [a.com]\n  ports: [{number: 80, protocol: HTTP, name: http}]\n  resolution: DNS\n  exportTo: [Bad_NS]",
+                Some("only . or * or valid DNS labels are supported as exportTo"),
+                false,
+            ),
+        ];
+        run(cases, se);
+    }
+
+    #[test]
+    fn labels_change_the_rules() {
+        // Waypoint-attached DYNAMIC_DNS services must be external.
+        let y = se_labeled(
+            "istio.io/use-waypoint: my-waypoint",
+            "  hosts: ['*.google.com']\n  ports: [{number: 80, protocol: http, name: http-valid1}]\n  resolution: DYNAMIC_DNS\n  location: MESH_INTERNAL",
+        );
+        let r = expect(
+            "discovery type DYNAMIC_DNS, MESH_INTERNAL with waypoint (invalid)",
+            &y,
+            Some(
+                "location MESH_INTERNAL with resolution type DYNAMIC_DNS is not supported when using waypoints",
+            ),
+        );
+        assert_eq!(r.errors[0].path.to_string(), "spec.location");
+        let y = se_labeled(
+            "istio.io/use-waypoint: none",
+            "  hosts: ['*.google.com']\n  ports: [{number: 80, protocol: http, name: http-valid1}]\n  resolution: DYNAMIC_DNS\n  location: MESH_INTERNAL",
+        );
+        expect("waypoint none", &y, None);
+        // Opting out of auto-allocation brings the addresses warning back.
+        let spec = "  hosts: [a.com]\n  ports: [{number: 5432, protocol: TCP, name: pg}]\n  resolution: DNS";
+        let r = expect(
+            "auto-allocation opt-out",
+            &se_labeled("networking.istio.io/enable-autoallocate-ip: 'False'", spec),
+            None,
+        );
+        assert!(r.has_warning("addresses are required for ports serving TCP"));
+        let r = expect("auto-allocation on", &se(spec), None);
+        assert!(r.warnings.is_empty());
+    }
+
+    #[test]
+    fn paths() {
+        let r = expect(
+            "paths",
+            &se(
+                "  hosts: [a.com, '*']\n  ports: [{number: 80, protocol: HTTP, name: http}, {number: 80, protocol: HTTP, name: http}]\n  resolution: STATIC\n  endpoints:\n  - {address: a.com, ports: {nope: 1}}",
+            ),
+            Some("invalid host"),
+        );
+        let paths: Vec<String> = r.errors.iter().map(|e| e.path.to_string()).collect();
+        for want in [
+            "spec.hosts[1]",
+            "spec.ports[1].name",
+            "spec.ports[1].number",
+            "spec.endpoints[0].address",
+            "spec.endpoints[0].ports.nope",
+        ] {
+            assert!(paths.iter().any(|p| p == want), "{want} not in {paths:?}");
+        }
+        let r = expect(
+            "partial wildcard warning path",
+            &se(
+                "  hosts: ['*x.com']\n  ports: [{number: 80, protocol: HTTP, name: http}]\n  resolution: DNS\n  endpoints: [{address: 1.1.1.1}]",
+            ),
+            None,
+        );
+        assert_eq!(r.warnings[0].path.to_string(), "spec.hosts[0]");
+        assert!(r.warnings[0].message.contains("partial wildcard"));
+    }
+}
