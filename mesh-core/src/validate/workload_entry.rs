@@ -318,3 +318,125 @@ pub(super) fn max_properties(cx: &mut Ctx, n: usize, max: usize) {
         cx.error(format!("Too many: {n}: must have at most {max} items"));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::validate::test_support::expect;
+
+    fn we(spec: &str) -> String {
+        format!(
+            "apiVersion: networking.istio.io/v1\nkind: WorkloadEntry\nmetadata: {{name: foo, namespace: bar}}\nspec:\n{spec}"
+        )
+    }
+
+    fn wg(spec: &str) -> String {
+        format!(
+            "apiVersion: networking.istio.io/v1\nkind: WorkloadGroup\nmetadata: {{name: foo, namespace: bar}}\nspec:\n{spec}"
+        )
+    }
+
+    /// (name, spec, expected error, expect a warning)
+    type Case<'a> = (&'a str, &'a str, Option<&'a str>, bool);
+
+    fn run(cases: &[Case<'_>], wrap: impl Fn(&str) -> String) {
+        for (name, spec, err, warn) in cases {
+            let report = expect(name, &wrap(spec), *err);
+            assert_eq!(
+                !report.warnings.is_empty(),
+                *warn,
+                "case {name:?}: warnings: {:?}",
+                report.warnings
+            );
+        }
+    }
+
+    #[test]
+    fn istio_workload_entry_cases() {
+        let cases: &[Case<'_>] = &[
+            ("valid", "  address: 1.2.3.4", None, false),
+            ("missing address", "  {}", Some("address is required"), false),
+            ("missing address with network", "  network: network-2", None, true),
+            ("valid unix endpoint", "  address: 'unix:///lon/google/com'", None, false),
+            ("invalid unix endpoint", "  address: 'unix:///lon/google/com'\n  ports: {'7777': 7777}", Some("unix endpoint unix:///lon/google/com must not include ports"), false),
+            ("valid FQDN", "  address: validdns.com\n  ports: {'7777': 7777}", None, false),
+            ("invalid FQDN", "  address: 'invaliddns.com:9443'\n  ports: {'7777': 7777}", Some("endpoint address \"invaliddns.com:9443\" is not a valid FQDN or an IP address"), false),
+            ("valid IP", "  address: 172.16.1.1\n  ports: {'7777': 7777}", None, false),
+            // Further branches and the CRD's rules.
+            ("valid IPv6", "  address: '2001:db8::1'", None, false),
+            ("abstract unix socket", "  address: 'unix://@foo'", None, false),
+            ("unix directory", "  address: 'unix:///dir/'", Some("/dir/ is not an absolute path to a file"), false),
+            ("relative unix socket", "  address: 'unix://relative'", Some("relative is not an absolute path to a file"), false),
+            ("empty unix socket", "  address: 'unix://'", Some("unix address must not be empty"), false),
+            ("port too high", "  address: 1.1.1.1\n  ports: {http: 99999}", Some("port number 99999 must be in the range 1..65535"), false),
+            ("port zero", "  address: 1.1.1.1\n  ports: {http: 0}", Some("port number 0 must be in the range 1..65535"), false),
+            ("bad port name", "  address: 1.1.1.1\n  ports: {'@': 80}", Some("invalid port name: @"), false),
+            ("upper-case port name", "  address: 1.1.1.1\n  ports: {HTTP: 80}", None, false),
+            ("bad label key", "  address: 1.1.1.1\n  labels: {'-x': y}", Some("invalid tag key: \"-x\""), false),
+            ("bad label value", "  address: 1.1.1.1\n  labels: {x: 'a b'}", Some("invalid tag value: \"a b\""), false),
+            ("prefixed label key", "  address: 1.1.1.1\n  labels: {app.kubernetes.io/name: x, security.istio.io/tlsMode: istio}", None, false),
+            ("full", "  address: 1.2.3.4\n  serviceAccount: sa\n  network: net\n  labels: {app: app}\n  ports: {http: 1}\n  weight: 2\n  locality: foo/bar/baz", None, false),
+        ];
+        run(cases, we);
+        let long = format!("  address: 1.1.1.1\n  serviceAccount: {}", "a".repeat(254));
+        expect("service account too long", &we(&long), Some("Too long"));
+    }
+
+    #[test]
+    fn istio_workload_group_cases() {
+        let cases: &[Case<'_>] = &[
+            ("valid", "  template: {}", None, false),
+            ("invalid", "  template: {}\n  metadata: {labels: {'.': '~'}}", Some("invalid labels"), false),
+            ("probe missing method", "  template: {}\n  probe: {}", Some("unknown health check method"), false),
+            ("probe nil", "  template: {}\n  probe: {httpGet: {}}", Some("port number 0 must be in the range 1..65535"), false),
+            ("probe http empty", "  template: {}\n  probe:\n    httpGet: {path: /}", Some("port number 0 must be in the range"), false),
+            ("probe http valid", "  template: {}\n  probe: {httpGet: {port: 5}}", None, false),
+            ("probe tcp invalid", "  template: {}\n  probe: {tcpSocket: {}}", Some("port number 0 must be in the range"), false),
+            ("probe tcp valid", "  template: {}\n  probe: {tcpSocket: {port: 5}}", None, false),
+            ("probe exec invalid", "  template: {}\n  probe: {exec: {}}", Some("exec.command is required"), false),
+            ("probe exec valid", "  template: {}\n  probe: {exec: {command: [foo, bar]}}", None, false),
+            // validateReadinessProbe's other branches and the CRD's rules.
+            ("missing template", "  probe: {tcpSocket: {port: 5}}", Some("template is required"), false),
+            ("negative period", "  template: {}\n  probe: {periodSeconds: -1, tcpSocket: {port: 5}}", Some("periodSeconds must be non-negative"), false),
+            ("negative initial delay", "  template: {}\n  probe: {initialDelaySeconds: -1, tcpSocket: {port: 5}}", Some("initialDelaySeconds must be non-negative"), false),
+            ("negative timeout", "  template: {}\n  probe: {timeoutSeconds: -1, tcpSocket: {port: 5}}", Some("timeoutSeconds must be non-negative"), false),
+            ("negative success threshold", "  template: {}\n  probe: {successThreshold: -1, tcpSocket: {port: 5}}", Some("successThreshold must be non-negative"), false),
+            ("negative failure threshold", "  template: {}\n  probe: {failureThreshold: -1, tcpSocket: {port: 5}}", Some("failureThreshold must be non-negative"), false),
+            ("bad scheme", "  template: {}\n  probe: {httpGet: {port: 80, scheme: FTP}}", Some("httpGet.scheme must be one of \"HTTPS\", \"HTTP\""), false),
+            ("https scheme", "  template: {}\n  probe: {httpGet: {port: 80, scheme: HTTPS}}", None, false),
+            ("bad header name", "  template: {}\n  probe: {httpGet: {port: 80, httpHeaders: [{name: '**'}]}}", Some("header name ** is not a valid header name"), false),
+            ("empty header name", "  template: {}\n  probe: {httpGet: {port: 80, httpHeaders: [{value: x}]}}", Some("header name cannot be empty"), false),
+            ("good header", "  template: {}\n  probe: {httpGet: {port: 80, httpHeaders: [{name: X-Foo, value: bar}]}}", None, false),
+            ("tcp port too high", "  template: {}\n  probe: {tcpSocket: {port: 65536}}", Some("port number 65536 must be in the range"), false),
+            ("grpc probe", "  template: {}\n  probe: {grpc: {port: 50051}}", Some("unknown health check method grpc"), false),
+            ("empty exec command", "  template: {}\n  probe: {exec: {command: ['']}}", Some("at least 1 chars"), false),
+            ("template uds ports", "  template: {address: 'unix:///sock', ports: {http: 80}}", Some("UDS may not include ports"), false),
+            ("template uds relative", "  template: {address: 'unix://sock'}", Some("UDS must be an absolute path or abstract socket"), false),
+            ("template uds dir", "  template: {address: 'unix:///sock/'}", Some("UDS may not be a dir"), false),
+            ("template port out of range", "  template: {ports: {http: 70000}}", Some("port must be between 1-65535"), false),
+            ("template bad port name", "  template: {ports: {'a_b': 80}}", Some("port name must be valid"), false),
+            ("template without address", "  template: {serviceAccount: sa, network: net}", None, false),
+        ];
+        run(cases, wg);
+    }
+
+    #[test]
+    fn paths() {
+        let r = expect(
+            "we paths",
+            &we("  address: 1.1.1.1\n  ports: {http: 0}"),
+            Some("port number 0"),
+        );
+        assert_eq!(r.errors[0].path.to_string(), "spec.ports.http");
+        let r = expect("network only", &we("  network: n"), None);
+        assert_eq!(r.warnings[0].path.to_string(), "spec.address");
+        let r = expect(
+            "wg paths",
+            &wg("  template: {}\n  probe: {httpGet: {port: 80, httpHeaders: [{name: a}, {name: 'b c'}]}}"),
+            Some("not a valid header name"),
+        );
+        assert_eq!(
+            r.errors[0].path.to_string(),
+            "spec.probe.httpGet.httpHeaders[1].name"
+        );
+    }
+}
