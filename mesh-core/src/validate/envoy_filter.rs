@@ -136,9 +136,15 @@ fn config_patch(cx: &mut Ctx, cp: &EnvoyConfigObjectPatch) {
                 "Envoy filter: proxyVersion match exceeds {MAX_PROXY_VERSION_LEN} characters and will be ignored"
             ))));
         } else if !v.is_empty() {
-            if let Err(e) = regex::Regex::new(v) {
-                let detail = e.to_string();
-                let detail = detail.lines().last().unwrap_or_default().trim();
+            let err = go_nested_repetition(v)
+                .map(|op| format!("invalid nested repetition operator: `{op}`"));
+            let err = err.or_else(|| {
+                regex::Regex::new(v).err().map(|e| {
+                    let detail = e.to_string();
+                    detail.lines().last().unwrap_or_default().trim().to_string()
+                })
+            });
+            if let Some(detail) = err {
                 cx.field("match", |cx| {
                     cx.field("proxy", |cx| {
                         cx.error_at(
@@ -241,6 +247,74 @@ fn config_patch(cx: &mut Ctx, cp: &EnvoyConfigObjectPatch) {
         cx.field("patch", |cx| {
             cx.field("value", |cx| patch_value(cx, cp.apply_to, value))
         });
+    }
+}
+
+/// Go's RE2 parser rejects a repetition operator applied to a repetition (`a**`, `a++`,
+/// `a+?+`), which Rust's `regex` accepts; returns the offending operators.
+fn go_nested_repetition(re: &str) -> Option<String> {
+    let chars: Vec<char> = re.chars().collect();
+    let mut i = 0;
+    // Start (in `chars`) of the previous repetition operator, when the last item was one.
+    let mut last_repeat: Option<usize> = None;
+    while i < chars.len() {
+        let c = chars[i];
+        let op_len = match c {
+            '*' | '+' | '?' => 1,
+            '{' => counted_repetition_len(&chars[i..]).unwrap_or(0),
+            _ => 0,
+        };
+        if op_len == 0 {
+            last_repeat = None;
+            match c {
+                '\\' => i += 2,
+                '[' => {
+                    // Skip a character class; `]` first in the class is literal.
+                    i += 1;
+                    if chars.get(i) == Some(&'^') {
+                        i += 1;
+                    }
+                    if chars.get(i) == Some(&']') {
+                        i += 1;
+                    }
+                    while i < chars.len() && chars[i] != ']' {
+                        if chars[i] == '\\' {
+                            i += 1;
+                        }
+                        i += 1;
+                    }
+                    i += 1;
+                }
+                _ => i += 1,
+            }
+            continue;
+        }
+        let mut end = i + op_len;
+        if chars.get(end) == Some(&'?') {
+            end += 1; // non-greedy modifier
+        }
+        if let Some(start) = last_repeat {
+            return Some(chars[start..end].iter().collect());
+        }
+        last_repeat = Some(i);
+        i = end;
+    }
+    None
+}
+
+/// Length of a counted repetition (`{n}`, `{n,}`, `{n,m}`) at the start of `s`.
+fn counted_repetition_len(s: &[char]) -> Option<usize> {
+    let close = s.iter().position(|c| *c == '}')?;
+    let inner: String = s[1..close].iter().collect();
+    let (min, max) = match inner.split_once(',') {
+        Some((a, b)) => (a, Some(b)),
+        None => (inner.as_str(), None),
+    };
+    let digits = |x: &str| !x.is_empty() && x.bytes().all(|b| b.is_ascii_digit());
+    if digits(min) && max.is_none_or(|m| m.is_empty() || digits(m)) {
+        Some(close + 1)
+    } else {
+        None
     }
 }
 
@@ -433,5 +507,364 @@ fn nested_filters_without_typed_config(o: &Map<String, Value>, missing: &mut Vec
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::validate::test_support::expect;
+
+    const GENERIC_WARNING: &str = "EnvoyFilter exposes internal implementation details";
+
+    fn ef(spec: &str) -> String {
+        format!(
+            "apiVersion: networking.istio.io/v1alpha3\nkind: EnvoyFilter\nmetadata: {{name: foo, namespace: bar}}\nspec:\n{spec}"
+        )
+    }
+
+    /// (name, spec, expected error, expected warning besides the generic one)
+    type Case<'a> = (&'a str, &'a str, Option<&'a str>, Option<&'a str>);
+
+    #[test]
+    fn istio_envoy_filter_cases() {
+        let long_version = "a{100}".repeat(200);
+        let long = format!(
+            "  configPatches:\n  - applyTo: LISTENER\n    match: {{proxy: {{proxyVersion: '{long_version}'}}}}\n    patch: {{operation: REMOVE}}"
+        );
+        let cases: &[Case<'_>] = &[
+            ("empty filters", "  {}", None, None),
+            (
+                "labels not defined in workload selector",
+                "  workloadSelector: {}",
+                None,
+                Some(
+                    "Envoy filter: workload selector specified without labels, will be applied to all services in namespace",
+                ),
+            ),
+            (
+                "invalid applyTo",
+                "  configPatches:\n  - patch: {operation: REMOVE}",
+                Some("Envoy filter: missing applyTo"),
+                None,
+            ),
+            (
+                "nil patch",
+                "  configPatches:\n  - applyTo: LISTENER",
+                Some("Envoy filter: missing patch"),
+                None,
+            ),
+            (
+                "invalid patch operation",
+                "  configPatches:\n  - applyTo: LISTENER\n    patch: {}",
+                Some("Envoy filter: missing patch operation"),
+                None,
+            ),
+            (
+                "nil patch value",
+                "  configPatches:\n  - applyTo: LISTENER\n    patch: {operation: ADD}",
+                Some("Envoy filter: missing patch value for non-remove operation"),
+                None,
+            ),
+            (
+                "match with invalid regex",
+                "  configPatches:\n  - applyTo: LISTENER\n    match: {proxy: {proxyVersion: '%#@~++==`24c234`'}}\n    patch: {operation: REMOVE}",
+                Some(
+                    "Envoy filter: invalid regex for proxy version, [error parsing regexp: invalid nested repetition operator: `++`]",
+                ),
+                None,
+            ),
+            (
+                "match with unbalanced regex",
+                "  configPatches:\n  - applyTo: LISTENER\n    match: {proxy: {proxyVersion: '1\\.2('}}\n    patch: {operation: REMOVE}",
+                Some("Envoy filter: invalid regex for proxy version"),
+                None,
+            ),
+            (
+                "match with valid regex",
+                "  configPatches:\n  - applyTo: LISTENER\n    match: {proxy: {proxyVersion: 'release-1\\.2-23434'}}\n    patch: {operation: REMOVE}",
+                None,
+                None,
+            ),
+            (
+                "match with proxy version regex too long",
+                &long,
+                None,
+                Some(
+                    "Envoy filter: proxyVersion match exceeds 1024 characters and will be ignored",
+                ),
+            ),
+            (
+                "listener with invalid match",
+                "  configPatches:\n  - applyTo: LISTENER\n    match: {cluster: {}}\n    patch: {operation: REMOVE}",
+                Some(
+                    "Envoy filter: applyTo for listener class objects cannot have non listener match",
+                ),
+                None,
+            ),
+            (
+                "listener with invalid filter match",
+                "  configPatches:\n  - applyTo: NETWORK_FILTER\n    match: {listener: {filterChain: {sni: '124', filter: {}}}}\n    patch: {operation: REMOVE}",
+                Some("Envoy filter: filter match has no name to match on"),
+                None,
+            ),
+            (
+                "listener with sub filter match and invalid applyTo",
+                "  configPatches:\n  - applyTo: NETWORK_FILTER\n    match: {listener: {filterChain: {filter: {name: random, subFilter: {}}}}}\n    patch: {operation: REMOVE}",
+                Some("Envoy filter: subfilter match can be used with applyTo HTTP_FILTER only"),
+                None,
+            ),
+            (
+                "listener with sub filter match and invalid filter name",
+                "  configPatches:\n  - applyTo: HTTP_FILTER\n    match: {listener: {filterChain: {filter: {name: random, subFilter: {}}}}}\n    patch: {operation: REMOVE}",
+                Some(
+                    "Envoy filter: subfilter match requires filter match with envoy.filters.network.http_connection_manager",
+                ),
+                None,
+            ),
+            (
+                "listener with sub filter match and no sub filter name",
+                "  configPatches:\n  - applyTo: HTTP_FILTER\n    match: {listener: {filterChain: {filter: {name: envoy.filters.network.http_connection_manager, subFilter: {}}}}}\n    patch: {operation: REMOVE}",
+                Some("Envoy filter: subfilter match has no name to match on"),
+                None,
+            ),
+            (
+                "route configuration with invalid match",
+                "  configPatches:\n  - applyTo: VIRTUAL_HOST\n    match: {cluster: {}}\n    patch: {operation: REMOVE}",
+                Some(
+                    "Envoy filter: applyTo for http route class objects cannot have non route configuration match",
+                ),
+                None,
+            ),
+            (
+                "cluster with invalid match",
+                "  configPatches:\n  - applyTo: CLUSTER\n    match: {listener: {}}\n    patch: {operation: REMOVE}",
+                Some(
+                    "Envoy filter: applyTo for cluster class objects cannot have non cluster match",
+                ),
+                None,
+            ),
+            (
+                "invalid patch value",
+                "  configPatches:\n  - applyTo: CLUSTER\n    match: {cluster: {}}\n    patch: {operation: ADD, value: {name: false}}",
+                Some("Envoy filter: json: cannot unmarshal bool into Go value of type string"),
+                None,
+            ),
+            (
+                "happy config",
+                "  configPatches:\n  - applyTo: CLUSTER\n    match: {cluster: {}}\n    patch: {operation: ADD, value: {lb_policy: RING_HASH}}\n  - applyTo: NETWORK_FILTER\n    match: {listener: {filterChain: {name: envoy.tcp_proxy}}}\n    patch:\n      operation: INSERT_BEFORE\n      value: {typed_config: {'@type': type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz}}\n  - applyTo: NETWORK_FILTER\n    match: {listener: {filterChain: {name: envoy.tcp_proxy}}}\n    patch:\n      operation: INSERT_FIRST\n      value: {typed_config: {'@type': type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz}}",
+                None,
+                None,
+            ),
+            (
+                "deprecated config",
+                "  configPatches:\n  - applyTo: NETWORK_FILTER\n    match: {listener: {filterChain: {name: envoy.tcp_proxy}}}\n    patch:\n      operation: INSERT_FIRST\n      value: {typed_config: {'@type': type.googleapis.com/envoy.config.filter.network.ext_authz.v2.ExtAuthz}}",
+                Some("referenced type unknown (hint: try using the v3 XDS API)"),
+                None,
+            ),
+            (
+                "deprecated type",
+                "  configPatches:\n  - applyTo: HTTP_FILTER\n    match: {listener: {filterChain: {filter: {name: envoy.http_connection_manager}}}}\n    patch: {operation: INSERT_FIRST, value: {}}",
+                None,
+                Some(
+                    "using deprecated filter name \"envoy.http_connection_manager\"; use \"envoy.filters.network.http_connection_manager\" instead",
+                ),
+            ),
+            (
+                "duration marshal",
+                "  configPatches:\n  - applyTo: CLUSTER\n    patch: {operation: ADD, value: {dns_refresh_rate: 500ms}}",
+                None,
+                None,
+            ),
+            // Further branches of the same rules, and the CRD's.
+            (
+                "filter match on a listener patch",
+                "  configPatches:\n  - applyTo: FILTER_CHAIN\n    match: {listener: {filterChain: {filter: {name: envoy.filters.network.tcp_proxy}}}}\n    patch: {operation: REMOVE}",
+                None,
+                Some("Envoy filter: filter match has no effect when used with FILTER_CHAIN"),
+            ),
+            (
+                "deprecated sub filter name",
+                "  configPatches:\n  - applyTo: HTTP_FILTER\n    match: {listener: {filterChain: {filter: {name: envoy.filters.network.http_connection_manager, subFilter: {name: envoy.router}}}}}\n    patch: {operation: REMOVE}",
+                None,
+                Some("using deprecated filter name \"envoy.router\""),
+            ),
+            (
+                "http filter without typed_config",
+                "  configPatches:\n  - applyTo: HTTP_FILTER\n    patch: {operation: INSERT_FIRST, value: {name: envoy.filters.http.lua}}",
+                None,
+                Some("using deprecated types by name without typed_config; envoy.filters.http.lua"),
+            ),
+            (
+                "http filter with config discovery",
+                "  configPatches:\n  - applyTo: HTTP_FILTER\n    patch: {operation: INSERT_FIRST, value: {name: x, config_discovery: {type_urls: [a/b]}}}",
+                None,
+                None,
+            ),
+            (
+                "listener with nested filter without typed_config",
+                "  configPatches:\n  - applyTo: LISTENER\n    patch:\n      operation: ADD\n      value: {name: l, filter_chains: [{filters: [{name: envoy.filters.network.tcp_proxy}]}]}",
+                None,
+                Some(
+                    "using deprecated types by name without typed_config; envoy.filters.network.tcp_proxy",
+                ),
+            ),
+            (
+                "route match on route patch",
+                "  configPatches:\n  - applyTo: HTTP_ROUTE\n    match: {routeConfiguration: {vhost: {name: 'a:80', route: {action: ROUTE}}}}\n    patch: {operation: MERGE, value: {timeout: 5s}}",
+                None,
+                None,
+            ),
+            (
+                "any type without slash",
+                "  configPatches:\n  - applyTo: CLUSTER\n    patch: {operation: ADD, value: {name: c, transport_socket: {name: tls, typed_config: {'@type': nonsense}}}}",
+                Some("referenced type unknown: could not resolve Any message type: nonsense"),
+                None,
+            ),
+            (
+                "any type not a string",
+                "  configPatches:\n  - applyTo: CLUSTER\n    patch: {operation: ADD, value: {name: c, transport_socket: {name: tls, typed_config: {'@type': 3}}}}",
+                Some("@type must be a string"),
+                None,
+            ),
+            (
+                "bootstrap patch",
+                "  configPatches:\n  - applyTo: BOOTSTRAP\n    patch: {operation: MERGE, value: {stats_flush_interval: 5s}}",
+                None,
+                None,
+            ),
+            (
+                "waypoint patch skips the rest",
+                "  configPatches:\n  - applyTo: HTTP_FILTER\n    match: {context: WAYPOINT, waypoint: {filter: {name: envoy.filters.network.http_connection_manager}}}\n    patch: {operation: REMOVE}",
+                None,
+                None,
+            ),
+            (
+                "waypoint match without waypoint context",
+                "  configPatches:\n  - applyTo: HTTP_FILTER\n    match: {context: SIDECAR_INBOUND, waypoint: {}}\n    patch: {operation: REMOVE}",
+                Some("only support waypointMatch when context is WAYPOINT"),
+                None,
+            ),
+            (
+                "waypoint match without context",
+                "  configPatches:\n  - applyTo: HTTP_FILTER\n    match: {waypoint: {}}\n    patch: {operation: REMOVE}",
+                Some("only support waypointMatch when context is WAYPOINT"),
+                None,
+            ),
+            (
+                "waypoint context with listener match",
+                "  configPatches:\n  - applyTo: HTTP_FILTER\n    match: {context: WAYPOINT, listener: {}}\n    patch: {operation: REMOVE}",
+                Some("only support waypointMatch when context is WAYPOINT"),
+                None,
+            ),
+            (
+                "waypoint port out of range",
+                "  configPatches:\n  - applyTo: HTTP_FILTER\n    match: {context: WAYPOINT, waypoint: {portNumber: 65536}}\n    patch: {operation: REMOVE}",
+                Some("port must be between 1-65535"),
+                None,
+            ),
+            (
+                "selector and targetRefs",
+                "  workloadSelector: {labels: {app: a}}\n  targetRefs: [{kind: Gateway, group: gateway.networking.k8s.io, name: gw}]",
+                Some("only one of targetRefs or workloadSelector can be set"),
+                None,
+            ),
+            (
+                "targetRefs",
+                "  targetRefs: [{kind: Gateway, group: gateway.networking.k8s.io, name: gw}]",
+                None,
+                None,
+            ),
+            (
+                "targetRef other namespace",
+                "  targetRefs: [{kind: Gateway, group: gateway.networking.k8s.io, name: gw, namespace: other}]",
+                Some("cross namespace referencing is not currently supported"),
+                None,
+            ),
+            (
+                "targetRef without name",
+                "  targetRefs: [{kind: Service}]",
+                Some("Required value"),
+                None,
+            ),
+            (
+                "selector wildcard",
+                "  workloadSelector: {labels: {app: '*'}}",
+                Some("wildcard is not supported in selector"),
+                None,
+            ),
+            (
+                "selector empty key",
+                "  workloadSelector: {labels: {'': a}}",
+                Some("empty key is not supported in selector"),
+                None,
+            ),
+        ];
+        for (name, spec, err, warn) in cases {
+            let r = expect(name, &ef(spec), *err);
+            assert!(r.has_warning(GENERIC_WARNING), "case {name:?}");
+            let others: Vec<&str> = r
+                .warnings
+                .iter()
+                .map(|w| w.message.as_str())
+                .filter(|m| !m.contains(GENERIC_WARNING))
+                .collect();
+            match warn {
+                None => assert!(others.is_empty(), "case {name:?}: {others:?}"),
+                Some(w) => assert!(
+                    others.iter().any(|m| m.contains(w)),
+                    "case {name:?}: {others:?}"
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn go_regex_nested_repetitions() {
+        use super::go_nested_repetition as n;
+        assert_eq!(n("a**").as_deref(), Some("**"));
+        assert_eq!(n("%#@~++==`24c234`").as_deref(), Some("++"));
+        assert_eq!(n("a+?+").as_deref(), Some("+?+"));
+        assert_eq!(n("a{2}*").as_deref(), Some("{2}*"));
+        for ok in [
+            "a+?",
+            "[*+]+",
+            "\\++",
+            "^1\\.2.*",
+            "a{x}*",
+            "(a+)+",
+            "a{2,}b{1,3}?",
+        ] {
+            assert_eq!(n(ok), None, "{ok}");
+        }
+    }
+
+    #[test]
+    fn paths() {
+        let r = expect(
+            "paths",
+            &ef(
+                "  configPatches:\n  - applyTo: CLUSTER\n    patch: {operation: REMOVE}\n  - applyTo: HTTP_FILTER\n    match: {listener: {filterChain: {filter: {name: envoy.filters.network.http_connection_manager, subFilter: {}}}}}\n    patch: {operation: REMOVE}\n  - applyTo: CLUSTER\n    patch: {operation: MERGE}",
+            ),
+            Some("subfilter match has no name"),
+        );
+        let paths: Vec<String> = r.errors.iter().map(|e| e.path.to_string()).collect();
+        assert_eq!(
+            paths,
+            [
+                "spec.configPatches[1].match.listener.filterChain.filter.subFilter.name",
+                "spec.configPatches[2].patch.value"
+            ]
+        );
+        let r = expect(
+            "value path",
+            &ef(
+                "  configPatches:\n  - applyTo: CLUSTER\n    patch: {operation: ADD, value: {name: c, transport_socket: {typed_config: {'@type': type.googleapis.com/envoy.api.v2.auth.UpstreamTlsContext}}}}",
+            ),
+            Some("v3 XDS API"),
+        );
+        assert_eq!(
+            r.errors[0].path.to_string(),
+            "spec.configPatches[0].patch.value.transport_socket.typed_config.@type"
+        );
     }
 }
