@@ -91,14 +91,14 @@ fn config_patch(cx: &mut Ctx, cp: &EnvoyConfigObjectPatch) {
                 "only support waypointMatch when context is WAYPOINT",
             );
         }
-        if let Some(ObjectTypes::Waypoint(w)) = &m.object_types {
-            if w.port_number > 65535 {
-                cx.field("match", |cx| {
-                    cx.field("waypoint", |cx| {
-                        cx.error_at("portNumber", "port must be between 1-65535")
-                    })
-                });
-            }
+        if let Some(ObjectTypes::Waypoint(w)) = &m.object_types
+            && w.port_number > 65535
+        {
+            cx.field("match", |cx| {
+                cx.field("waypoint", |cx| {
+                    cx.error_at("portNumber", "port must be between 1-65535")
+                })
+            });
         }
         if m.context == PatchContext::Waypoint {
             // istiod does not validate waypoint patches yet.
@@ -224,21 +224,21 @@ fn config_patch(cx: &mut Ctx, cp: &EnvoyConfigObjectPatch) {
                 }
             }
         }
-        ApplyTo::RouteConfiguration | ApplyTo::VirtualHost | ApplyTo::HttpRoute => {
-            if object_types.is_some_and(|ot| !matches!(ot, ObjectTypes::RouteConfiguration(_))) {
-                cx.error_at(
+        ApplyTo::RouteConfiguration | ApplyTo::VirtualHost | ApplyTo::HttpRoute
+            if object_types.is_some_and(|ot| !matches!(ot, ObjectTypes::RouteConfiguration(_))) =>
+        {
+            cx.error_at(
                     "match",
                     "Envoy filter: applyTo for http route class objects cannot have non route configuration match",
                 );
-            }
         }
-        ApplyTo::Cluster => {
-            if object_types.is_some_and(|ot| !matches!(ot, ObjectTypes::Cluster(_))) {
-                cx.error_at(
-                    "match",
-                    "Envoy filter: applyTo for cluster class objects cannot have non cluster match",
-                );
-            }
+        ApplyTo::Cluster
+            if object_types.is_some_and(|ot| !matches!(ot, ObjectTypes::Cluster(_))) =>
+        {
+            cx.error_at(
+                "match",
+                "Envoy filter: applyTo for cluster class objects cannot have non cluster match",
+            );
         }
         _ => {}
     }
@@ -377,19 +377,19 @@ fn json_kind(v: &Value) -> &'static str {
 /// What can be told of a patch value without Envoy's protos (`xds.BuildXDSObjectFromStruct`).
 fn patch_value(cx: &mut Ctx, apply_to: ApplyTo, value: &Map<String, Value>) {
     // Every object a patch can target but the bootstrap has a string `name`.
-    if apply_to != ApplyTo::Bootstrap {
-        if let Some(name) = value.get("name") {
-            if !name.is_string() && !name.is_null() {
-                cx.error_at(
-                    "name",
-                    format!(
-                        "Envoy filter: json: cannot unmarshal {} into Go value of type string",
-                        json_kind(name)
-                    ),
-                );
-                return;
-            }
-        }
+    if apply_to != ApplyTo::Bootstrap
+        && let Some(name) = value.get("name")
+        && !name.is_string()
+        && !name.is_null()
+    {
+        cx.error_at(
+            "name",
+            format!(
+                "Envoy filter: json: cannot unmarshal {} into Go value of type string",
+                json_kind(name)
+            ),
+        );
+        return;
     }
     let mut errors = 0;
     any_type_urls(cx, value, &mut errors);

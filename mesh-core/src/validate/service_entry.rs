@@ -39,11 +39,10 @@ pub(super) fn validate(obj: &ServiceEntry, cx: &mut Ctx) {
             } else {
                 cx.check(common::wildcard_domain(host));
                 // Partial wildcards only work with dynamic DNS; elsewhere they are a warning.
-                if res != ServiceEntryResolution::DynamicDns {
-                    if let Err(e) = common::partial_wildcard(host) {
+                if res != ServiceEntryResolution::DynamicDns
+                    && let Err(e) = common::partial_wildcard(host) {
                         cx.warn(e);
                     }
-                }
             }
         });
 
@@ -137,8 +136,8 @@ pub(super) fn validate(obj: &ServiceEntry, cx: &mut Ctx) {
                 });
             }
             ServiceEntryResolution::Dns | ServiceEntryResolution::DnsRoundRobin => {
-                if se.endpoints.is_empty() {
-                    if let Some((i, err)) = se
+                if se.endpoints.is_empty()
+                    && let Some((i, err)) = se
                         .hosts
                         .iter()
                         .enumerate()
@@ -152,7 +151,6 @@ pub(super) fn validate(obj: &ServiceEntry, cx: &mut Ctx) {
                             })
                         });
                     }
-                }
                 if res == ServiceEntryResolution::DnsRoundRobin && se.endpoints.len() > 1 {
                     cx.error_at(
                         "endpoints",
@@ -174,13 +172,12 @@ pub(super) fn validate(obj: &ServiceEntry, cx: &mut Ctx) {
                     cx.check_at("labels", workload_entry::labels(&ep.labels));
                     workload_entry::entry_ports(cx, &ep.ports, Some(&port_names));
                 });
-                if !se.addresses.is_empty() && se.hosts.len() > 1 {
-                    if let Some(i) = se.ports.iter().position(|p| is_tcp(&p.protocol)) {
+                if !se.addresses.is_empty() && se.hosts.len() > 1
+                    && let Some(i) = se.ports.iter().position(|p| is_tcp(&p.protocol)) {
                         cx.field("ports", |cx| cx.index(i, |cx| cx.warn(
                             "service entry can not have more than one host specified simultaneously with address and tcp port",
                         )));
                     }
-                }
             }
             ServiceEntryResolution::DynamicDns => {
                 if se.hosts.is_empty() {
@@ -229,8 +226,8 @@ pub(super) fn validate(obj: &ServiceEntry, cx: &mut Ctx) {
         }
 
         // Several hosts on plain TCP cannot be told apart, unless the hosts are ignored (NONE).
-        if res != ServiceEntryResolution::None && se.hosts.len() > 1 {
-            if let Some(i) = se
+        if res != ServiceEntryResolution::None && se.hosts.len() > 1
+            && let Some(i) = se
                 .ports
                 .iter()
                 .position(|p| !is_http(&p.protocol) && !is_tls(&p.protocol))
@@ -241,7 +238,6 @@ pub(super) fn validate(obj: &ServiceEntry, cx: &mut Ctx) {
                     })
                 });
             }
-        }
 
         common::export_to(cx, namespace, &se.export_to, true, false);
     });

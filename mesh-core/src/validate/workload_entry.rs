@@ -182,14 +182,12 @@ pub(super) fn entry_schema(cx: &mut Ctx, we: &WorkloadEntrySpec, template: bool)
     let addr = we.address.as_str();
     cx.field("address", |cx| {
         max_length(cx, addr, 256);
-        if template {
-            if let Some(path) = addr.strip_prefix(UNIX_PREFIX) {
-                if !path.starts_with('/') && !path.starts_with('@') {
-                    cx.error("UDS must be an absolute path or abstract socket");
-                }
-                if addr.ends_with('/') {
-                    cx.error("UDS may not be a dir");
-                }
+        if template && let Some(path) = addr.strip_prefix(UNIX_PREFIX) {
+            if !path.starts_with('/') && !path.starts_with('@') {
+                cx.error("UDS must be an absolute path or abstract socket");
+            }
+            if addr.ends_with('/') {
+                cx.error("UDS may not be a dir");
             }
         }
     });
