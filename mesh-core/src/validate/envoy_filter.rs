@@ -33,6 +33,61 @@ pub(super) fn validate(obj: &EnvoyFilter, cx: &mut Ctx) {
         }
         cx.each("targetRefs", &spec.target_refs, target_ref_schema);
         cx.each("configPatches", &spec.config_patches, config_patch);
+        analyzer_findings(cx, &spec.config_patches, spec.priority);
+    });
+}
+
+/// The per-object findings of `istioctl analyze`'s EnvoyFilter analyzer (IST0151..IST0155).
+/// istiod admits these objects, so they are warnings here even where the analyzer says error.
+/// The analyzer also tracks `proxyVersion` patches across objects; here, within the object.
+fn analyzer_findings(cx: &mut Ctx, patches: &[EnvoyConfigObjectPatch], priority: i32) {
+    let mut versioned_names: Vec<String> = Vec::new();
+    cx.field("configPatches", |cx| {
+        for (i, cp) in patches.iter().enumerate() {
+            let Some(patch) = &cp.patch else { break };
+            let mut instance = String::new();
+            if let Some(value) = &patch.value {
+                if let Some(name) = value.get("name") {
+                    instance = name.as_str().map_or_else(|| name.to_string(), str::to_string);
+                } else if let Some(l) = cp.match_.as_ref().and_then(|m| m.listener()) {
+                    if let Some(fc) = &l.filter_chain {
+                        instance = fc.filter.as_ref().map(|f| f.name.clone()).unwrap_or_default();
+                    }
+                }
+            }
+            let route_class = matches!(cp.apply_to, ApplyTo::RouteConfiguration | ApplyTo::HttpRoute);
+            let relative = |cx: &mut Ctx| {
+                if priority == 0 {
+                    if versioned_names.contains(&instance) {
+                        cx.warn("IST0155 (istioctl analyze): This EnvoyFilter does not have a priority and has a relative patch operation (INSERT_BEFORE/AFTER, REPLACE, MERGE, DELETE) and proxyVersion set which can cause the EnvoyFilter not to be applied during an upgrade. Using the INSERT_FIRST or ADD option or setting the priority may help in ensuring the EnvoyFilter is applied correctly.");
+                    } else {
+                        cx.warn("IST0151 (istioctl analyze): This EnvoyFilter does not have a priority and has a relative patch operation set which can cause the EnvoyFilter not to be applied. Using the INSERT_FIRST or ADD option or setting the priority may help in ensuring the EnvoyFilter is applied correctly.");
+                    }
+                }
+            };
+            cx.index(i, |cx| match patch.operation {
+                PatchOperation::Add if route_class => cx.warn("IST0153 (istioctl analyze): The ADD operation will be ignored when applyTo is set to ROUTE_CONFIGURATION, or HTTP_ROUTE."),
+                PatchOperation::Remove if route_class => cx.warn("IST0154 (istioctl analyze): The REMOVE operation will be ignored when applyTo is set to ROUTE_CONFIGURATION, or HTTP_ROUTE."),
+                PatchOperation::Replace
+                    if !matches!(cp.apply_to, ApplyTo::NetworkFilter | ApplyTo::HttpFilter | ApplyTo::VirtualHost) =>
+                {
+                    cx.warn("IST0152 (istioctl analyze): The REPLACE operation is only valid for HTTP_FILTER and NETWORK_FILTER.")
+                }
+                PatchOperation::Remove
+                | PatchOperation::Replace
+                | PatchOperation::InsertBefore
+                | PatchOperation::InsertAfter => relative(cx),
+                _ => {}
+            });
+            if cp
+                .match_
+                .as_ref()
+                .and_then(|m| m.proxy.as_ref())
+                .is_some_and(|p| !p.proxy_version.is_empty())
+            {
+                versioned_names.push(instance);
+            }
+        }
     });
 }
 
@@ -806,13 +861,81 @@ mod tests {
                 .warnings
                 .iter()
                 .map(|w| w.message.as_str())
-                .filter(|m| !m.contains(GENERIC_WARNING))
+                .filter(|m| !m.contains(GENERIC_WARNING) && !m.contains("(istioctl analyze)"))
                 .collect();
             match warn {
                 None => assert!(others.is_empty(), "case {name:?}: {others:?}"),
                 Some(w) => assert!(
                     others.iter().any(|m| m.contains(w)),
                     "case {name:?}: {others:?}"
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn analyzer_findings() {
+        // (name, spec, expected analyzer code or none)
+        let cases: &[(&str, &str, Option<&str>)] = &[
+            (
+                "add to route configuration",
+                "  configPatches:\n  - applyTo: ROUTE_CONFIGURATION\n    patch: {operation: ADD, value: {name: r}}",
+                Some("IST0153"),
+            ),
+            (
+                "add to http route",
+                "  configPatches:\n  - applyTo: HTTP_ROUTE\n    patch: {operation: ADD, value: {name: r}}",
+                Some("IST0153"),
+            ),
+            (
+                "remove http route",
+                "  configPatches:\n  - applyTo: HTTP_ROUTE\n    patch: {operation: REMOVE}",
+                Some("IST0154"),
+            ),
+            (
+                "replace cluster",
+                "  configPatches:\n  - applyTo: CLUSTER\n    patch: {operation: REPLACE, value: {name: c}}",
+                Some("IST0152"),
+            ),
+            (
+                "replace http filter without priority",
+                "  configPatches:\n  - applyTo: HTTP_FILTER\n    patch: {operation: REPLACE, value: {name: f, typed_config: {'@type': type.googleapis.com/x}}}",
+                Some("IST0151"),
+            ),
+            (
+                "insert before without priority",
+                "  configPatches:\n  - applyTo: HTTP_FILTER\n    patch: {operation: INSERT_BEFORE, value: {name: f, typed_config: {'@type': type.googleapis.com/x}}}",
+                Some("IST0151"),
+            ),
+            (
+                "insert after with priority",
+                "  priority: 10\n  configPatches:\n  - applyTo: HTTP_FILTER\n    patch: {operation: INSERT_AFTER, value: {name: f, typed_config: {'@type': type.googleapis.com/x}}}",
+                None,
+            ),
+            (
+                "insert first",
+                "  configPatches:\n  - applyTo: HTTP_FILTER\n    patch: {operation: INSERT_FIRST, value: {name: f, typed_config: {'@type': type.googleapis.com/x}}}",
+                None,
+            ),
+            (
+                "relative after a versioned patch of the same filter",
+                "  configPatches:\n  - applyTo: HTTP_FILTER\n    match: {proxy: {proxyVersion: '^1\\.2.*'}}\n    patch: {operation: INSERT_FIRST, value: {name: f, typed_config: {'@type': type.googleapis.com/x}}}\n  - applyTo: HTTP_FILTER\n    patch: {operation: INSERT_BEFORE, value: {name: f, typed_config: {'@type': type.googleapis.com/x}}}",
+                Some("IST0155"),
+            ),
+        ];
+        for (name, spec, code) in cases {
+            let r = expect(name, &ef(spec), None);
+            let found: Vec<&str> = r
+                .warnings
+                .iter()
+                .map(|w| w.message.as_str())
+                .filter(|m| m.contains("(istioctl analyze)"))
+                .collect();
+            match code {
+                None => assert!(found.is_empty(), "case {name:?}: {found:?}"),
+                Some(c) => assert!(
+                    found.iter().any(|m| m.starts_with(c)),
+                    "case {name:?}: {found:?}"
                 ),
             }
         }
