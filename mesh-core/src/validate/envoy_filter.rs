@@ -49,10 +49,13 @@ fn analyzer_findings(cx: &mut Ctx, patches: &[EnvoyConfigObjectPatch], priority:
             if let Some(value) = &patch.value {
                 if let Some(name) = value.get("name") {
                     instance = name.as_str().map_or_else(|| name.to_string(), str::to_string);
-                } else if let Some(l) = cp.match_.as_ref().and_then(|m| m.listener()) {
-                    if let Some(fc) = &l.filter_chain {
-                        instance = fc.filter.as_ref().map(|f| f.name.clone()).unwrap_or_default();
-                    }
+                } else if let Some(fc) = cp
+                    .match_
+                    .as_ref()
+                    .and_then(|m| m.listener())
+                    .and_then(|l| l.filter_chain.as_ref())
+                {
+                    instance = fc.filter.as_ref().map(|f| f.name.clone()).unwrap_or_default();
                 }
             }
             let route_class = matches!(cp.apply_to, ApplyTo::RouteConfiguration | ApplyTo::HttpRoute);
