@@ -110,6 +110,8 @@ pub(crate) fn parse_stream(text: &str) -> (Vec<YamlDoc>, Option<SyntaxError>) {
         parser: Parser::new_from_str(text),
         anchors: HashMap::new(),
         docs: 0,
+        text,
+        ascii: text.is_ascii(),
     };
     let mut docs = Vec::new();
     loop {
@@ -125,6 +127,9 @@ struct Builder<'a> {
     parser: Parser<'a, saphyr_parser::StrInput<'a>>,
     anchors: HashMap<usize, (Value, PosTree)>,
     docs: usize,
+    text: &'a str,
+    /// When the text is ASCII, character indices are byte indices.
+    ascii: bool,
 }
 
 type Result<T> = std::result::Result<T, SyntaxError>;
@@ -258,16 +263,33 @@ impl<'a> Builder<'a> {
         }
     }
 
+    /// Whether the text at character index `at` is `:` directly followed by `,`, `]` or `}`.
+    fn colon_before_flow_indicator(&self, at: usize) -> bool {
+        let mut next = if self.ascii {
+            self.text.get(at..).unwrap_or("").chars()
+        } else {
+            match self.text.char_indices().nth(at) {
+                Some((byte, _)) => self.text[byte..].chars(),
+                None => "".chars(),
+            }
+        };
+        next.next() == Some(':') && matches!(next.next(), Some(',' | ']' | '}'))
+    }
+
     fn mapping(&mut self, mark: Mark) -> Result<(Value, PosTree)> {
         let mut map = Map::new();
         let mut entries: Vec<(String, PosTree)> = Vec::new();
         let mut merged: Vec<(Value, PosTree)> = Vec::new();
+        let mut first_key_end = None;
         loop {
             let (ev, span) = self.next_event()?;
             if matches!(ev, Event::MappingEnd) {
                 break;
             }
             let key_mark = Mark::from_span(&span);
+            if first_key_end.is_none() {
+                first_key_end = Some(span.end.index());
+            }
             let key = match ev {
                 Event::Scalar(text, _, _, _) => text.into_owned(),
                 Event::Alias(a) => match self.anchors.get(&a) {
@@ -308,6 +330,23 @@ impl<'a> Builder<'a> {
                 PosTree {
                     mark: key_mark,
                     children: pos.children,
+                },
+            ));
+        }
+        // `[2001:db8::]`: YAML 1.2 reads a `:` before a flow indicator as a key separator, making
+        // a one-pair mapping with a null value; Kubernetes' YAML reader keeps it in the scalar.
+        // Read it as Kubernetes does.
+        if entries.len() == 1
+            && merged.is_empty()
+            && map.values().all(Value::is_null)
+            && first_key_end.is_some_and(|end| self.colon_before_flow_indicator(end))
+            && let Some((key, _)) = entries.pop()
+        {
+            return Ok((
+                Value::String(format!("{key}:")),
+                PosTree {
+                    mark,
+                    children: Children::Leaf,
                 },
             ));
         }
@@ -465,6 +504,18 @@ mod tests {
             v,
             json!({"base": {"x": 1, "y": 2}, "use": {"y": 3, "x": 1}, "list": [{"x": 1, "y": 2}]})
         );
+    }
+
+    #[test]
+    fn colons_before_flow_indicators_stay_in_scalars() {
+        assert_eq!(
+            one("a: [1.2.3.4, 001:db8::, 2001:db8::1]"),
+            json!({"a": ["1.2.3.4", "001:db8::", "2001:db8::1"]})
+        );
+        assert_eq!(one("a: [x:]"), json!({"a": ["x:"]}));
+        // A real one-pair mapping in a flow sequence stays a mapping.
+        assert_eq!(one("a: [x: 1, y: ]"), json!({"a": [{"x": 1}, {"y": null}]}));
+        assert_eq!(one("a:\n  b:\n"), json!({"a": {"b": null}}));
     }
 
     #[test]
