@@ -335,13 +335,42 @@ pub(crate) fn label_value(v: &str) -> Rule {
 }
 
 fn is_qualified_name_part(s: &str) -> bool {
+    s.len() <= 63 && is_qualified_name(s)
+}
+
+/// `[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?`, of any length: the shape of Kubernetes label
+/// names and values.
+pub(crate) fn is_qualified_name(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
-        && b.len() <= 63
         && b.iter()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
         && b[0].is_ascii_alphanumeric()
         && b[b.len() - 1].is_ascii_alphanumeric()
+}
+
+/// The CRD schema's `maxItems` on a list field.
+pub(crate) fn max_items(cx: &mut Ctx, field: &str, len: usize, max: usize) {
+    if len > max {
+        cx.error_at(
+            field,
+            format!("Too many: {len}: must have at most {max} items"),
+        );
+    }
+}
+
+/// The CRD schema's `maxProperties` (or `maxItems`) at the current path.
+pub(crate) fn max_properties(cx: &mut Ctx, n: usize, max: usize) {
+    if n > max {
+        cx.error(format!("Too many: {n}: must have at most {max} items"));
+    }
+}
+
+/// The CRD schema's `maxLength` at the current path.
+pub(crate) fn max_length(cx: &mut Ctx, s: &str, max: usize) {
+    if s.chars().count() > max {
+        cx.error(format!("Too long: may not be more than {max} bytes"));
+    }
 }
 
 /// `validatePolicyTargetReference`.
@@ -390,6 +419,7 @@ pub(crate) fn policy_attachment(
         cx.error("only one of targetRefs or workloadSelector can be set");
     }
     workload_selector(cx, selector_field, selector);
+    max_items(cx, "targetRefs", target_refs.len(), 16);
     if let Some(r) = target_ref {
         cx.field("targetRef", |cx| policy_target_reference(cx, r));
     }

@@ -16,7 +16,6 @@ pub(super) fn validate(obj: &WasmPlugin, cx: &mut Ctx) {
             spec.target_ref.as_ref(),
             &spec.target_refs,
         );
-        security::target_refs_max(cx, &spec.target_refs);
         cx.check_at("url", plugin_url(&spec.url));
         cx.check_at("sha256", sha256(&spec.sha256));
         if let Some(s) = &spec.image_pull_secret {

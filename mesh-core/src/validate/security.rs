@@ -9,31 +9,9 @@ use super::{Ctx, common};
 use crate::api::security::{
     AuthorizationAction, AuthorizationPolicySpec, JwtRule, Operation, Rule, Source,
 };
-use crate::api::{
-    AuthorizationPolicy, PeerAuthentication, PolicyTargetReference, RequestAuthentication,
-};
+use crate::api::{AuthorizationPolicy, PeerAuthentication, RequestAuthentication};
 
 const DRY_RUN: &str = "istio.io/dry-run";
-
-/// `targetRefs` has `maxItems: 16` in every CRD that has it.
-pub(super) fn target_refs_max(cx: &mut Ctx, refs: &[PolicyTargetReference]) {
-    if refs.len() > 16 {
-        cx.error_at(
-            "targetRefs",
-            format!("Too many: {}: must have at most 16 items", refs.len()),
-        );
-    }
-}
-
-/// A CRD `maxItems` rule on a list field.
-fn max_items(cx: &mut Ctx, field: &str, len: usize, max: usize) {
-    if len > max {
-        cx.error_at(
-            field,
-            format!("Too many: {len}: must have at most {max} items"),
-        );
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // AuthorizationPolicy
@@ -69,8 +47,7 @@ fn authorization_policy_spec(spec: &AuthorizationPolicySpec, cx: &mut Ctx) {
         spec.target_ref.as_ref(),
         &spec.target_refs,
     );
-    target_refs_max(cx, &spec.target_refs);
-    max_items(cx, "rules", spec.rules.len(), 512);
+    common::max_items(cx, "rules", spec.rules.len(), 512);
 
     let meaningless = |action: &str| {
         format!(
@@ -177,7 +154,7 @@ fn custom_rule_limits(cx: &mut Ctx, rule: &Rule) {
 }
 
 fn authz_rule(cx: &mut Ctx, rule: &Rule, i: usize, action: AuthorizationAction) {
-    max_items(cx, "from", rule.from.len(), 512);
+    common::max_items(cx, "from", rule.from.len(), 512);
     let mut tcp_in_from = false;
     let mut tcp_in_to = false;
     let mut from_exists = false;
@@ -600,8 +577,7 @@ pub(super) fn request_authentication(obj: &RequestAuthentication, cx: &mut Ctx) 
             spec.target_ref.as_ref(),
             &spec.target_refs,
         );
-        target_refs_max(cx, &spec.target_refs);
-        max_items(cx, "jwtRules", spec.jwt_rules.len(), 4096);
+        common::max_items(cx, "jwtRules", spec.jwt_rules.len(), 4096);
         cx.each("jwtRules", &spec.jwt_rules, jwt_rule);
     });
 }
@@ -671,7 +647,7 @@ fn jwt_rule(cx: &mut Ctx, rule: &JwtRule) {
     if let Some(t) = &rule.timeout {
         cx.check_at("timeout", common::duration(t));
     }
-    max_items(
+    common::max_items(
         cx,
         "spaceDelimitedClaims",
         rule.space_delimited_claims.len(),

@@ -4,7 +4,8 @@ use std::collections::BTreeSet;
 
 use super::Ctx;
 use super::common;
-use super::workload_entry::{self, max_length, max_properties};
+use super::common::{max_length, max_properties};
+use super::workload_entry;
 use crate::api::ServiceEntry;
 use crate::api::networking::{EntryWorkloadSelector, ServiceEntryLocation, ServiceEntryResolution};
 

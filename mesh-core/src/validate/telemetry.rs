@@ -16,7 +16,6 @@ pub(super) fn validate(obj: &Telemetry, cx: &mut Ctx) {
             spec.target_ref.as_ref(),
             &spec.target_refs,
         );
-        super::security::target_refs_max(cx, &spec.target_refs);
         cx.each("metrics", &spec.metrics, metrics);
         if spec.tracing.len() > 1 {
             cx.warn_at("tracing", "multiple tracing is not currently supported");

@@ -239,16 +239,6 @@ fn is_label(s: &str) -> bool {
         && b[b.len() - 1] != b'-'
 }
 
-/// `qualifiedNameFmt`: alphanumeric at both ends, `[-A-Za-z0-9_.]` inside.
-fn is_qualified_name(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
-        && b[0].is_ascii_alphanumeric()
-        && b[b.len() - 1].is_ascii_alphanumeric()
-}
-
 /// `labels.Instance.Validate` for `sourceLabels`.
 fn source_labels(cx: &mut Ctx, labels: &BTreeMap<String, String>) {
     if labels.is_empty() {
@@ -269,14 +259,14 @@ fn source_labels(cx: &mut Ctx, labels: &BTreeMap<String, String>) {
                             && !l.ends_with('-')
                     })
                 });
-                if !prefix_ok || !is_qualified_name(name) {
+                if !prefix_ok || !common::is_qualified_name(name) {
                     cx.error(format!("invalid tag key: {k:?}"));
                 } else if prefix.is_some_and(|p| p.len() > 253) {
                     cx.error(format!("invalid tag key: {k:?} (DNS prefix is too long)"));
                 } else if name.len() > 63 {
                     cx.error(format!("invalid tag key: {k:?} (name is too long)"));
                 }
-                if !v.is_empty() && !is_qualified_name(v) {
+                if !v.is_empty() && !common::is_qualified_name(v) {
                     cx.error(format!("invalid tag value: {v:?}"));
                 }
             });

@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::Ctx;
-use super::common;
+use super::common::{self, max_length, max_properties};
 use crate::api::networking::{HealthCheckMethod, ReadinessProbe, WorkloadEntrySpec};
 use crate::api::{WorkloadEntry, WorkloadGroup};
 
@@ -260,7 +260,7 @@ pub(super) fn labels(labels: &BTreeMap<String, String>) -> common::Rule {
         if let Err(e) = tag_key(k) {
             errs.push(e);
         }
-        if !(v.is_empty() || is_qualified_name(v)) {
+        if !(v.is_empty() || common::is_qualified_name(v)) {
             errs.push(format!("invalid tag value: {v:?}"));
         }
     }
@@ -284,37 +284,13 @@ fn tag_key(k: &str) -> common::Rule {
             return Err(format!("invalid tag key: {k:?} (DNS prefix is too long)"));
         }
     }
-    if !is_qualified_name(name) {
+    if !common::is_qualified_name(name) {
         return Err(format!("invalid tag key: {k:?}"));
     }
     if name.len() > 63 {
         return Err(format!("invalid tag key: {k:?} (name is too long)"));
     }
     Ok(())
-}
-
-/// `(?:[A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]`.
-fn is_qualified_name(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b.iter()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
-        && b[0].is_ascii_alphanumeric()
-        && b[b.len() - 1].is_ascii_alphanumeric()
-}
-
-/// The schema's `maxLength`.
-pub(super) fn max_length(cx: &mut Ctx, s: &str, max: usize) {
-    if s.chars().count() > max {
-        cx.error(format!("Too long: may not be more than {max} bytes"));
-    }
-}
-
-/// The schema's `maxProperties` / `maxItems`.
-pub(super) fn max_properties(cx: &mut Ctx, n: usize, max: usize) {
-    if n > max {
-        cx.error(format!("Too many: {n}: must have at most {max} items"));
-    }
 }
 
 #[cfg(test)]
