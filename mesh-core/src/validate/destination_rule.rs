@@ -785,3 +785,1009 @@ pub(super) mod corpus {
         assert_eq!(n, 3);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::validate::test_support::{check, expect};
+
+    fn dr(spec: &str) -> String {
+        format!(
+            "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {{name: reviews, namespace: default}}\nspec: {spec}\n"
+        )
+    }
+
+    /// `trafficPolicy` wrapped into a rule for `reviews`.
+    fn tp(policy: &str) -> String {
+        dr(&format!("{{host: reviews, trafficPolicy: {policy}}}"))
+    }
+
+    fn run(rows: &[(&str, String, Option<&str>)]) {
+        for (name, yaml, want) in rows {
+            expect(name, yaml, *want);
+        }
+    }
+
+    #[test]
+    fn destination_rule() {
+        let rows = [
+            (
+                "simple destination rule",
+                dr("{host: reviews, subsets: [{name: v1, labels: {version: v1}}]}"),
+                None,
+            ),
+            (
+                "empty selector labels",
+                dr("{host: reviews, workloadSelector: {}, exportTo: [.]}"),
+                None,
+            ),
+            (
+                "missing destination name",
+                dr("{subsets: [{name: v1}]}"),
+                Some("empty domain name not allowed"),
+            ),
+            ("bad host", dr("{host: 'foo..bar'}"), Some("invalid")),
+            ("wildcard host", dr("{host: '*.bar.com'}"), None),
+            (
+                "missing subset name",
+                dr("{host: reviews, subsets: [{labels: {version: v1}}]}"),
+                Some("subset name cannot be empty"),
+            ),
+            (
+                "invalid subset name",
+                dr("{host: reviews, subsets: [{name: V_1}]}"),
+                Some("subset name is invalid: V_1"),
+            ),
+            (
+                "duplicate subset names",
+                dr("{host: reviews, subsets: [{name: v1}, {name: v1}]}"),
+                Some("duplicate subset names: v1"),
+            ),
+            (
+                "bad subset label key",
+                dr("{host: reviews, subsets: [{name: v1, labels: {'-bad': v1}}]}"),
+                Some("invalid label key"),
+            ),
+            (
+                "bad subset label value",
+                dr("{host: reviews, subsets: [{name: v1, labels: {version: 'v 1'}}]}"),
+                Some("invalid label value"),
+            ),
+            (
+                "valid traffic policy, top level",
+                tp(
+                    "{loadBalancer: {simple: ROUND_ROBIN}, connectionPool: {tcp: {maxConnections: 7}, http: {http2MaxRequests: 11, maxRequestsPerConnection: 5}}, outlierDetection: {minHealthPercent: 20}}",
+                ),
+                None,
+            ),
+            (
+                "invalid traffic policy, top level",
+                tp(
+                    "{loadBalancer: {simple: ROUND_ROBIN}, connectionPool: {}, outlierDetection: {minHealthPercent: 20}}",
+                ),
+                Some("connection pool must have at least one field"),
+            ),
+            (
+                "valid traffic policy, subset level",
+                dr(
+                    "{host: reviews, subsets: [{name: v1, trafficPolicy: {loadBalancer: {simple: RANDOM}, outlierDetection: {minHealthPercent: 20}}}]}",
+                ),
+                None,
+            ),
+            (
+                "invalid traffic policy, subset level",
+                dr(
+                    "{host: reviews, subsets: [{name: v1, trafficPolicy: {outlierDetection: {minHealthPercent: -1}}}]}",
+                ),
+                Some("percentage -1 is not in range 0..100"),
+            ),
+            (
+                "empty subset traffic policy",
+                dr("{host: reviews, subsets: [{name: v1, trafficPolicy: {}}]}"),
+                Some("traffic policy must have at least one field"),
+            ),
+            (
+                "tls simple with caCertificates",
+                tp("{tls: {mode: SIMPLE, caCertificates: /ca.pem}}"),
+                None,
+            ),
+            (
+                "tls simple with credentialName",
+                tp("{tls: {mode: SIMPLE, credentialName: cred}}"),
+                None,
+            ),
+            (
+                "insecureSkipVerify false, simple, ca",
+                tp("{tls: {mode: SIMPLE, caCertificates: /ca.pem, insecureSkipVerify: false}}"),
+                None,
+            ),
+            (
+                "insecureSkipVerify false, simple, credential",
+                tp("{tls: {mode: SIMPLE, credentialName: c, insecureSkipVerify: false}}"),
+                None,
+            ),
+            (
+                "insecureSkipVerify true, simple, ca",
+                tp("{tls: {mode: SIMPLE, caCertificates: /ca.pem, insecureSkipVerify: true}}"),
+                Some("cannot specify CaCertificates or CredentialName or SubjectAltNames"),
+            ),
+            (
+                "insecureSkipVerify true, simple, credential",
+                tp("{tls: {mode: SIMPLE, credentialName: c, insecureSkipVerify: true}}"),
+                Some("cannot specify CaCertificates or CredentialName or SubjectAltNames"),
+            ),
+            (
+                "insecureSkipVerify true, simple, san",
+                tp("{tls: {mode: SIMPLE, subjectAltNames: [a], insecureSkipVerify: true}}"),
+                Some("cannot specify CaCertificates or CredentialName or SubjectAltNames"),
+            ),
+            (
+                "insecureSkipVerify true, simple alone",
+                tp("{tls: {mode: SIMPLE, insecureSkipVerify: true}}"),
+                None,
+            ),
+            (
+                "mutual with ca",
+                tp(
+                    "{tls: {mode: MUTUAL, caCertificates: /ca, clientCertificate: /c, privateKey: /k}}",
+                ),
+                None,
+            ),
+            (
+                "mutual with credential",
+                tp("{tls: {mode: MUTUAL, credentialName: c}}"),
+                None,
+            ),
+            (
+                "mutual insecure false with ca",
+                tp(
+                    "{tls: {mode: MUTUAL, caCertificates: /ca, clientCertificate: /c, privateKey: /k, insecureSkipVerify: false}}",
+                ),
+                None,
+            ),
+            (
+                "mutual insecure true with ca",
+                tp(
+                    "{tls: {mode: MUTUAL, caCertificates: /ca, clientCertificate: /c, privateKey: /k, insecureSkipVerify: true}}",
+                ),
+                Some("cannot specify CaCertificates or SubjectAltNames"),
+            ),
+            (
+                "mutual insecure true with credential",
+                tp("{tls: {mode: MUTUAL, credentialName: c, insecureSkipVerify: true}}"),
+                None,
+            ),
+            (
+                "mutual insecure true without ca",
+                tp(
+                    "{tls: {mode: MUTUAL, clientCertificate: /c, privateKey: /k, insecureSkipVerify: true}}",
+                ),
+                None,
+            ),
+            (
+                "mutual insecure true with san",
+                tp(
+                    "{tls: {mode: MUTUAL, clientCertificate: /c, privateKey: /k, subjectAltNames: [a], insecureSkipVerify: true}}",
+                ),
+                Some("cannot specify CaCertificates or SubjectAltNames"),
+            ),
+            (
+                "simple credential with client cert",
+                tp("{tls: {mode: SIMPLE, credentialName: c, clientCertificate: /c}}"),
+                Some(
+                    "cannot specify client certificates or CA certificate or CA CRL If credentialName is set",
+                ),
+            ),
+            (
+                "simple credential with key",
+                tp("{tls: {mode: SIMPLE, credentialName: c, privateKey: /k}}"),
+                Some("If credentialName is set"),
+            ),
+            (
+                "simple credential with ca",
+                tp("{tls: {mode: SIMPLE, credentialName: c, caCertificates: /ca}}"),
+                Some("If credentialName is set"),
+            ),
+            (
+                "mutual credential with client cert",
+                tp("{tls: {mode: MUTUAL, credentialName: c, clientCertificate: /c}}"),
+                Some("If credentialName is set"),
+            ),
+            (
+                "mutual credential with ca crl",
+                tp("{tls: {mode: MUTUAL, credentialName: c, caCrl: /crl}}"),
+                Some("If credentialName is set"),
+            ),
+            (
+                "mutual without key",
+                tp("{tls: {mode: MUTUAL, clientCertificate: /c}}"),
+                Some("private key required for mutual tls"),
+            ),
+            (
+                "mutual without cert",
+                tp("{tls: {mode: MUTUAL, privateKey: /k}}"),
+                Some("client certificate required for mutual tls"),
+            ),
+            (
+                "istio mutual",
+                tp("{tls: {mode: ISTIO_MUTUAL, sni: a.b}}"),
+                None,
+            ),
+            (
+                "configmap credential same namespace",
+                tp("{tls: {mode: SIMPLE, credentialName: 'configmap://default/ca'}}"),
+                None,
+            ),
+            (
+                "configmap credential other namespace",
+                tp("{tls: {mode: SIMPLE, credentialName: 'configmap://other/ca'}}"),
+                Some("namespace must match the configuration namespace"),
+            ),
+            (
+                "configmap credential without namespace",
+                tp("{tls: {mode: SIMPLE, credentialName: 'configmap://ca'}}"),
+                Some("Expected namespace and name"),
+            ),
+            (
+                "exportTo valid",
+                dr("{host: reviews, exportTo: [., ns1]}"),
+                None,
+            ),
+            (
+                "exportTo bad entry",
+                dr("{host: reviews, exportTo: [Bad_NS]}"),
+                Some("only . or * or valid DNS labels"),
+            ),
+            (
+                "exportTo duplicate",
+                dr("{host: reviews, exportTo: [ns1, ns1]}"),
+                Some("duplicate entries in exportTo"),
+            ),
+            (
+                "exportTo own namespace and .",
+                dr("{host: reviews, exportTo: [default, .]}"),
+                Some("duplicate entries in exportTo: . and current namespace"),
+            ),
+            (
+                "exportTo * with others",
+                dr("{host: reviews, exportTo: ['*', ns1]}"),
+                Some("cannot have both public (*)"),
+            ),
+            (
+                "exportTo ~ not for rules",
+                dr("{host: reviews, exportTo: ['~']}"),
+                Some("only . or * or valid DNS labels"),
+            ),
+            (
+                "selector with exportTo beyond namespace",
+                dr("{host: reviews, workloadSelector: {matchLabels: {app: a}}, exportTo: [ns1]}"),
+                Some("cannot have exportTo beyond current namespace"),
+            ),
+            (
+                "selector with multiple exportTo",
+                dr(
+                    "{host: reviews, workloadSelector: {matchLabels: {app: a}}, exportTo: [., ns1]}",
+                ),
+                Some("cannot have multiple entries in exportTo"),
+            ),
+            (
+                "selector with own exportTo",
+                dr("{host: reviews, workloadSelector: {matchLabels: {app: a}}, exportTo: [.]}"),
+                None,
+            ),
+            (
+                "selector with * exportTo",
+                dr("{host: reviews, workloadSelector: {matchLabels: {app: a}}, exportTo: ['*']}"),
+                Some("beyond current namespace"),
+            ),
+            (
+                "selector wildcard label",
+                dr("{host: reviews, workloadSelector: {matchLabels: {app: 'a*'}}}"),
+                Some("wildcard is not supported in selector"),
+            ),
+        ];
+        run(&rows);
+    }
+
+    #[test]
+    fn destination_rule_warnings() {
+        let r = check(&dr("{host: reviews, workloadSelector: {}}"));
+        assert!(
+            r.is_ok() && r.has_warning("workload selector specified without labels"),
+            "{r}"
+        );
+        let r = check(&tp("{outlierDetection: {consecutiveErrors: 5}}"));
+        assert!(
+            r.is_ok() && r.has_warning("consecutive errors is deprecated"),
+            "{r}"
+        );
+        let r = check(&tp(
+            "{loadBalancer: {consistentHash: {useSourceIp: true, minimumRingSize: 1024}}}",
+        ));
+        assert!(
+            r.is_ok() && r.has_warning("MinimumRingSize is deprecated"),
+            "{r}"
+        );
+        let r = check(&tp(
+            "{loadBalancer: {localityLbSetting: {failover: [{from: us-east, to: eu-west}]}}}",
+        ));
+        assert!(
+            r.is_ok() && r.has_warning("outlier detection policy must be provided for failover"),
+            "{r}"
+        );
+        let r = check(&tp(
+            "{loadBalancer: {localityLbSetting: {failoverPriority: [a]}}}",
+        ));
+        assert!(
+            r.has_warning("outlier detection policy must be provided for failover"),
+            "{r}"
+        );
+        let r = check(&tp(
+            "{loadBalancer: {zoneAwareLbSetting: {failover: [{from: a, to: b}]}}}",
+        ));
+        assert!(
+            r.has_warning("outlier detection policy must be provided for failover"),
+            "{r}"
+        );
+        let r = check(&tp(
+            "{loadBalancer: {localityLbSetting: {failover: [{from: a, to: b}]}}, outlierDetection: {consecutive5xxErrors: 3}}",
+        ));
+        assert!(r.is_ok() && r.warnings.is_empty(), "{r}");
+    }
+
+    #[test]
+    fn traffic_policy() {
+        let rows = [
+            (
+                "valid traffic policy",
+                tp(
+                    "{loadBalancer: {simple: ROUND_ROBIN}, connectionPool: {tcp: {maxConnections: 7}}, outlierDetection: {minHealthPercent: 20}}",
+                ),
+                None,
+            ),
+            (
+                "nil entries",
+                tp("{}"),
+                Some("traffic policy must have at least one field"),
+            ),
+            (
+                "missing port in port level settings",
+                tp("{portLevelSettings: [{loadBalancer: {simple: ROUND_ROBIN}}]}"),
+                Some("portTrafficPolicy must have valid port"),
+            ),
+            (
+                "empty port level settings entry",
+                tp("{portLevelSettings: [{port: {number: 80}}]}"),
+                Some("port traffic policy must have at least one field"),
+            ),
+            (
+                "port level bad connection pool",
+                tp("{portLevelSettings: [{port: {number: 80}, connectionPool: {}}]}"),
+                Some("connection pool must have at least one field"),
+            ),
+            (
+                "port level bad tls",
+                tp("{portLevelSettings: [{port: {number: 80}, tls: {mode: MUTUAL}}]}"),
+                Some("client certificate required"),
+            ),
+            (
+                "port level valid",
+                tp(
+                    "{portLevelSettings: [{port: {number: 80}, loadBalancer: {simple: LEAST_REQUEST}, tls: {mode: ISTIO_MUTUAL}}]}",
+                ),
+                None,
+            ),
+            (
+                "bad connection pool",
+                tp("{connectionPool: {}}"),
+                Some("connection pool must have at least one field"),
+            ),
+            (
+                "bad max connection duration",
+                tp("{connectionPool: {tcp: {maxConnectionDuration: 0.5ms}}}"),
+                Some("duration must be greater than 1ms"),
+            ),
+            (
+                "panic threshold too low",
+                tp("{outlierDetection: {minHealthPercent: -1}}"),
+                Some("percentage -1 is not in range 0..100"),
+            ),
+            (
+                "both upgrade and use client protocol set",
+                tp("{connectionPool: {http: {h2UpgradePolicy: UPGRADE, useClientProtocol: true}}}"),
+                Some("use client protocol must not be true when H2UpgradePolicy is UPGRADE"),
+            ),
+            (
+                "tunnel and proxy protocol",
+                tp("{tunnel: {targetHost: a.b, targetPort: 80}, proxyProtocol: {version: V2}}"),
+                Some("tunnel and proxyProtocol must not be set together"),
+            ),
+            (
+                "tunnel valid connect",
+                tp(
+                    "{tunnel: {protocol: CONNECT, targetHost: proxy.example.com, targetPort: 8080}}",
+                ),
+                None,
+            ),
+            (
+                "tunnel valid post ip",
+                tp("{tunnel: {protocol: POST, targetHost: 10.0.0.1, targetPort: 8080}}"),
+                None,
+            ),
+            (
+                "tunnel bad protocol",
+                tp("{tunnel: {protocol: GET, targetHost: a.b, targetPort: 80}}"),
+                Some("tunnel protocol must be \"CONNECT\" or \"POST\""),
+            ),
+            (
+                "tunnel bad host",
+                tp("{tunnel: {targetHost: 'a..b', targetPort: 80}}"),
+                Some("tunnel target host must be valid FQDN or IP address"),
+            ),
+            (
+                "tunnel missing port",
+                tp("{tunnel: {targetHost: a.b}}"),
+                Some("tunnel target port is invalid"),
+            ),
+            (
+                "tunnel port out of range",
+                tp("{tunnel: {targetHost: a.b, targetPort: 70000}}"),
+                Some("tunnel target port is invalid"),
+            ),
+            (
+                "proxy protocol only",
+                tp("{proxyProtocol: {version: V1}}"),
+                None,
+            ),
+            (
+                "retry budget only",
+                tp("{retryBudget: {percent: 20, minRetryConcurrency: 3}}"),
+                None,
+            ),
+            (
+                "retry budget percent too high",
+                tp("{retryBudget: {percent: 120}}"),
+                Some("percent must be between 0 and 100"),
+            ),
+        ];
+        run(&rows);
+    }
+
+    fn cp(pool: &str) -> String {
+        tp(&format!("{{connectionPool: {pool}}}"))
+    }
+
+    #[test]
+    fn connection_pool() {
+        let rows = [
+            (
+                "tcp and http",
+                cp(
+                    "{tcp: {maxConnections: 7, connectTimeout: 2s}, http: {http1MaxPendingRequests: 2, http2MaxRequests: 11, maxRequestsPerConnection: 5, maxRetries: 4, idleTimeout: 30s, maxConcurrentStreams: 5}}",
+                ),
+                None,
+            ),
+            (
+                "tcp only",
+                cp("{tcp: {maxConnections: 7, connectTimeout: 2s}}"),
+                None,
+            ),
+            (
+                "http only",
+                cp("{http: {http1MaxPendingRequests: 2, http2MaxRequests: 11}}"),
+                None,
+            ),
+            (
+                "http only with empty idle timeout",
+                cp("{http: {http1MaxPendingRequests: 2}}"),
+                None,
+            ),
+            (
+                "http2 keepalive",
+                cp("{http: {http2KeepAlive: {interval: 10s, timeout: 3s}}}"),
+                None,
+            ),
+            (
+                "empty",
+                cp("{}"),
+                Some("connection pool must have at least one field"),
+            ),
+            (
+                "bad max connections",
+                cp("{tcp: {maxConnections: -1}}"),
+                Some("max connections must be non-negative"),
+            ),
+            (
+                "bad connect timeout",
+                cp("{tcp: {connectTimeout: 0.1ms}}"),
+                Some("duration must be greater than 1ms"),
+            ),
+            (
+                "sub-ms connect timeout",
+                cp("{tcp: {connectTimeout: 1.5ms}}"),
+                Some("only durations to ms precision are supported"),
+            ),
+            (
+                "bad max pending requests",
+                cp("{http: {http1MaxPendingRequests: -1}}"),
+                Some("http1 max pending requests must be non-negative"),
+            ),
+            (
+                "bad max requests",
+                cp("{http: {http2MaxRequests: -1}}"),
+                Some("http2 max requests must be non-negative"),
+            ),
+            (
+                "bad max requests per connection",
+                cp("{http: {maxRequestsPerConnection: -1}}"),
+                Some("max requests per connection must be non-negative"),
+            ),
+            (
+                "bad max retries",
+                cp("{http: {maxRetries: -1}}"),
+                Some("max retries must be non-negative"),
+            ),
+            (
+                "bad idle timeout",
+                cp("{http: {idleTimeout: 0s}}"),
+                Some("duration must be greater than 1ms"),
+            ),
+            ("tcp timeout disabled", cp("{tcp: {idleTimeout: 0s}}"), None),
+            (
+                "tcp idle timeout sub-ms",
+                cp("{tcp: {idleTimeout: 1.5ms}}"),
+                Some("only durations to ms precision"),
+            ),
+            (
+                "bad max concurrent streams",
+                cp("{http: {maxConcurrentStreams: -1}}"),
+                Some("max concurrent streams must be non-negative"),
+            ),
+            (
+                "http2 keepalive without interval",
+                cp("{http: {http2KeepAlive: {timeout: 3s}}}"),
+                Some("http2 keepalive interval is required"),
+            ),
+            (
+                "http2 keepalive without timeout",
+                cp("{http: {http2KeepAlive: {interval: 3s}}}"),
+                Some("http2 keepalive timeout is required"),
+            ),
+            (
+                "bad http2 keepalive interval",
+                cp("{http: {http2KeepAlive: {interval: 0s, timeout: 3s}}}"),
+                Some("duration must be greater than 1ms"),
+            ),
+            (
+                "bad tcp keepalive time",
+                cp("{tcp: {tcpKeepalive: {time: 0s}}}"),
+                Some("duration must be greater than 1ms"),
+            ),
+            (
+                "bad tcp keepalive interval",
+                cp("{tcp: {tcpKeepalive: {interval: 0s, probes: 3}}}"),
+                Some("duration must be greater than 1ms"),
+            ),
+            (
+                "valid tcp keepalive",
+                cp("{tcp: {tcpKeepalive: {probes: 3, time: 7200s, interval: 75s}}}"),
+                None,
+            ),
+            (
+                "upgrade with client protocol false",
+                cp("{http: {h2UpgradePolicy: UPGRADE, useClientProtocol: false}}"),
+                None,
+            ),
+            (
+                "do not upgrade with client protocol",
+                cp("{http: {h2UpgradePolicy: DO_NOT_UPGRADE, useClientProtocol: true}}"),
+                None,
+            ),
+        ];
+        run(&rows);
+    }
+
+    fn lb(settings: &str) -> String {
+        tp(&format!(
+            "{{loadBalancer: {settings}, outlierDetection: {{consecutive5xxErrors: 5}}}}"
+        ))
+    }
+
+    #[test]
+    fn load_balancer() {
+        let rows = [
+            ("simple", lb("{simple: ROUND_ROBIN}"), None),
+            (
+                "consistent hash header",
+                lb("{consistentHash: {httpHeaderName: x-user, ringHash: {minimumRingSize: 1024}}}"),
+                None,
+            ),
+            (
+                "consistent hash cookie",
+                lb("{consistentHash: {httpCookie: {name: test, ttl: 0s}}}"),
+                None,
+            ),
+            (
+                "consistent hash cookie missing name",
+                lb("{consistentHash: {httpCookie: {ttl: 0s}}}"),
+                Some("name required for HttpCookie"),
+            ),
+            (
+                "maglev not prime",
+                lb("{consistentHash: {useSourceIp: true, maglev: {tableSize: 1000}}}"),
+                Some("tableSize must be a prime number for maglev"),
+            ),
+            (
+                "maglev prime",
+                lb("{consistentHash: {useSourceIp: true, maglev: {tableSize: 65537}}}"),
+                None,
+            ),
+            (
+                "maglev unset table size",
+                lb("{consistentHash: {useSourceIp: true, maglev: {}}}"),
+                Some("tableSize must be set for maglev"),
+            ),
+            (
+                "maglev too large",
+                lb("{consistentHash: {useSourceIp: true, maglev: {tableSize: 5000011}}}"),
+                Some("tableSize must be less than 5000011 for maglev"),
+            ),
+            (
+                "unique cookie attributes",
+                lb(
+                    "{consistentHash: {httpCookie: {name: c, attributes: [{name: SameSite, value: Strict}, {name: Secure}]}}}",
+                ),
+                None,
+            ),
+            (
+                "duplicate cookie attribute names",
+                lb(
+                    "{consistentHash: {httpCookie: {name: c, attributes: [{name: Secure}, {name: Secure}]}}}",
+                ),
+                Some("duplicate cookie attribute name: Secure"),
+            ),
+            (
+                "empty cookie attribute name",
+                lb("{consistentHash: {httpCookie: {name: c, attributes: [{value: x}]}}}"),
+                Some("cookie attribute name cannot be empty"),
+            ),
+            (
+                "minimum ring size with algorithm",
+                lb(
+                    "{consistentHash: {useSourceIp: true, minimumRingSize: 10, ringHash: {minimumRingSize: 10}}}",
+                ),
+                Some("only one of MinimumRingSize or Maglev/Ringhash can be specified"),
+            ),
+            (
+                "query parameter",
+                lb("{consistentHash: {httpQueryParameterName: user}}"),
+                None,
+            ),
+            (
+                "locality and zone aware both set",
+                lb("{localityLbSetting: {enabled: true}, zoneAwareLbSetting: {enabled: true}}"),
+                Some("only one of localityLbSetting and zoneAwareLbSetting can be set"),
+            ),
+            (
+                "zone aware only",
+                lb(
+                    "{simple: LEAST_REQUEST, zoneAwareLbSetting: {enabled: true, minClusterSize: 2}}",
+                ),
+                None,
+            ),
+            (
+                "zone aware min cluster size 0",
+                lb("{zoneAwareLbSetting: {minClusterSize: 0}}"),
+                Some("minClusterSize must be at least 1"),
+            ),
+            (
+                "warmup valid",
+                lb(
+                    "{simple: ROUND_ROBIN, warmup: {duration: 10s, minimumPercent: 10, aggression: 1}}",
+                ),
+                None,
+            ),
+            (
+                "warmup missing duration",
+                lb("{warmup: {aggression: 1}}"),
+                Some("duration is required"),
+            ),
+            (
+                "warmup bad duration",
+                lb("{warmup: {duration: 0s}}"),
+                Some("duration must be greater than 1ms"),
+            ),
+            (
+                "warmup minimum percent too high",
+                lb("{warmup: {duration: 1s, minimumPercent: 101}}"),
+                Some("minimumPercent value should be less than or equal to 100"),
+            ),
+            (
+                "warmup aggression zero",
+                lb("{warmup: {duration: 1s, aggression: 0}}"),
+                Some("aggression should be greater than 0"),
+            ),
+            (
+                "warmup duration secs",
+                lb("{simple: ROUND_ROBIN, warmupDurationSecs: 60s}"),
+                None,
+            ),
+            (
+                "warmup duration secs too short",
+                lb("{warmupDurationSecs: 0s}"),
+                Some("duration must be greater than 1ms"),
+            ),
+            (
+                "backend utilization",
+                lb(
+                    "{backendUtilization: {weightUpdatePeriod: 1s, errorUtilizationPenaltyPercent: 10}}",
+                ),
+                None,
+            ),
+        ];
+        run(&rows);
+    }
+
+    #[test]
+    fn outlier_detection() {
+        let od = |o: &str| tp(&format!("{{outlierDetection: {o}}}"));
+        let rows = [
+            (
+                "valid",
+                od(
+                    "{interval: 10s, baseEjectionTime: 10s, consecutive5xxErrors: 5, maxEjectionPercent: 10}",
+                ),
+                None,
+            ),
+            (
+                "bad interval",
+                od("{interval: 0s}"),
+                Some("duration must be greater than 1ms"),
+            ),
+            (
+                "bad base ejection time",
+                od("{baseEjectionTime: 0s}"),
+                Some("duration must be greater than 1ms"),
+            ),
+            (
+                "bad max ejection percent",
+                od("{maxEjectionPercent: 105}"),
+                Some("percentage 105 is not in range 0..100"),
+            ),
+            (
+                "panic threshold too low",
+                od("{minHealthPercent: -1}"),
+                Some("percentage -1 is not in range 0..100"),
+            ),
+            (
+                "panic threshold too high",
+                od("{minHealthPercent: 101}"),
+                Some("percentage 101 is not in range 0..100"),
+            ),
+            (
+                "deprecated consecutive errors",
+                od("{consecutiveErrors: 3}"),
+                None,
+            ),
+            (
+                "local origin without split",
+                od("{consecutiveLocalOriginFailures: 3}"),
+                Some(
+                    "consecutive local origin failures is specified, but split external local origin errors is set to false",
+                ),
+            ),
+            (
+                "local origin with split",
+                od("{consecutiveLocalOriginFailures: 3, splitExternalLocalOriginErrors: true}"),
+                None,
+            ),
+            (
+                "http error codes valid",
+                od("{outlierDetectionHttpErrorCodes: [500, 503]}"),
+                None,
+            ),
+            (
+                "http error code out of range",
+                od("{outlierDetectionHttpErrorCodes: [99]}"),
+                Some("HTTP error code 99 must be between 100 and 599"),
+            ),
+        ];
+        run(&rows);
+    }
+
+    #[test]
+    fn locality_lb_setting() {
+        let loc = |l: &str| lb(&format!("{{localityLbSetting: {l}}}"));
+        let rows = [
+            (
+                "valid distribute",
+                loc("{distribute: [{from: 'a/b/c', to: {'a/b/c': 80, 'a/b1': 20}}]}"),
+                None,
+            ),
+            (
+                "total weight > 100",
+                loc("{distribute: [{from: 'a/b/c', to: {'a/b/c': 80, 'a/b1': 25}}]}"),
+                Some("total locality weight 105 != 100"),
+            ),
+            (
+                "total weight < 100",
+                loc("{distribute: [{from: 'a/b/c', to: {'a/b/c': 80, 'a/b1': 15}}]}"),
+                Some("total locality weight 95 != 100"),
+            ),
+            (
+                "weight = 0",
+                loc("{distribute: [{from: 'a/b/c', to: {'a/b/c': 0, 'a/b1': 100}}]}"),
+                Some("locality weight must be in range [1, 100]"),
+            ),
+            (
+                "both distribute and failover",
+                loc(
+                    "{distribute: [{from: 'a/b/c', to: {'a/b/c': 100}}], failover: [{from: region1, to: region2}]}",
+                ),
+                Some("can not simultaneously specify 'distribute' and 'failover'"),
+            ),
+            (
+                "failover same region",
+                loc("{failover: [{from: region1, to: region1}]}"),
+                Some("locality lb failover settings must specify different regions"),
+            ),
+            (
+                "failover src wildcard",
+                loc("{failover: [{from: 'region*', to: region2}]}"),
+                Some("locality lb failover region should not contain '*' wildcard"),
+            ),
+            (
+                "failover dst wildcard",
+                loc("{failover: [{from: region1, to: 'region*'}]}"),
+                Some("should not contain '*' wildcard"),
+            ),
+            (
+                "failover src slash",
+                loc("{failover: [{from: 'region1/zone1', to: region2}]}"),
+                Some("locality lb failover only specify region"),
+            ),
+            (
+                "failover dst slash",
+                loc("{failover: [{from: region1, to: 'region2/zone1'}]}"),
+                Some("locality lb failover only specify region"),
+            ),
+            (
+                "failover with region priority",
+                loc(
+                    "{failover: [{from: region1, to: region2}], failoverPriority: [topology.kubernetes.io/region]}",
+                ),
+                Some(
+                    "can not simultaneously set 'failover' and topology label 'topology.kubernetes.io/region'",
+                ),
+            ),
+            (
+                "failover with custom priority",
+                loc("{failover: [{from: region1, to: region2}], failoverPriority: [custom]}"),
+                None,
+            ),
+            (
+                "multi wildcard locality",
+                loc("{distribute: [{from: 'a/*/*', to: {'a/b': 100}}]}"),
+                Some("wildcard '*' number can not exceed 1 and must be in the end"),
+            ),
+            (
+                "wildcard not in suffix",
+                loc("{distribute: [{from: 'a/*/c', to: {'a/b': 100}}]}"),
+                Some("must be in the end"),
+            ),
+            (
+                "explicit wildcard region overlap",
+                loc(
+                    "{distribute: [{from: '*', to: {'a/b': 100}}, {from: 'a/b', to: {'a/b': 100}}]}",
+                ),
+                Some("overlap with previous specified ones"),
+            ),
+            (
+                "implicit wildcard region overlap",
+                loc("{distribute: [{from: a, to: {'a/b': 100}}, {from: 'a/b', to: {'a/b': 100}}]}"),
+                Some("overlap"),
+            ),
+            (
+                "zone overlap",
+                loc(
+                    "{distribute: [{from: 'a/b', to: {'a/b': 100}}, {from: 'a/b/c', to: {'a/b': 100}}]}",
+                ),
+                Some("overlap"),
+            ),
+            (
+                "subzone duplicate",
+                loc(
+                    "{distribute: [{from: 'a/b/c', to: {'a/b': 100}}, {from: 'a/b/c', to: {'a/b': 100}}]}",
+                ),
+                Some("overlap"),
+            ),
+            (
+                "empty zone",
+                loc("{distribute: [{from: 'a//c', to: {'a/b': 100}}]}"),
+                Some("must not contain empty region/zone/subzone info"),
+            ),
+            (
+                "distinct subzones",
+                loc(
+                    "{distribute: [{from: 'a/b/c', to: {'a/b': 100}}, {from: 'a/b/d', to: {'a/b': 100}}]}",
+                ),
+                None,
+            ),
+        ];
+        run(&rows);
+    }
+
+    #[test]
+    fn zone_aware_lb_setting() {
+        let za = |l: &str| lb(&format!("{{zoneAwareLbSetting: {l}}}"));
+        let rows = [
+            ("enabled only", za("{enabled: true}"), None),
+            (
+                "region-level failover",
+                za("{failover: [{from: us-east, to: us-west}]}"),
+                None,
+            ),
+            (
+                "same src and dst",
+                za("{failover: [{from: us-east, to: us-east}]}"),
+                Some("zone aware lb failover settings must specify different regions"),
+            ),
+            (
+                "src has slash",
+                za("{failover: [{from: 'us-east/a', to: us-west}]}"),
+                Some("zone aware lb failover only specifies region"),
+            ),
+            (
+                "dst has slash",
+                za("{failover: [{from: us-east, to: 'us-west/b'}]}"),
+                Some("zone aware lb failover only specifies region"),
+            ),
+            (
+                "src wildcard",
+                za("{failover: [{from: 'us-*', to: us-west}]}"),
+                Some("zone aware lb failover region should not contain '*' wildcard"),
+            ),
+            (
+                "dst wildcard",
+                za("{failover: [{from: us-east, to: 'us-*'}]}"),
+                Some("should not contain '*' wildcard"),
+            ),
+            (
+                "region label priority",
+                za("{failoverPriority: [topology.kubernetes.io/region]}"),
+                Some("must not use topology label 'topology.kubernetes.io/region'"),
+            ),
+            (
+                "zone label priority",
+                za("{failoverPriority: [topology.kubernetes.io/zone]}"),
+                Some("must not use topology label 'topology.kubernetes.io/zone'"),
+            ),
+            (
+                "subzone label priority",
+                za("{failoverPriority: [topology.istio.io/subzone]}"),
+                Some("must not use topology label 'topology.istio.io/subzone'"),
+            ),
+            (
+                "non-topology labels",
+                za("{failoverPriority: [topology.istio.io/network, custom]}"),
+                None,
+            ),
+        ];
+        run(&rows);
+    }
+
+    #[test]
+    fn finding_paths() {
+        let r = check(&tp("{connectionPool: {http: {maxRetries: -1}}}"));
+        assert_eq!(
+            r.errors[0].path.to_string(),
+            "spec.trafficPolicy.connectionPool.http.maxRetries"
+        );
+        let r = check(&dr(
+            "{host: reviews, subsets: [{name: v1}, {name: v2, trafficPolicy: {loadBalancer: {consistentHash: {useSourceIp: true, maglev: {tableSize: 4}}}}}]}",
+        ));
+        assert_eq!(
+            r.errors[0].path.to_string(),
+            "spec.subsets[1].trafficPolicy.loadBalancer.consistentHash.maglev.tableSize"
+        );
+    }
+}
