@@ -385,3 +385,657 @@ fn is_valid_cipher_suite(cs: &str) -> bool {
     }
     VALID_CIPHER_SUITES.contains(&cs)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::validate::test_support::{check, expect};
+
+    fn gw_named(name: &str, spec: &str) -> String {
+        format!(
+            "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {{name: {name}, namespace: default}}\nspec: {spec}\n"
+        )
+    }
+
+    fn gw(spec: &str) -> String {
+        gw_named("gw", spec)
+    }
+
+    /// One server.
+    fn srv(server: &str) -> String {
+        gw(&format!("{{servers: [{server}]}}"))
+    }
+
+    /// An HTTPS server on 443 with the given TLS settings.
+    fn tls(settings: &str) -> String {
+        srv(&format!(
+            "{{port: {{number: 443, name: https, protocol: HTTPS}}, hosts: [foo.bar.com], tls: {settings}}}"
+        ))
+    }
+
+    fn run(rows: &[(&str, String, Option<&str>)]) {
+        for (name, yaml, want) in rows {
+            expect(name, yaml, *want);
+        }
+    }
+
+    const HTTP: &str = "port: {number: 80, name: http, protocol: HTTP}";
+
+    #[test]
+    fn gateway() {
+        let rows = [
+            (
+                "empty",
+                gw("{}"),
+                Some("gateway must have at least one server"),
+            ),
+            (
+                "happy domain",
+                srv(&format!("{{hosts: [foo.bar.com], {HTTP}}}")),
+                None,
+            ),
+            (
+                "happy multiple servers",
+                gw(&format!(
+                    "{{servers: [{{hosts: [foo.bar.com], {HTTP}}}, {{hosts: [ns/foo.bar.com], port: {{number: 81, name: http2, protocol: HTTP}}}}]}}"
+                )),
+                None,
+            ),
+            (
+                "invalid namespace",
+                srv(&format!("{{hosts: ['NS!/foo.bar.com'], {HTTP}}}")),
+                Some("invalid namespace value"),
+            ),
+            (
+                "missing port",
+                srv("{hosts: [foo.bar.com]}"),
+                Some("port is required"),
+            ),
+            (
+                "duplicate port names",
+                gw(&format!(
+                    "{{servers: [{{hosts: [foo.bar.com], {HTTP}}}, {{hosts: [bar.foo.com], port: {{number: 81, name: http, protocol: HTTP}}}}]}}"
+                )),
+                Some("port names in servers must be unique: duplicate name http"),
+            ),
+            (
+                "invalid domain",
+                srv(&format!("{{hosts: ['foo.*.bar.com'], {HTTP}}}")),
+                Some("domain name"),
+            ),
+            (
+                "valid httpsRedirect on http",
+                srv(&format!(
+                    "{{hosts: [foo.bar.com], {HTTP}, tls: {{httpsRedirect: true}}}}"
+                )),
+                None,
+            ),
+            (
+                "partial wildcard",
+                srv(&format!("{{hosts: ['*bar.com'], {HTTP}}}")),
+                Some("partial wildcard \"*bar.com\" not allowed"),
+            ),
+            (
+                "invalid gateway name",
+                gw_named(
+                    "my.gw",
+                    &format!("{{servers: [{{hosts: [foo.bar.com], {HTTP}}}]}}"),
+                ),
+                Some("invalid gateway name: \"my.gw\""),
+            ),
+            (
+                "selector only is not enough",
+                gw("{selector: {istio: ingressgateway}}"),
+                Some("gateway must have at least one server"),
+            ),
+        ];
+        run(&rows);
+    }
+
+    #[test]
+    fn gateway_warnings() {
+        let r = check(&srv(
+            "{hosts: [foo.bar.com], port: {number: 443, name: tls, protocol: TLS}, tls: {mode: PASSTHROUGH, httpsRedirect: true}}",
+        ));
+        assert!(
+            r.is_ok() && r.has_warning("tls.httpsRedirect should only be used with http servers"),
+            "{r}"
+        );
+        let r = check(&tls("{mode: PASSTHROUGH, credentialName: sds-name}"));
+        assert!(
+            r.is_ok() && r.has_warning("PASSTHROUGH mode does not use certificates"),
+            "{r}"
+        );
+        let r = check(&tls("{mode: PASSTHROUGH, caCrl: scrl}"));
+        assert!(
+            r.is_ok() && r.has_warning("PASSTHROUGH mode does not use certificates"),
+            "{r}"
+        );
+        let r = check(&tls(
+            "{mode: SIMPLE, credentialName: sds-name, cipherSuites: [not-a-cipher-suite]}",
+        ));
+        assert!(
+            r.is_ok() && r.has_warning("ignoring invalid cipher suites: [not-a-cipher-suite]"),
+            "{r}"
+        );
+        let r = check(&tls(
+            "{mode: SIMPLE, credentialName: sds-name, cipherSuites: [ECDHE-ECDSA-AES128-SHA, ECDHE-ECDSA-AES128-SHA]}",
+        ));
+        assert!(
+            r.is_ok()
+                && r.has_warning("ignoring duplicate cipher suites: [ECDHE-ECDSA-AES128-SHA]"),
+            "{r}"
+        );
+        let r = check(&tls(
+            "{mode: SIMPLE, credentialName: sds-name, cipherSuites: [ECDHE-ECDSA-AES128-SHA, '-AES128-SHA', ALL]}",
+        ));
+        assert!(r.is_ok() && r.warnings.is_empty(), "{r}");
+        let r = check(&tls(
+            "{mode: SIMPLE, credentialName: sds-name, minProtocolVersion: TLSV1_1}",
+        ));
+        assert!(
+            r.is_ok()
+                && r.has_warning("TLS version below TLSV1_2 require setting compatible ciphers"),
+            "{r}"
+        );
+        let r = check(&tls(
+            "{mode: SIMPLE, credentialName: sds-name, minProtocolVersion: TLSV1_0, cipherSuites: [AES128-SHA]}",
+        ));
+        assert!(r.is_ok() && r.warnings.is_empty(), "{r}");
+    }
+
+    #[test]
+    fn server() {
+        let rows = [
+            (
+                "empty hosts",
+                srv(&format!("{{{HTTP}}}")),
+                Some("server config must contain at least one host"),
+            ),
+            (
+                "happy",
+                srv(&format!("{{hosts: [foo.bar.com], {HTTP}}}")),
+                None,
+            ),
+            (
+                "happy ip",
+                srv(&format!("{{hosts: [1.1.1.1], {HTTP}}}")),
+                None,
+            ),
+            (
+                "happy ns/name",
+                srv(&format!("{{hosts: [ns1/foo.bar.com], {HTTP}}}")),
+                None,
+            ),
+            (
+                "happy */name",
+                srv(&format!("{{hosts: ['*/foo.bar.com'], {HTTP}}}")),
+                None,
+            ),
+            (
+                "happy ./name",
+                srv(&format!("{{hosts: [./foo.bar.com], {HTTP}}}")),
+                None,
+            ),
+            (
+                "happy */*",
+                srv(&format!("{{hosts: ['*/*'], {HTTP}}}")),
+                None,
+            ),
+            (
+                "happy wildcard",
+                srv(&format!("{{hosts: ['*'], {HTTP}}}")),
+                None,
+            ),
+            (
+                "invalid ~/name",
+                srv(&format!("{{hosts: [~/foo.bar.com], {HTTP}}}")),
+                Some("invalid namespace value \"~\" in gateway"),
+            ),
+            (
+                "invalid domain ns/name format",
+                srv(&format!("{{hosts: ['ns1/foo.*.bar.com'], {HTTP}}}")),
+                Some("domain name"),
+            ),
+            (
+                "invalid short name host",
+                srv(&format!("{{hosts: [foo], {HTTP}}}")),
+                Some("short names (non FQDN) are not allowed"),
+            ),
+            (
+                "empty namespace",
+                srv(&format!("{{hosts: [/foo.bar.com], {HTTP}}}")),
+                Some("config namespace and dnsName in host entry cannot be empty"),
+            ),
+            (
+                "invalid port",
+                srv("{hosts: [foo.bar.com], port: {number: 66000, name: http, protocol: HTTP}}"),
+                Some("port number 66000 must be in the range 1..65535"),
+            ),
+            (
+                "invalid tls options",
+                srv(
+                    "{hosts: [foo.bar.com], port: {number: 443, name: https, protocol: HTTPS}, tls: {mode: SIMPLE}}",
+                ),
+                Some("SIMPLE TLS requires a server certificate"),
+            ),
+            (
+                "no tls on HTTPS",
+                srv("{hosts: [foo.bar.com], port: {number: 443, name: https, protocol: HTTPS}}"),
+                Some("server must have TLS settings for HTTPS/TLS protocols"),
+            ),
+            (
+                "no tls on TLS",
+                srv("{hosts: [foo.bar.com], port: {number: 443, name: tls, protocol: TLS}}"),
+                Some("server must have TLS settings for HTTPS/TLS protocols"),
+            ),
+            (
+                "tls on HTTP",
+                srv(&format!(
+                    "{{hosts: [foo.bar.com], {HTTP}, tls: {{mode: SIMPLE, credentialName: c}}}}"
+                )),
+                Some("server cannot have TLS settings for plain text HTTP ports"),
+            ),
+            (
+                "tls with certs on HTTP passthrough",
+                srv(&format!(
+                    "{{hosts: [foo.bar.com], {HTTP}, tls: {{httpsRedirect: true, serverCertificate: /c}}}}"
+                )),
+                Some("server cannot have TLS settings for plain text HTTP ports"),
+            ),
+            (
+                "tls redirect on HTTP",
+                srv(&format!(
+                    "{{hosts: [foo.bar.com], {HTTP}, tls: {{httpsRedirect: true}}}}"
+                )),
+                None,
+            ),
+            (
+                "tls on TCP",
+                srv(
+                    "{hosts: [foo.bar.com], port: {number: 9000, name: tcp, protocol: TCP}, tls: {mode: PASSTHROUGH}}",
+                ),
+                Some("server cannot have TLS settings for non HTTPS/TLS ports"),
+            ),
+            (
+                "bind ip",
+                srv(&format!(
+                    "{{hosts: [foo.bar.com], {HTTP}, bind: 127.0.0.1}}"
+                )),
+                None,
+            ),
+            (
+                "bind unix path with invalid port",
+                srv(&format!(
+                    "{{hosts: [foo.bar.com], {HTTP}, bind: 'unix:///@foo/bar.com'}}"
+                )),
+                Some("port number must be 0 for unix domain socket"),
+            ),
+            (
+                "bind unix path",
+                srv(
+                    "{hosts: [foo.bar.com], port: {number: 0, name: http, protocol: HTTP}, bind: 'unix:///@foo/bar.com'}",
+                ),
+                None,
+            ),
+            (
+                "bind unix abstract",
+                srv(
+                    "{hosts: [foo.bar.com], port: {name: http, protocol: HTTP}, bind: 'unix://@foo'}",
+                ),
+                None,
+            ),
+            (
+                "bind unix relative path",
+                srv(
+                    "{hosts: [foo.bar.com], port: {name: http, protocol: HTTP}, bind: 'unix://foo/bar'}",
+                ),
+                Some("foo/bar is not an absolute path to a file"),
+            ),
+            (
+                "bind unix empty",
+                srv("{hosts: [foo.bar.com], port: {name: http, protocol: HTTP}, bind: 'unix://'}"),
+                Some("unix address must not be empty"),
+            ),
+            (
+                "bind bad ip",
+                srv(&format!("{{hosts: [foo.bar.com], {HTTP}, bind: foo.bar}}")),
+                Some("foo.bar is not a valid IP"),
+            ),
+            (
+                "ns/ip host",
+                srv(&format!("{{hosts: [ns/1.1.1.1], {HTTP}}}")),
+                None,
+            ),
+            (
+                "ip-like short name",
+                srv(&format!("{{hosts: ['1234'], {HTTP}}}")),
+                Some("short names (non FQDN) are not allowed"),
+            ),
+        ];
+        run(&rows);
+    }
+
+    #[test]
+    fn server_port() {
+        let p = |port: &str| srv(&format!("{{hosts: [foo.bar.com], port: {port}}}"));
+        let rows = [
+            (
+                "empty protocol",
+                p("{number: 80, name: http}"),
+                Some("invalid protocol \"\""),
+            ),
+            (
+                "empty name",
+                p("{number: 80, protocol: HTTP}"),
+                Some("port name must be set"),
+            ),
+            ("happy", p("{number: 1, name: Henry, protocol: http}"), None),
+            (
+                "happy grpc-web",
+                p("{number: 8080, name: web, protocol: GRPC-WEB}"),
+                None,
+            ),
+            (
+                "happy tcp",
+                p("{number: 3306, name: mysql, protocol: TCP}"),
+                None,
+            ),
+            (
+                "invalid protocol",
+                p("{number: 1, name: Henry, protocol: kafka}"),
+                Some(
+                    "invalid protocol \"kafka\", supported protocols are HTTP, HTTP2, GRPC, GRPC-WEB, MONGO, REDIS, MYSQL, TCP",
+                ),
+            ),
+            (
+                "invalid number",
+                p("{number: 0, name: Henry, protocol: http}"),
+                Some("port number 0 must be in the range 1..65535"),
+            ),
+            (
+                "name, no number",
+                p("{name: Henry, protocol: http}"),
+                Some("must be in the range"),
+            ),
+            (
+                "target port",
+                p("{number: 80, name: http, protocol: HTTP, targetPort: 8080}"),
+                Some("targetPort has no impact on Gateways"),
+            ),
+        ];
+        run(&rows);
+    }
+
+    #[test]
+    fn tls_options() {
+        let rows = [
+            ("empty", tls("{}"), None),
+            (
+                "simple",
+                tls("{mode: SIMPLE, serverCertificate: Captain, privateKey: Khan}"),
+                None,
+            ),
+            (
+                "simple with client bundle",
+                tls(
+                    "{mode: SIMPLE, serverCertificate: Captain, privateKey: Khan, caCertificates: Riker}",
+                ),
+                None,
+            ),
+            (
+                "simple sds with client bundle",
+                tls("{mode: SIMPLE, caCertificates: Riker, credentialName: sds-name}"),
+                None,
+            ),
+            (
+                "simple sds with client bundle but with server cert",
+                tls(
+                    "{mode: SIMPLE, serverCertificate: Captain, privateKey: Khan, caCertificates: Riker, credentialName: sds-name}",
+                ),
+                Some(
+                    "only one of credential_name, credential_names, server_certificate/private_key, tls_certificates should be specified",
+                ),
+            ),
+            (
+                "simple no server cert",
+                tls("{mode: SIMPLE, privateKey: Khan}"),
+                Some("SIMPLE TLS requires a server certificate"),
+            ),
+            (
+                "simple no private key",
+                tls("{mode: SIMPLE, serverCertificate: Captain}"),
+                Some("SIMPLE TLS requires a private key"),
+            ),
+            (
+                "simple more than 2 certs",
+                tls(
+                    "{mode: SIMPLE, tlsCertificates: [{serverCertificate: a, privateKey: a}, {serverCertificate: b, privateKey: b}, {serverCertificate: c, privateKey: c}]}",
+                ),
+                Some("must have at most 2 items"),
+            ),
+            (
+                "simple two tls certs",
+                tls(
+                    "{mode: SIMPLE, tlsCertificates: [{serverCertificate: a, privateKey: a}, {serverCertificate: b, privateKey: b}]}",
+                ),
+                None,
+            ),
+            (
+                "simple with both server cert and tls certs",
+                tls(
+                    "{mode: SIMPLE, serverCertificate: Captain, privateKey: Khan, tlsCertificates: [{serverCertificate: a, privateKey: a}]}",
+                ),
+                Some("only one of credential_name, credential_names"),
+            ),
+            (
+                "simple 2 certs with missing certificate",
+                tls(
+                    "{mode: SIMPLE, tlsCertificates: [{privateKey: a}, {serverCertificate: b, privateKey: b}]}",
+                ),
+                Some("SIMPLE TLS requires a server certificate"),
+            ),
+            (
+                "simple 2 certs with missing private key",
+                tls(
+                    "{mode: SIMPLE, tlsCertificates: [{serverCertificate: a}, {serverCertificate: b, privateKey: b}]}",
+                ),
+                Some("SIMPLE TLS requires a private key"),
+            ),
+            (
+                "simple sds no server cert",
+                tls("{mode: SIMPLE, privateKey: Khan, credentialName: sds-name}"),
+                None,
+            ),
+            (
+                "simple sds no private key",
+                tls("{mode: SIMPLE, serverCertificate: Captain, credentialName: sds-name}"),
+                None,
+            ),
+            (
+                "mutual",
+                tls(
+                    "{mode: MUTUAL, serverCertificate: Captain, privateKey: Khan, caCertificates: Riker}",
+                ),
+                None,
+            ),
+            (
+                "mutual sds",
+                tls("{mode: MUTUAL, caCertificates: Riker, credentialName: sds-name}"),
+                None,
+            ),
+            (
+                "mutual sds with credential name and server cert",
+                tls(
+                    "{mode: MUTUAL, serverCertificate: Captain, privateKey: Khan, caCertificates: Riker, credentialName: sds-name}",
+                ),
+                Some("only one of credential_name, credential_names"),
+            ),
+            (
+                "mutual sds with credential name and tls certs",
+                tls(
+                    "{mode: MUTUAL, caCertificates: Riker, credentialName: sds-name, tlsCertificates: [{serverCertificate: a, privateKey: a}]}",
+                ),
+                Some("only one of credential_name, credential_names"),
+            ),
+            (
+                "mutual no server cert",
+                tls("{mode: MUTUAL, privateKey: Khan, caCertificates: Riker}"),
+                Some("MUTUAL TLS requires a server certificate"),
+            ),
+            (
+                "credential names and certificates",
+                tls(
+                    "{mode: MUTUAL, serverCertificate: Captain, privateKey: Khan, caCertificates: Riker, credentialNames: [a, b]}",
+                ),
+                Some("only one of credential_name, credential_names"),
+            ),
+            (
+                "credential names and tls certificates",
+                tls(
+                    "{mode: MUTUAL, caCertificates: Riker, credentialNames: [a], tlsCertificates: [{serverCertificate: a, privateKey: a}]}",
+                ),
+                Some("only one of credentialNames or tlsCertificates can be set"),
+            ),
+            (
+                "credential name and credential names",
+                tls("{mode: SIMPLE, credentialName: a, credentialNames: [b]}"),
+                Some("only one of credentialName or credentialNames can be set"),
+            ),
+            (
+                "three credential names",
+                tls("{mode: SIMPLE, credentialNames: [a, b, c]}"),
+                Some("must have at most 2 items"),
+            ),
+            (
+                "only tls certificates",
+                tls(
+                    "{mode: MUTUAL, caCertificates: Riker, tlsCertificates: [{serverCertificate: a, privateKey: a}, {serverCertificate: b, privateKey: b}]}",
+                ),
+                None,
+            ),
+            (
+                "mutual sds no server cert",
+                tls(
+                    "{mode: MUTUAL, privateKey: Khan, caCertificates: Riker, credentialName: sds-name}",
+                ),
+                None,
+            ),
+            (
+                "mutual no client CA bundle",
+                tls("{mode: MUTUAL, serverCertificate: Captain, privateKey: Khan}"),
+                Some("MUTUAL TLS requires a client CA bundle"),
+            ),
+            (
+                "mutual sds no client CA bundle",
+                tls("{mode: MUTUAL, credentialName: sds-name}"),
+                None,
+            ),
+            (
+                "mutual 2 certs with missing CA certificate",
+                tls(
+                    "{mode: MUTUAL, tlsCertificates: [{serverCertificate: a, privateKey: a}, {serverCertificate: b, privateKey: b}]}",
+                ),
+                Some("MUTUAL TLS requires a client CA bundle"),
+            ),
+            (
+                "mutual 2 certs with missing private key",
+                tls(
+                    "{mode: MUTUAL, caCertificates: Riker, tlsCertificates: [{serverCertificate: a}, {serverCertificate: b, privateKey: b}]}",
+                ),
+                Some("MUTUAL TLS requires a private key"),
+            ),
+            (
+                "optional mutual no server cert",
+                tls("{mode: OPTIONAL_MUTUAL, privateKey: Khan, caCertificates: Riker}"),
+                Some("MUTUAL TLS requires a server certificate"),
+            ),
+            (
+                "optional mutual no private key",
+                tls("{mode: OPTIONAL_MUTUAL, serverCertificate: Captain, caCertificates: Riker}"),
+                Some("MUTUAL TLS requires a private key"),
+            ),
+            (
+                "optional mutual no CA",
+                tls("{mode: OPTIONAL_MUTUAL, serverCertificate: Captain, privateKey: Khan}"),
+                Some("MUTUAL TLS requires a client CA bundle"),
+            ),
+            (
+                "pass through sds no certs",
+                tls("{mode: PASSTHROUGH, credentialName: sds-name}"),
+                None,
+            ),
+            ("auto passthrough", tls("{mode: AUTO_PASSTHROUGH}"), None),
+            ("istio_mutual no certs", tls("{mode: ISTIO_MUTUAL}"), None),
+            (
+                "istio_mutual with server cert",
+                tls("{mode: ISTIO_MUTUAL, serverCertificate: Captain}"),
+                Some("ISTIO_MUTUAL TLS cannot have associated server certificate"),
+            ),
+            (
+                "istio_mutual with client bundle",
+                tls("{mode: ISTIO_MUTUAL, caCertificates: Riker}"),
+                Some("ISTIO_MUTUAL TLS cannot have associated CA bundle"),
+            ),
+            (
+                "istio_mutual with private key",
+                tls("{mode: ISTIO_MUTUAL, privateKey: Khan}"),
+                Some("ISTIO_MUTUAL TLS cannot have associated private key"),
+            ),
+            (
+                "istio_mutual with credential name",
+                tls("{mode: ISTIO_MUTUAL, credentialName: some-cred}"),
+                Some("ISTIO_MUTUAL TLS cannot have associated credentialName"),
+            ),
+            (
+                "istio_mutual with credential names",
+                tls("{mode: ISTIO_MUTUAL, credentialNames: [some-cred]}"),
+                Some("ISTIO_MUTUAL TLS cannot have associated credentialNames"),
+            ),
+            (
+                "istio_mutual with tls certificates",
+                tls("{mode: ISTIO_MUTUAL, tlsCertificates: [{serverCertificate: a}]}"),
+                Some("ISTIO_MUTUAL TLS cannot have associated tlsCertificates"),
+            ),
+            (
+                "invalid cipher suites",
+                tls("{mode: SIMPLE, credentialName: sds-name, cipherSuites: [not-a-cipher-suite]}"),
+                None,
+            ),
+            (
+                "valid cipher suites",
+                tls(
+                    "{mode: SIMPLE, credentialName: sds-name, cipherSuites: [ECDHE-ECDSA-AES128-SHA]}",
+                ),
+                None,
+            ),
+            (
+                "crl with credential name",
+                tls("{mode: MUTUAL, credentialName: c, caCrl: crl}"),
+                None,
+            ),
+            (
+                "crl with simple",
+                tls("{mode: SIMPLE, serverCertificate: a, privateKey: b, caCrl: crl}"),
+                Some("CRL is not supported with SIMPLE TLS"),
+            ),
+            (
+                "crl with mutual files",
+                tls(
+                    "{mode: MUTUAL, serverCertificate: a, privateKey: b, caCertificates: c, caCrl: crl}",
+                ),
+                None,
+            ),
+            (
+                "credentialNames two",
+                tls("{mode: SIMPLE, credentialNames: [rsa, ecdsa]}"),
+                None,
+            ),
+            (
+                "ca cert credential name",
+                tls("{mode: MUTUAL, credentialName: c, caCertCredentialName: ca}"),
+                None,
+            ),
+        ];
+        run(&rows);
+    }
+}
