@@ -182,10 +182,10 @@ fn proxy_protocol(_cx: &mut Ctx, _p: &ProxyProtocol) {}
 
 /// The schema's bounds on `retryBudget`.
 fn retry_budget(cx: &mut Ctx, rb: &RetryBudget) {
-    if let Some(p) = rb.percent {
-        if !(0.0..=100.0).contains(&p) {
-            cx.error_at("percent", "percent must be between 0 and 100");
-        }
+    if let Some(p) = rb.percent
+        && !(0.0..=100.0).contains(&p)
+    {
+        cx.error_at("percent", "percent must be between 0 and 100");
     }
 }
 
@@ -327,7 +327,7 @@ fn is_prime(x: u64) -> bool {
     }
     let mut f = 3u64;
     while f.saturating_mul(f) <= x {
-        if x % f == 0 {
+        if x.is_multiple_of(f) {
             return false;
         }
         f += 2;
@@ -413,10 +413,10 @@ fn load_balancer(cx: &mut Ctx, lb: &LoadBalancerSettings, outlier: Option<&Outli
                     cx.error_at("minimumPercent", "minimumPercent must be at least 0");
                 }
             }
-            if let Some(a) = w.aggression {
-                if a <= 0.0 {
-                    cx.error_at("aggression", "aggression should be greater than 0");
-                }
+            if let Some(a) = w.aggression
+                && a <= 0.0
+            {
+                cx.error_at("aggression", "aggression should be greater than 0");
             }
         });
     }
@@ -432,18 +432,17 @@ pub(super) fn locality_lb_setting(
         cx.error("can not simultaneously specify 'distribute' and 'failover'");
         return;
     }
-    if !lb.failover.is_empty() {
-        if let Some(l) = lb
+    if !lb.failover.is_empty()
+        && let Some(l) = lb
             .failover_priority
             .iter()
             .find(|l| TOPOLOGY_LABELS.contains(&l.as_str()))
-        {
-            cx.error_at(
+    {
+        cx.error_at(
                 "failoverPriority",
                 format!("can not simultaneously set 'failover' and topology label '{l}' in 'failover_priority'"),
             );
-            return;
-        }
+        return;
     }
     let mut sources = Vec::new();
     let mut stop = false;
@@ -673,10 +672,10 @@ pub(super) mod corpus {
             let p = e.path();
             if p.is_dir() {
                 walk(&p, out);
-            } else if let Some(n) = p.file_name().and_then(|n| n.to_str()) {
-                if n.ends_with(".yaml") || n.ends_with(".yml") || n.ends_with(".golden") {
-                    out.push(p);
-                }
+            } else if let Some(n) = p.file_name().and_then(|n| n.to_str())
+                && (n.ends_with(".yaml") || n.ends_with(".yml") || n.ends_with(".golden"))
+            {
+                out.push(p);
             }
         }
     }
