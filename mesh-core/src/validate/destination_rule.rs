@@ -396,7 +396,10 @@ fn load_balancer(cx: &mut Ctx, lb: &LoadBalancerSettings, outlier: Option<&Outli
             zone_aware_lb_setting(cx, z, outlier)
         });
     }
-    duration_at(cx, "warmupDurationSecs", lb.warmup_duration_secs.as_ref());
+    // Only the schema's CEL rule applies here (istiod does not check this field).
+    if let Some(d) = &lb.warmup_duration_secs {
+        cx.check_at("warmupDurationSecs", common::duration_at_least_1ms(d));
+    }
     if let Some(w) = &lb.warmup {
         cx.field("warmup", |cx| {
             match &w.duration {
@@ -1511,9 +1514,14 @@ mod tests {
                 None,
             ),
             (
+                "warmup duration secs below ms precision",
+                lb("{simple: RANDOM, warmupDurationSecs: 1.5ms}"),
+                None,
+            ),
+            (
                 "warmup duration secs too short",
                 lb("{warmupDurationSecs: 0s}"),
-                Some("duration must be greater than 1ms"),
+                Some("must be a valid duration greater than 1ms"),
             ),
             (
                 "backend utilization",

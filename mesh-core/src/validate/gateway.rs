@@ -37,7 +37,10 @@ pub(super) fn validate(obj: &Gateway, cx: &mut Ctx) {
         .annotations
         .get(GATEWAY_SEMANTICS_ANNOTATION)
         .is_some_and(|v| v == "gateway");
-    if !common::is_dns1123_label(&obj.metadata.name) && !gateway_semantics {
+    if !obj.metadata.name.is_empty()
+        && !common::is_dns1123_label(&obj.metadata.name)
+        && !gateway_semantics
+    {
         cx.field("metadata", |cx| {
             cx.error_at(
                 "name",
