@@ -495,6 +495,30 @@ mod tests {
     }
 
     #[test]
+    fn gateway_semantics() {
+        let yaml = |name: &str, host: &str| {
+            format!(
+                "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {{name: '{name}', namespace: default, annotations: {{internal.istio.io/gateway-semantics: gateway}}}}\nspec: {{servers: [{{hosts: ['{host}'], {HTTP}}}]}}\n"
+            )
+        };
+        expect(
+            "k8s gateway name with dots",
+            &yaml("gw.istio", "ns/foo.bar.com"),
+            None,
+        );
+        expect(
+            "k8s gateway ~ namespace",
+            &yaml("gw", "~/foo.bar.com"),
+            None,
+        );
+        expect(
+            "istio gateway ~ namespace",
+            &srv(&format!("{{hosts: ['~/foo.bar.com'], {HTTP}}}")),
+            Some("invalid namespace value \"~\" in gateway"),
+        );
+    }
+
+    #[test]
     fn gateway_warnings() {
         let r = check(&srv(
             "{hosts: [foo.bar.com], port: {number: 443, name: tls, protocol: TLS}, tls: {mode: PASSTHROUGH, httpsRedirect: true}}",
