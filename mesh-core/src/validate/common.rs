@@ -1,6 +1,5 @@
 //! Rules shared by several kinds (Istio's `agent/validation.go` and the helpers of
 //! `validation.go`). Each returns `Err(message)` with Istio's wording.
-#![allow(dead_code)] // Some helpers serve kinds whose rules are still being written.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -40,32 +39,32 @@ pub(crate) fn duration_at_least_1ms(d: &Duration) -> Rule {
     }
 }
 
-/// Is `s` a DNS-1123 label (`[a-z0-9]([-a-z0-9]*[a-z0-9])?`, at most 63 characters)?
+/// Istio's `labels.IsDNS1123Label`: `[a-zA-Z0-9]([-a-zA-Z0-9]*[a-zA-Z0-9])?`, at most 63
+/// characters. Istio accepts upper case where Kubernetes object names do not (see
+/// [`is_k8s_dns1123_label`]).
 pub(crate) fn is_dns1123_label(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
         && b.len() <= 63
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
         && b[0] != b'-'
         && b[b.len() - 1] != b'-'
 }
 
-/// `IsWildcardDNS1123Label`: a DNS-1123 label, or `*`, or `*` followed by a label's tail.
+/// A DNS-1123 label as Kubernetes checks object names and namespaces: lower case only.
+pub(crate) fn is_k8s_dns1123_label(s: &str) -> bool {
+    is_dns1123_label(s) && !s.bytes().any(|c| c.is_ascii_uppercase())
+}
+
+/// Istio's `IsWildcardDNS1123Label`: `*`, or a label optionally prefixed by `*` or `*-`.
 pub(crate) fn is_wildcard_dns1123_label(s: &str) -> bool {
-    if s == "*" {
-        return true;
+    if s.len() > 63 {
+        return false;
     }
-    match s.strip_prefix('*') {
-        Some(rest) => {
-            rest.len() < 63
-                && rest
-                    .bytes()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
-                && !rest.ends_with('-')
-        }
-        None => is_dns1123_label(s),
-    }
+    s == "*"
+        || is_dns1123_label(s)
+        || s.strip_prefix("*-").is_some_and(is_dns1123_label)
+        || s.strip_prefix('*').is_some_and(is_dns1123_label)
 }
 
 /// `CheckDNS1123Preconditions`.
@@ -603,62 +602,164 @@ pub(crate) fn header_value(value: &str) -> Rule {
     Ok(())
 }
 
-/// RE2-compatible regex check with the `regex` crate (same syntax family; no backreferences or
-/// lookaround), returning Istio's message shape.
-pub(crate) fn regex(re: &str, what: &str) -> Rule {
-    if re.is_empty() {
-        return Err(format!("{what}: regex string match should not be empty"));
-    }
-    regex::Regex::new(re)
-        .map(|_| ())
-        .map_err(|e| format!("{what}: {}", first_line(&e.to_string())))
+/// Istio's `protocol.Parse`: the canonical name of a protocol (case-insensitive), or `None`
+/// when Istio does not know it.
+pub(crate) fn parse_protocol(p: &str) -> Option<&'static str> {
+    Some(match p.to_ascii_lowercase().as_str() {
+        "tcp" => "TCP",
+        "udp" => "UDP",
+        "grpc" => "GRPC",
+        "grpc-web" => "GRPC-Web",
+        "http" => "HTTP",
+        "http_proxy" => "HTTP_PROXY",
+        "http2" => "HTTP2",
+        "https" => "HTTPS",
+        "tls" => "TLS",
+        "mongo" => "Mongo",
+        "redis" => "Redis",
+        "mysql" => "MySQL",
+        _ => return None,
+    })
 }
 
-fn first_line(s: &str) -> String {
-    s.lines()
-        .last()
-        .unwrap_or(s)
-        .trim()
-        .trim_start_matches("error: ")
-        .to_string()
-}
-
-/// `ValidateProtocol` / `protocol.Parse`: the protocol names Istio knows (case-insensitive).
-pub(crate) fn is_known_protocol(p: &str) -> bool {
-    matches!(
-        p.to_ascii_uppercase().as_str(),
-        "TCP"
-            | "UDP"
-            | "GRPC"
-            | "GRPC-WEB"
-            | "HTTP"
-            | "HTTP_PROXY"
-            | "HTTP2"
-            | "HTTPS"
-            | "TLS"
-            | "MONGO"
-            | "REDIS"
-            | "MYSQL"
-            | "HBONE"
-            | "DOUBLE_HBONE"
-    )
-}
-
-/// `ValidateProtocol`.
+/// `ValidateProtocol`: empty (the protocol is sniffed) or one Istio knows.
 pub(crate) fn protocol(p: &str) -> Rule {
-    if is_known_protocol(p) {
+    if p.is_empty() || parse_protocol(p).is_some() {
         Ok(())
     } else {
-        Err(format!("unrecognized protocol {p:?}"))
+        Err(format!("unsupported protocol: {p}"))
     }
 }
 
-/// `ValidatePortName`: a DNS-1123 label.
+/// `ValidatePortName`: a DNS-1123 label (either case, as Istio has it).
 pub(crate) fn port_name(name: &str) -> Rule {
-    if name.is_empty() || !is_dns1123_label(name) {
-        return Err(format!("invalid port name: {name}"));
+    if is_dns1123_label(name) {
+        Ok(())
+    } else {
+        Err(format!("invalid port name: {name}"))
     }
-    Ok(())
+}
+
+/// Why `re` is not an RE2 regular expression (what Istio and Envoy accept), or `None`.
+///
+/// The `regex` crate's syntax is RE2's; on top of it this adds the two limits RE2 has and the
+/// crate lacks: counted repetitions above 1000 (`a{1001}`) and nested repetition operators
+/// (`a**`, `a++`), which Go's parser refuses.
+pub(crate) fn re2_error(re: &str) -> Option<String> {
+    if let Some(rep) = oversized_repeat(re) {
+        return Some(format!("invalid repeat count: `{rep}`"));
+    }
+    if let Some(op) = go_nested_repetition(re) {
+        return Some(format!("invalid nested repetition operator: `{op}`"));
+    }
+    regex::Regex::new(re).err().map(|e| {
+        e.to_string()
+            .lines()
+            .map(str::trim)
+            .rfind(|l| !l.is_empty())
+            .unwrap_or_default()
+            .trim_start_matches("error: ")
+            .to_string()
+    })
+}
+
+/// RE2 rejects counted repetitions above 1000 (`a{1001}`), which the `regex` crate accepts:
+/// returns the first such `{...}` outside character classes.
+fn oversized_repeat(re: &str) -> Option<&str> {
+    let b = re.as_bytes();
+    let (mut i, mut in_class) = (0, false);
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 1,
+            b'[' if !in_class => in_class = true,
+            b']' if in_class => in_class = false,
+            b'{' if !in_class => {
+                let end = re[i..].find('}').map(|e| i + e)?;
+                let body = &re[i + 1..end];
+                let mut parts = body.splitn(2, ',');
+                let min = parts.next().unwrap_or_default();
+                let max = parts.next().unwrap_or_default();
+                let numeric = |s: &str| s.bytes().all(|c| c.is_ascii_digit());
+                if !min.is_empty() && numeric(min) && numeric(max) {
+                    let too_big = |s: &str| s.parse::<u64>().map_or(!s.is_empty(), |n| n > 1000);
+                    if too_big(min) || too_big(max) {
+                        return Some(&re[i..=end]);
+                    }
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Go's RE2 parser rejects a repetition operator applied to a repetition (`a**`, `a++`,
+/// `a+?+`), which Rust's `regex` accepts; returns the offending operators.
+pub(crate) fn go_nested_repetition(re: &str) -> Option<String> {
+    let chars: Vec<char> = re.chars().collect();
+    let mut i = 0;
+    // Start (in `chars`) of the previous repetition operator, when the last item was one.
+    let mut last_repeat: Option<usize> = None;
+    while i < chars.len() {
+        let c = chars[i];
+        let op_len = match c {
+            '*' | '+' | '?' => 1,
+            '{' => counted_repetition_len(&chars[i..]).unwrap_or(0),
+            _ => 0,
+        };
+        if op_len == 0 {
+            last_repeat = None;
+            match c {
+                '\\' => i += 2,
+                '[' => {
+                    // Skip a character class; `]` first in the class is literal.
+                    i += 1;
+                    if chars.get(i) == Some(&'^') {
+                        i += 1;
+                    }
+                    if chars.get(i) == Some(&']') {
+                        i += 1;
+                    }
+                    while i < chars.len() && chars[i] != ']' {
+                        if chars[i] == '\\' {
+                            i += 1;
+                        }
+                        i += 1;
+                    }
+                    i += 1;
+                }
+                _ => i += 1,
+            }
+            continue;
+        }
+        let mut end = i + op_len;
+        if chars.get(end) == Some(&'?') {
+            end += 1; // non-greedy modifier
+        }
+        if let Some(start) = last_repeat {
+            return Some(chars[start..end].iter().collect());
+        }
+        last_repeat = Some(i);
+        i = end;
+    }
+    None
+}
+
+/// Length of a counted repetition (`{n}`, `{n,}`, `{n,m}`) at the start of `s`.
+fn counted_repetition_len(s: &[char]) -> Option<usize> {
+    let close = s.iter().position(|c| *c == '}')?;
+    let inner: String = s[1..close].iter().collect();
+    let (min, max) = match inner.split_once(',') {
+        Some((a, b)) => (a, Some(b)),
+        None => (inner.as_str(), None),
+    };
+    let digits = |x: &str| !x.is_empty() && x.bytes().all(|b| b.is_ascii_digit());
+    if digits(min) && max.is_none_or(|m| m.is_empty() || digits(m)) {
+        Some(close + 1)
+    } else {
+        None
+    }
 }
 
 #[cfg(test)]
@@ -667,7 +768,15 @@ mod tests {
 
     #[test]
     fn fqdn_and_wildcards() {
-        for ok in ["istio.io", "istio.io.", "a.b-c.d", "foo", "x.y.z.1com"] {
+        // Istio's labels accept upper case.
+        for ok in [
+            "istio.io",
+            "istio.io.",
+            "a.b-c.d",
+            "foo",
+            "x.y.z.1com",
+            "UPPER.io",
+        ] {
             assert_eq!(fqdn(ok), Ok(()), "{ok}");
         }
         for bad in [
@@ -675,7 +784,6 @@ mod tests {
             "istio..io",
             "-a.io",
             "a.123",
-            "UPPER.io",
             "a_b.io",
             &"a".repeat(256),
         ] {
@@ -684,7 +792,7 @@ mod tests {
         for ok in ["*", "*.bar.com", "*bar.com", "foo.bar.com", "*-bar.com"] {
             assert_eq!(wildcard_domain(ok), Ok(()), "{ok}");
         }
-        for bad in ["foo.*.com", "**.com", "*.*.com", "*a*.com"] {
+        for bad in ["foo.*.com", "**.com", "*.*.com", "*a*.com", "*--bar.com"] {
             assert!(wildcard_domain(bad).is_err(), "{bad}");
         }
         assert!(partial_wildcard("*bar.com").is_err());

@@ -194,14 +194,7 @@ fn config_patch(cx: &mut Ctx, cp: &EnvoyConfigObjectPatch) {
                 "Envoy filter: proxyVersion match exceeds {MAX_PROXY_VERSION_LEN} characters and will be ignored"
             ))));
         } else if !v.is_empty() {
-            let err = go_nested_repetition(v)
-                .map(|op| format!("invalid nested repetition operator: `{op}`"));
-            let err = err.or_else(|| {
-                regex::Regex::new(v).err().map(|e| {
-                    let detail = e.to_string();
-                    detail.lines().last().unwrap_or_default().trim().to_string()
-                })
-            });
+            let err = super::common::re2_error(v);
             if let Some(detail) = err {
                 cx.field("match", |cx| {
                     cx.field("proxy", |cx| {
@@ -305,74 +298,6 @@ fn config_patch(cx: &mut Ctx, cp: &EnvoyConfigObjectPatch) {
         cx.field("patch", |cx| {
             cx.field("value", |cx| patch_value(cx, cp.apply_to, value))
         });
-    }
-}
-
-/// Go's RE2 parser rejects a repetition operator applied to a repetition (`a**`, `a++`,
-/// `a+?+`), which Rust's `regex` accepts; returns the offending operators.
-fn go_nested_repetition(re: &str) -> Option<String> {
-    let chars: Vec<char> = re.chars().collect();
-    let mut i = 0;
-    // Start (in `chars`) of the previous repetition operator, when the last item was one.
-    let mut last_repeat: Option<usize> = None;
-    while i < chars.len() {
-        let c = chars[i];
-        let op_len = match c {
-            '*' | '+' | '?' => 1,
-            '{' => counted_repetition_len(&chars[i..]).unwrap_or(0),
-            _ => 0,
-        };
-        if op_len == 0 {
-            last_repeat = None;
-            match c {
-                '\\' => i += 2,
-                '[' => {
-                    // Skip a character class; `]` first in the class is literal.
-                    i += 1;
-                    if chars.get(i) == Some(&'^') {
-                        i += 1;
-                    }
-                    if chars.get(i) == Some(&']') {
-                        i += 1;
-                    }
-                    while i < chars.len() && chars[i] != ']' {
-                        if chars[i] == '\\' {
-                            i += 1;
-                        }
-                        i += 1;
-                    }
-                    i += 1;
-                }
-                _ => i += 1,
-            }
-            continue;
-        }
-        let mut end = i + op_len;
-        if chars.get(end) == Some(&'?') {
-            end += 1; // non-greedy modifier
-        }
-        if let Some(start) = last_repeat {
-            return Some(chars[start..end].iter().collect());
-        }
-        last_repeat = Some(i);
-        i = end;
-    }
-    None
-}
-
-/// Length of a counted repetition (`{n}`, `{n,}`, `{n,m}`) at the start of `s`.
-fn counted_repetition_len(s: &[char]) -> Option<usize> {
-    let close = s.iter().position(|c| *c == '}')?;
-    let inner: String = s[1..close].iter().collect();
-    let (min, max) = match inner.split_once(',') {
-        Some((a, b)) => (a, Some(b)),
-        None => (inner.as_str(), None),
-    };
-    let digits = |x: &str| !x.is_empty() && x.bytes().all(|b| b.is_ascii_digit());
-    if digits(min) && max.is_none_or(|m| m.is_empty() || digits(m)) {
-        Some(close + 1)
-    } else {
-        None
     }
 }
 
@@ -946,7 +871,7 @@ mod tests {
 
     #[test]
     fn go_regex_nested_repetitions() {
-        use super::go_nested_repetition as n;
+        use crate::validate::common::go_nested_repetition as n;
         assert_eq!(n("a**").as_deref(), Some("**"));
         assert_eq!(n("%#@~++==`24c234`").as_deref(), Some("++"));
         assert_eq!(n("a+?+").as_deref(), Some("+?+"));

@@ -151,7 +151,7 @@ fn server_port(cx: &mut Ctx, port: Option<&Port>, bind: &str) {
         return;
     };
     cx.field("port", |cx| {
-        if !common::is_known_protocol(&port.protocol) {
+        if common::parse_protocol(&port.protocol).is_none() {
             cx.error_at(
                 "protocol",
                 format!(

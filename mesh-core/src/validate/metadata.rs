@@ -18,7 +18,7 @@ pub(super) fn validate(kind: Kind, meta: &ObjectMeta, cx: &mut Ctx) {
                 format!("invalid name {:?}: must be a lowercase RFC 1123 subdomain", meta.name),
             );
         }
-        if !meta.namespace.is_empty() && !common::is_dns1123_label(&meta.namespace) {
+        if !meta.namespace.is_empty() && !common::is_k8s_dns1123_label(&meta.namespace) {
             cx.error_at("namespace", format!("invalid namespace {:?}: must be a DNS-1123 label", meta.namespace));
         }
         cx.field("labels", |cx| {
@@ -61,5 +61,5 @@ pub(super) fn validate(kind: Kind, meta: &ObjectMeta, cx: &mut Ctx) {
 
 /// A DNS-1123 subdomain: dot-separated labels, at most 253 characters.
 fn is_dns1123_subdomain(s: &str) -> bool {
-    s.len() <= 253 && s.split('.').all(common::is_dns1123_label)
+    s.len() <= 253 && s.split('.').all(common::is_k8s_dns1123_label)
 }

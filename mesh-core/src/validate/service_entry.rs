@@ -104,8 +104,8 @@ pub(super) fn validate(obj: &ServiceEntry, cx: &mut Ctx) {
             {
                 cx.warn("addresses are required for ports serving TCP (or unset) protocol when IP Autoallocation is not enabled");
             }
-            cx.check_at("name", workload_entry::port_name(&port.name));
-            cx.check_at("protocol", validate_protocol(&port.protocol));
+            cx.check_at("name", common::port_name(&port.name));
+            cx.check_at("protocol", common::protocol(&port.protocol));
             cx.check_at("number", common::port(i64::from(port.number)));
             cx.field("name", |cx| max_length(cx, &port.name, 256));
             cx.field("protocol", |cx| max_length(cx, &port.protocol, 256));
@@ -204,7 +204,7 @@ pub(super) fn validate(obj: &ServiceEntry, cx: &mut Ctx) {
                 }
                 cx.each("ports", &se.ports, |cx, p| {
                     if !matches!(
-                        parse_protocol(&p.protocol),
+                        common::parse_protocol(&p.protocol),
                         Some("HTTP" | "TLS" | "GRPC" | "HTTP2")
                     ) {
                         cx.error_at("protocol", format!(
@@ -254,50 +254,22 @@ fn resolution_name(r: ServiceEntryResolution) -> &'static str {
     }
 }
 
-/// `protocol.Parse`: the canonical name of a protocol Istio knows (case-insensitive).
-fn parse_protocol(p: &str) -> Option<&'static str> {
-    Some(match p.to_ascii_lowercase().as_str() {
-        "tcp" => "TCP",
-        "udp" => "UDP",
-        "grpc" => "GRPC",
-        "grpc-web" => "GRPC-Web",
-        "http" => "HTTP",
-        "http_proxy" => "HTTP_PROXY",
-        "http2" => "HTTP2",
-        "https" => "HTTPS",
-        "tls" => "TLS",
-        "mongo" => "Mongo",
-        "redis" => "Redis",
-        "mysql" => "MySQL",
-        _ => return None,
-    })
-}
-
-/// `ValidateProtocol`: empty (sniffed) or a known protocol.
-fn validate_protocol(p: &str) -> common::Rule {
-    if p.is_empty() || parse_protocol(p).is_some() {
-        Ok(())
-    } else {
-        Err(format!("unsupported protocol: {p}"))
-    }
-}
-
 fn is_tcp(p: &str) -> bool {
     matches!(
-        parse_protocol(p),
+        common::parse_protocol(p),
         Some("TCP" | "HTTPS" | "TLS" | "Mongo" | "Redis" | "MySQL")
     )
 }
 
 fn is_http(p: &str) -> bool {
     matches!(
-        parse_protocol(p),
+        common::parse_protocol(p),
         Some("HTTP" | "HTTP2" | "HTTP_PROXY" | "GRPC" | "GRPC-Web")
     )
 }
 
 fn is_tls(p: &str) -> bool {
-    matches!(parse_protocol(p), Some("HTTPS" | "TLS"))
+    matches!(common::parse_protocol(p), Some("HTTPS" | "TLS"))
 }
 
 /// `ValidateAlphaWorkloadSelector` on the `networking.istio.io` selector (`labels`), with the

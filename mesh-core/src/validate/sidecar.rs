@@ -470,7 +470,7 @@ mod tests {
             (
                 "invalid Port",
                 eg("[{port: {number: 90, protocol: http1, name: foo}, hosts: [ns1/bar.com]}]"),
-                Some("unrecognized protocol \"http1\""),
+                Some("unsupported protocol: http1"),
             ),
             (
                 "invalid port name",
@@ -689,7 +689,7 @@ mod tests {
             (
                 "empty protocol in IPv4",
                 ing("{port: {number: 90, name: foo}, defaultEndpoint: '127.0.0.1:9999'}"),
-                Some("unrecognized protocol \"\""),
+                None,
             ),
             (
                 "ALLOW_ANY sidecar egress policy with no egress proxy",

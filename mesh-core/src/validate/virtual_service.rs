@@ -606,58 +606,12 @@ fn string_regexp(re: &str, what: &str) -> common::Rule {
             "{what:?}: regex is too large, max length allowed is 1024"
         ));
     }
-    if let Some(rep) = oversized_repeat(re) {
-        return Err(format!(
-            "{what:?}: error parsing regexp: invalid repeat count: `{rep}`; Istio uses RE2 style regex-based match (https://github.com/google/re2/wiki/Syntax)"
-        ));
+    match common::re2_error(re) {
+        None => Ok(()),
+        Some(detail) => Err(format!(
+            "{what:?}: error parsing regexp: {detail}; Istio uses RE2 style regex-based match (https://github.com/google/re2/wiki/Syntax)"
+        )),
     }
-    match regex::Regex::new(re) {
-        Ok(_) => Ok(()),
-        Err(e) => {
-            let msg = e.to_string();
-            let detail = msg
-                .lines()
-                .map(str::trim)
-                .rfind(|l| !l.is_empty())
-                .unwrap_or_default()
-                .trim_start_matches("error: ")
-                .to_string();
-            Err(format!(
-                "{what:?}: error parsing regexp: {detail}; Istio uses RE2 style regex-based match (https://github.com/google/re2/wiki/Syntax)"
-            ))
-        }
-    }
-}
-
-/// RE2 rejects counted repetitions above 1000 (`a{1001}`), which the `regex` crate accepts:
-/// returns the first such `{...}` outside character classes.
-fn oversized_repeat(re: &str) -> Option<&str> {
-    let b = re.as_bytes();
-    let (mut i, mut in_class) = (0, false);
-    while i < b.len() {
-        match b[i] {
-            b'\\' => i += 1,
-            b'[' if !in_class => in_class = true,
-            b']' if in_class => in_class = false,
-            b'{' if !in_class => {
-                let end = re[i..].find('}').map(|e| i + e)?;
-                let body = &re[i + 1..end];
-                let mut parts = body.splitn(2, ',');
-                let min = parts.next().unwrap_or_default();
-                let max = parts.next().unwrap_or_default();
-                let numeric = |s: &str| s.bytes().all(|c| c.is_ascii_digit());
-                if !min.is_empty() && numeric(min) && numeric(max) {
-                    let too_big = |s: &str| s.parse::<u64>().map_or(!s.is_empty(), |n| n > 1000);
-                    if too_big(min) || too_big(max) {
-                        return Some(&re[i..=end]);
-                    }
-                }
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    None
 }
 
 /// The methods `corsPolicy.allowMethods` accepts (Go's `net/http` method names and `*`).

@@ -167,7 +167,7 @@ pub(super) fn entry_ports(
                         "endpoint port {port} is not defined by the service entry"
                     ));
                 }
-                cx.check(port_name(name));
+                cx.check(common::port_name(name));
                 cx.check(common::port(i64::from(*port)));
             });
         }
@@ -217,26 +217,7 @@ pub(super) fn entry_schema(cx: &mut Ctx, we: &WorkloadEntrySpec, template: bool)
 
 /// The CRD's rule on entry port names: `^[a-zA-Z0-9](?:[-a-zA-Z0-9]*[a-zA-Z0-9])?$`, under 63.
 fn crd_port_name(k: &str) -> bool {
-    k.len() < 63 && is_dns1123_label_any_case(k)
-}
-
-/// `labels.IsDNS1123Label` as Istio has it: letters of either case, digits and `-`.
-pub(super) fn is_dns1123_label_any_case(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b.len() <= 63
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
-        && b[0] != b'-'
-        && b[b.len() - 1] != b'-'
-}
-
-/// `ValidatePortName` (Istio's DNS label, either case).
-pub(super) fn port_name(name: &str) -> common::Rule {
-    if is_dns1123_label_any_case(name) {
-        Ok(())
-    } else {
-        Err(format!("invalid port name: {name}"))
-    }
+    k.len() < 63 && common::is_dns1123_label(k)
 }
 
 /// `ValidateUnixAddress`: an absolute file path, or an abstract socket (`@name`).
@@ -277,7 +258,7 @@ fn tag_key(k: &str) -> common::Rule {
         None => (None, k),
     };
     if let Some(p) = prefix {
-        if p.is_empty() || !p.split('.').all(is_dns1123_label_any_case) {
+        if p.is_empty() || !p.split('.').all(common::is_dns1123_label) {
             return Err(format!("invalid tag key: {k:?}"));
         }
         if p.len() > 253 {
