@@ -27,6 +27,7 @@
 //! ```
 
 pub mod api;
+pub mod dump;
 pub mod load;
 pub mod path;
 pub mod validate;
