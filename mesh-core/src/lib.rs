@@ -30,6 +30,7 @@ pub mod api;
 pub mod dump;
 pub mod load;
 pub mod path;
+pub mod translate;
 pub mod validate;
 
 pub use path::FieldPath;
