@@ -5,3 +5,4 @@
 //! depend only on the Istio API: how a DestinationRule's traffic policy becomes cluster settings.
 
 pub mod cluster;
+pub mod route;
