@@ -272,7 +272,10 @@ fn envoy_accepts_the_routes() {
                                       "queryParams": {"debug": {"regex": "*"}}, "withoutHeaders": {"x-canary": {"exact": "1"}}}],
          "route": [{"destination": {"host": "reviews", "subset": "v2"}}],
          "retries": {"attempts": 3, "perTryTimeout": "2s", "retryOn": "5xx,503", "retryRemoteLocalities": true, "backoff": "25ms"},
-         "timeout": "10s", "headers": {"request": {"set": {"x-a": "1"}, "remove": ["x-b"]}}},
+         "timeout": "10s", "headers": {"request": {"set": {"x-a": "1"}, "remove": ["x-b"]}},
+         "fault": {"delay": {"fixedDelay": "1s", "percentage": {"value": 1}}, "abort": {"httpStatus": 503}},
+         "corsPolicy": {"allowOrigins": [{"prefix": "https://"}], "allowMethods": ["GET"], "maxAge": "1h"},
+         "mirrors": [{"destination": {"host": "reviews", "subset": "v3"}, "percentage": {"value": 5}}]},
         {"match": [{"uri": {"regex": "/v[0-9]+/.*"}, "method": {"exact": "POST"}}],
          "rewrite": {"uriRegexRewrite": {"match": "^/v([0-9]+)/(.*)", "rewrite": "/\\2"}, "authority": "r.example"},
          "route": [{"destination": {"host": "reviews", "subset": "v1"}, "weight": 80}, {"destination": {"host": "reviews", "subset": "v3"}, "weight": 20}]},
@@ -380,4 +383,68 @@ fn envoy_accepts_the_routes() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn fault_cors_and_mirrors() {
+    let r = routes(json!([{
+        "match": [{"uri": {"prefix": "/exp"}}],
+        "fault": {"delay": {"exponentialDelay": "1s", "percentage": {"value": 100}}},
+        "route": [{"destination": {"host": "reviews"}}]
+    }, {
+        "fault": {"delay": {"fixedDelay": "5s", "percentage": {"value": 0.1}},
+                  "abort": {"grpcStatus": "UNAVAILABLE", "percentage": {"value": 50}}},
+        "corsPolicy": {"allowOrigins": [{"exact": "https://a.example"}, {"regex": "https://.*\\.b\\.example"}],
+                       "allowMethods": ["GET", "POST"], "allowHeaders": ["x-a"], "exposeHeaders": ["x-b"],
+                       "maxAge": "24h", "allowCredentials": true, "unmatchedPreflights": "IGNORE"},
+        "mirror": {"host": "reviews", "subset": "v2"}, "mirrorPercentage": {"value": 12.5},
+        "mirrors": [{"destination": {"host": "ratings"}}, {"destination": {"host": "details"}, "percentage": {"value": 0}}],
+        "route": [{"destination": {"host": "reviews", "subset": "v1"}}]
+    }]));
+    let fault = &r[1]["typed_per_filter_config"]["envoy.filters.http.fault"];
+    assert_eq!(
+        fault["@type"],
+        "type.googleapis.com/envoy.extensions.filters.http.fault.v3.HTTPFault"
+    );
+    assert_eq!(fault["delay"]["fixed_delay"], "5s");
+    assert_eq!(
+        fault["delay"]["percentage"],
+        json!({"numerator": 1000, "denominator": "MILLION"})
+    );
+    assert_eq!(fault["abort"]["grpc_status"], 14);
+    assert_eq!(fault["abort"]["percentage"]["numerator"], 500000);
+    let cors = &r[1]["typed_per_filter_config"]["envoy.filters.http.cors"];
+    assert_eq!(
+        cors["allow_origin_string_match"][1]["safe_regex"]["regex"],
+        "https://.*\\.b\\.example"
+    );
+    assert_eq!(
+        (cors["allow_methods"].clone(), cors["max_age"].clone()),
+        (json!("GET,POST"), json!("86400"))
+    );
+    assert_eq!(cors["allow_credentials"], true);
+    assert_eq!(cors["forward_not_matching_preflights"], false);
+    assert_eq!(cors["filter_enabled"]["default_value"]["numerator"], 100);
+    let mirrors = r[1]["route"]["request_mirror_policies"].as_array().unwrap();
+    assert_eq!(
+        mirrors.len(),
+        2,
+        "an explicit 0% mirror is dropped: {mirrors:?}"
+    );
+    assert_eq!(
+        mirrors[0]["cluster"],
+        "outbound|9080|v2|reviews.default.svc.cluster.local"
+    );
+    assert_eq!(
+        mirrors[0]["runtime_fraction"]["default_value"],
+        json!({"numerator": 125000, "denominator": "MILLION"})
+    );
+    assert_eq!(mirrors[0]["trace_sampled"], false);
+    assert_eq!(
+        mirrors[1]["runtime_fraction"]["default_value"],
+        json!({"numerator": 100}),
+        "100/HUNDRED by default"
+    );
+    // Exponential delays are not supported: no fault filter config at all.
+    assert!(r[0].get("typed_per_filter_config").is_none());
 }

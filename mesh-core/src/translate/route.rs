@@ -28,9 +28,10 @@
 use std::collections::BTreeMap;
 
 use envoy_types::pb::envoy::config::core::v3::{
-    DataSource, HeaderValue, HeaderValueOption, data_source,
+    DataSource, HeaderValue, HeaderValueOption, RuntimeFractionalPercent, data_source,
     header_value_option::HeaderAppendAction,
 };
+use envoy_types::pb::envoy::config::route::v3::route_action::RequestMirrorPolicy;
 use envoy_types::pb::envoy::config::route::v3::{
     DirectResponseAction, HeaderMatcher, QueryParameterMatcher, RedirectAction, RetryPolicy, Route,
     RouteAction, RouteMatch, WeightedCluster, header_matcher, query_parameter_matcher,
@@ -38,15 +39,24 @@ use envoy_types::pb::envoy::config::route::v3::{
     retry_policy::{RetryBackOff, RetryHostPredicate, RetryPriority},
     route, route_action, route_match, weighted_cluster,
 };
+use envoy_types::pb::envoy::extensions::filters::common::fault::v3::{
+    FaultDelay as EnvoyFaultDelay, fault_delay,
+};
+use envoy_types::pb::envoy::extensions::filters::http::cors::v3::CorsPolicy as EnvoyCorsPolicy;
+use envoy_types::pb::envoy::extensions::filters::http::fault::v3::{
+    FaultAbort as EnvoyFaultAbort, HttpFault, fault_abort,
+};
 use envoy_types::pb::envoy::extensions::retry::host::previous_hosts::v3::PreviousHostsPredicate;
 use envoy_types::pb::envoy::extensions::retry::priority::previous_priorities::v3::PreviousPrioritiesConfig;
 use envoy_types::pb::envoy::r#type::matcher::v3::{RegexMatcher, StringMatcher, string_matcher};
+use envoy_types::pb::envoy::r#type::v3::{FractionalPercent, fractional_percent::DenominatorType};
 use envoy_types::pb::google::protobuf::{BoolValue, Duration as PbDuration, UInt32Value};
 
 use crate::api::Duration;
 use crate::api::networking::{
-    Destination, HeaderOperations, HttpBody, HttpDirectResponse, HttpMatchRequest, HttpRedirect,
-    HttpRetry, HttpRoute, RedirectPort, RedirectPortSelection, StringMatch,
+    AbortError, CorsPolicy, DelayType, Destination, HeaderOperations, HttpBody, HttpDirectResponse,
+    HttpFaultInjection, HttpMatchRequest, HttpRedirect, HttpRetry, HttpRoute,
+    Percent as IstioPercent, RedirectPort, RedirectPortSelection, StringMatch, UnmatchedPreflights,
 };
 use crate::dump::to_any;
 
@@ -180,6 +190,16 @@ pub fn translate_route(
     out.request_headers_to_remove = request.remove;
     out.response_headers_to_add = response.add;
     out.response_headers_to_remove = response.remove;
+    if let Some(fault) = rule.fault.as_ref().and_then(translate_fault) {
+        out.typed_per_filter_config
+            .insert("envoy.filters.http.fault".into(), to_any(&fault));
+    }
+    if let Some(cors) = &rule.cors_policy {
+        out.typed_per_filter_config.insert(
+            "envoy.filters.http.cors".into(),
+            to_any(&translate_cors(cors)),
+        );
+    }
 
     if let Some(redirect) = &rule.redirect {
         out.action = Some(route::Action::Redirect(redirect_action(redirect, ctx)?));
@@ -215,6 +235,7 @@ pub fn translate_route(
                 route_action::HostRewriteSpecifier::HostRewriteLiteral(request.authority.clone()),
             );
         }
+        action.request_mirror_policies = mirror_policies(rule, ctx);
         let destinations: Vec<_> = rule
             .route
             .iter()
@@ -589,6 +610,158 @@ fn header_operations(
         out
     };
     (one(request), one(response))
+}
+
+fn fractional(numerator: u32, denominator: DenominatorType) -> FractionalPercent {
+    FractionalPercent {
+        numerator,
+        denominator: denominator as i32,
+    }
+}
+
+/// `translatePercentToFractionalPercent`: a double percentage as parts per million.
+fn per_million(p: &IstioPercent) -> FractionalPercent {
+    fractional((p.value * 10_000.0) as u32, DenominatorType::Million)
+}
+
+/// `MirrorPercent` / `MirrorPercentByPolicy` and `TranslateRequestMirrorPolicy`: 100% unless
+/// given; an explicit 0 turns the mirror off.
+fn mirror_policies(rule: &HttpRoute, ctx: &RouteContext<'_>) -> Vec<RequestMirrorPolicy> {
+    let policy = |cluster: String, fraction: FractionalPercent| RequestMirrorPolicy {
+        cluster,
+        runtime_fraction: Some(RuntimeFractionalPercent {
+            default_value: Some(fraction),
+            ..Default::default()
+        }),
+        trace_sampled: Some(BoolValue { value: false }),
+        ..Default::default()
+    };
+    let mut out = Vec::new();
+    if let Some(mirror) = &rule.mirror {
+        let fraction = match (&rule.mirror_percentage, rule.mirror_percent) {
+            (Some(p), _) => (p.value > 0.0).then(|| per_million(p)),
+            (None, Some(p)) => (p > 0).then(|| fractional(p, DenominatorType::Hundred)),
+            (None, None) => Some(fractional(100, DenominatorType::Hundred)),
+        };
+        if let Some(f) = fraction {
+            out.push(policy((ctx.cluster_name)(mirror), f));
+        }
+    }
+    for m in &rule.mirrors {
+        let fraction = match &m.percentage {
+            Some(p) => (p.value > 0.0).then(|| per_million(p)),
+            None => Some(fractional(100, DenominatorType::Hundred)),
+        };
+        if let (Some(dst), Some(f)) = (&m.destination, fraction) {
+            out.push(policy((ctx.cluster_name)(dst), f));
+        }
+    }
+    out
+}
+
+/// gRPC status names to codes (`grpc.SupportedGRPCStatus`).
+fn grpc_status(name: &str) -> Option<u32> {
+    const NAMES: [&str; 17] = [
+        "OK",
+        "CANCELLED",
+        "UNKNOWN",
+        "INVALID_ARGUMENT",
+        "DEADLINE_EXCEEDED",
+        "NOT_FOUND",
+        "ALREADY_EXISTS",
+        "PERMISSION_DENIED",
+        "RESOURCE_EXHAUSTED",
+        "FAILED_PRECONDITION",
+        "ABORTED",
+        "OUT_OF_RANGE",
+        "UNIMPLEMENTED",
+        "INTERNAL",
+        "UNAVAILABLE",
+        "DATA_LOSS",
+        "UNAUTHENTICATED",
+    ];
+    NAMES
+        .iter()
+        .position(|n| *n == name)
+        .and_then(|i| u32::try_from(i).ok())
+}
+
+/// `TranslateFault`: fixed delays only (exponential ones are dropped, as istiod does), HTTP or
+/// gRPC aborts; `None` when nothing is left.
+pub fn translate_fault(f: &HttpFaultInjection) -> Option<HttpFault> {
+    let delay = f.delay.as_ref().and_then(|d| {
+        let Some(DelayType::FixedDelay(fixed)) = &d.http_delay_type else {
+            return None;
+        };
+        let percent = i32::max(d.percent, 0) as u32;
+        Some(EnvoyFaultDelay {
+            percentage: Some(
+                d.percentage
+                    .as_ref()
+                    .map_or(fractional(percent, DenominatorType::Hundred), per_million),
+            ),
+            fault_delay_secifier: Some(fault_delay::FaultDelaySecifier::FixedDelay(pb(fixed))),
+        })
+    });
+    let abort = f.abort.as_ref().and_then(|a| {
+        let error_type = match &a.error_type {
+            Some(AbortError::HttpStatus(code)) => {
+                fault_abort::ErrorType::HttpStatus(u32::try_from(*code).ok()?)
+            }
+            Some(AbortError::GrpcStatus(name)) => {
+                fault_abort::ErrorType::GrpcStatus(grpc_status(name)?)
+            }
+            _ => return None,
+        };
+        Some(EnvoyFaultAbort {
+            percentage: a.percentage.as_ref().map(per_million),
+            error_type: Some(error_type),
+            ..Default::default()
+        })
+    });
+    if delay.is_none() && abort.is_none() {
+        return None;
+    }
+    Some(HttpFault {
+        delay,
+        abort,
+        ..Default::default()
+    })
+}
+
+/// `TranslateCORSPolicy`.
+pub fn translate_cors(c: &CorsPolicy) -> EnvoyCorsPolicy {
+    let origins = if !c.allow_origins.is_empty() {
+        c.allow_origins.iter().filter_map(string_matcher).collect()
+    } else {
+        c.allow_origin
+            .iter()
+            .map(|o| StringMatcher {
+                match_pattern: Some(string_matcher::MatchPattern::Exact(o.clone())),
+                ignore_case: false,
+            })
+            .collect()
+    };
+    EnvoyCorsPolicy {
+        allow_origin_string_match: origins,
+        allow_methods: c.allow_methods.join(","),
+        allow_headers: c.allow_headers.join(","),
+        expose_headers: c.expose_headers.join(","),
+        max_age: c
+            .max_age
+            .as_ref()
+            .map(|d| d.seconds().to_string())
+            .unwrap_or_default(),
+        allow_credentials: c.allow_credentials.map(|value| BoolValue { value }),
+        filter_enabled: Some(RuntimeFractionalPercent {
+            default_value: Some(fractional(100, DenominatorType::Hundred)),
+            ..Default::default()
+        }),
+        forward_not_matching_preflights: Some(BoolValue {
+            value: c.unmatched_preflights != UnmatchedPreflights::Ignore,
+        }),
+        ..Default::default()
+    }
 }
 
 /// `BuildDefaultHTTPOutboundRoute`: the route of a service port without a VirtualService.
