@@ -448,3 +448,45 @@ fn fault_cors_and_mirrors() {
     // Exponential delays are not supported: no fault filter config at all.
     assert!(r[0].get("typed_per_filter_config").is_none());
 }
+
+#[test]
+fn consistent_hash_keys_become_hash_policies() {
+    use mesh_core::api::networking::ConsistentHashLb;
+    use mesh_core::translate::route::hash_policy;
+    let hp = |v: Value| {
+        let lb: ConsistentHashLb = serde_json::from_value(v).expect("valid consistentHash");
+        hash_policy(&lb).map(|p| {
+            let route = Route {
+                action: Some(route::Action::Route(
+                    envoy_types::pb::envoy::config::route::v3::RouteAction {
+                        hash_policy: vec![p],
+                        ..Default::default()
+                    },
+                )),
+                ..Default::default()
+            };
+            dump::message_to_json(&route).expect("dumps")["route"]["hash_policy"][0].clone()
+        })
+    };
+    assert_eq!(
+        hp(json!({"httpHeaderName": "x-user"})),
+        Some(json!({"header": {"header_name": "x-user"}}))
+    );
+    assert_eq!(
+        hp(
+            json!({"httpCookie": {"name": "user", "ttl": "10s", "path": "/", "attributes": [{"name": "SameSite", "value": "Strict"}]}})
+        ),
+        Some(
+            json!({"cookie": {"name": "user", "ttl": "10s", "path": "/", "attributes": [{"name": "SameSite", "value": "Strict"}]}})
+        )
+    );
+    assert_eq!(
+        hp(json!({"useSourceIp": true})),
+        Some(json!({"connection_properties": {"source_ip": true}}))
+    );
+    assert_eq!(
+        hp(json!({"httpQueryParameterName": "u"})),
+        Some(json!({"query_parameter": {"name": "u"}}))
+    );
+    assert_eq!(hp(json!({"maglev": {"tableSize": 7}})), None);
+}

@@ -779,3 +779,41 @@ pub fn default_outbound_route(cluster: &str, consistent_hash: bool) -> Route {
         ..Default::default()
     }
 }
+
+/// `ConsistentHashToHashPolicy`: a DestinationRule's consistent hash key as the route's hash
+/// policy (header, cookie, source IP or query parameter); `None` without a hash key.
+pub fn hash_policy(
+    hash: &crate::api::networking::ConsistentHashLb,
+) -> Option<route_action::HashPolicy> {
+    use crate::api::networking::HashKey;
+    use route_action::hash_policy as hp;
+    let spec = match hash.hash_key.as_ref()? {
+        HashKey::HttpHeaderName(name) => hp::PolicySpecifier::Header(hp::Header {
+            header_name: name.clone(),
+            ..Default::default()
+        }),
+        HashKey::HttpCookie(c) => hp::PolicySpecifier::Cookie(hp::Cookie {
+            name: c.name.clone(),
+            ttl: c.ttl.as_ref().map(pb),
+            path: c.path.clone(),
+            attributes: c
+                .attributes
+                .iter()
+                .map(|a| hp::CookieAttribute {
+                    name: a.name.clone(),
+                    value: a.value.clone(),
+                })
+                .collect(),
+        }),
+        HashKey::UseSourceIp(on) => {
+            hp::PolicySpecifier::ConnectionProperties(hp::ConnectionProperties { source_ip: *on })
+        }
+        HashKey::HttpQueryParameterName(name) => {
+            hp::PolicySpecifier::QueryParameter(hp::QueryParameter { name: name.clone() })
+        }
+    };
+    Some(route_action::HashPolicy {
+        policy_specifier: Some(spec),
+        terminal: false,
+    })
+}
