@@ -5,5 +5,6 @@
 //! depend only on the Istio API: how a DestinationRule's traffic policy becomes cluster settings.
 
 pub mod cluster;
+pub mod listener;
 pub mod route;
 pub mod vhost;
