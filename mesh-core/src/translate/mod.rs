@@ -7,4 +7,5 @@
 pub mod cluster;
 pub mod listener;
 pub mod route;
+pub mod tls;
 pub mod vhost;

@@ -1,0 +1,304 @@
+//! Upstream TLS for clusters (istiod's `cluster_tls.go`): `ISTIO_MUTUAL` with the workload
+//! certificate and root from SDS (`default` and `ROOTCA` on the `sds-grpc` cluster), auto mTLS
+//! as transport socket matches on the endpoints' `tlsMode` label, and `SIMPLE`/`MUTUAL` with
+//! files served over SDS (`file-cert:` / `file-root:`) or a gateway credential.
+//!
+//! ```
+//! use mesh_core::translate::tls::{istio_mutual_sni, istio_mutual_upstream};
+//!
+//! let sni = istio_mutual_sni(9080, "v1", "reviews.default.svc.cluster.local");
+//! assert_eq!(sni, "outbound_.9080_.v1_.reviews.default.svc.cluster.local");
+//! let ctx = istio_mutual_upstream(&sni, &["spiffe://cluster.local/ns/default/sa/bookinfo-reviews".into()], false);
+//! let json = mesh_core::dump::message_to_json(&ctx)?;
+//! assert_eq!(json["common_tls_context"]["tls_certificate_sds_secret_configs"][0]["name"], "default");
+//! assert_eq!(json["common_tls_context"]["alpn_protocols"], serde_json::json!(["istio-peer-exchange", "istio"]));
+//! # Ok::<(), mesh_core::dump::DumpError>(())
+//! ```
+
+use std::collections::HashMap;
+
+use envoy_types::pb::envoy::config::cluster::v3::{Cluster, cluster::TransportSocketMatch};
+use envoy_types::pb::envoy::config::core::v3::{
+    ApiConfigSource, ApiVersion, ConfigSource, DataSource, GrpcService, TransportSocket,
+    api_config_source, config_source, data_source, grpc_service, transport_socket,
+};
+use envoy_types::pb::envoy::extensions::transport_sockets::raw_buffer::v3::RawBuffer;
+use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::{
+    CertificateValidationContext, CommonTlsContext, SdsSecretConfig, SubjectAltNameMatcher,
+    TlsParameters, UpstreamTlsContext,
+    common_tls_context::{CombinedCertificateValidationContext, ValidationContextType},
+    subject_alt_name_matcher::SanType,
+    tls_parameters::TlsProtocol,
+};
+use envoy_types::pb::envoy::r#type::matcher::v3::{StringMatcher, string_matcher};
+use envoy_types::pb::google::protobuf::{Duration as PbDuration, Struct, Value, value};
+
+use crate::api::networking::{ClientTlsMode, ClientTlsSettings};
+use crate::dump::to_any;
+
+/// The SDS cluster the sidecar agent serves secrets on.
+pub const SDS_CLUSTER: &str = "sds-grpc";
+/// The SDS resource holding the workload certificate and key.
+pub const SDS_DEFAULT: &str = "default";
+/// The SDS resource holding the root certificates.
+pub const SDS_ROOT: &str = "ROOTCA";
+/// The transport socket name of Envoy's TLS.
+pub const TLS_TRANSPORT_SOCKET: &str = "envoy.transport_sockets.tls";
+
+/// ALPN of in-mesh HTTP/1 and TCP clusters (with metadata exchange).
+pub const ALPN_IN_MESH: &[&str] = &["istio-peer-exchange", "istio"];
+/// ALPN of in-mesh HTTP/2 clusters (with metadata exchange).
+pub const ALPN_IN_MESH_H2: &[&str] = &["istio-peer-exchange", "istio", "h2"];
+
+/// `ConstructSdsSecretConfig`: a secret fetched from the agent over SDS (gRPC to
+/// `sds-grpc`, node sent on the first message only, no initial fetch timeout).
+pub fn sds_secret_config(name: &str) -> SdsSecretConfig {
+    SdsSecretConfig {
+        name: name.to_string(),
+        sds_config: Some(ConfigSource {
+            config_source_specifier: Some(config_source::ConfigSourceSpecifier::ApiConfigSource(
+                ApiConfigSource {
+                    api_type: api_config_source::ApiType::Grpc as i32,
+                    set_node_on_first_message_only: true,
+                    transport_api_version: ApiVersion::V3 as i32,
+                    grpc_services: vec![GrpcService {
+                        target_specifier: Some(grpc_service::TargetSpecifier::EnvoyGrpc(
+                            grpc_service::EnvoyGrpc {
+                                cluster_name: SDS_CLUSTER.into(),
+                                ..Default::default()
+                            },
+                        )),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                },
+            )),
+            initial_fetch_timeout: Some(PbDuration::default()),
+            resource_api_version: ApiVersion::V3 as i32,
+            ..Default::default()
+        }),
+    }
+}
+
+/// `BuildDNSSrvSubsetKey`: the SNI Istio sends for `ISTIO_MUTUAL`.
+pub fn istio_mutual_sni(port: u32, subset: &str, host: &str) -> String {
+    format!("outbound_.{port}_.{subset}_.{host}")
+}
+
+/// Exact SAN matches. istiod writes the deprecated `match_subject_alt_names`; we write the
+/// typed form Envoy recommends: URI SANs for `spiffe://` identities, DNS SANs otherwise.
+fn san_matchers(values: &[String]) -> Vec<SubjectAltNameMatcher> {
+    values
+        .iter()
+        .map(|v| SubjectAltNameMatcher {
+            san_type: if v.contains("://") {
+                SanType::Uri
+            } else {
+                SanType::Dns
+            } as i32,
+            matcher: Some(StringMatcher {
+                match_pattern: Some(string_matcher::MatchPattern::Exact(v.clone())),
+                ignore_case: false,
+            }),
+            ..Default::default()
+        })
+        .collect()
+}
+
+/// `defaultUpstreamCommonTLSContext`: TLS 1.2 to 1.3.
+fn default_common() -> CommonTlsContext {
+    CommonTlsContext {
+        tls_params: Some(TlsParameters {
+            tls_minimum_protocol_version: TlsProtocol::TlSv12 as i32,
+            tls_maximum_protocol_version: TlsProtocol::TlSv13 as i32,
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// The `ISTIO_MUTUAL` upstream context: the workload certificate, the mesh root, the peer's
+/// SPIFFE identities as exact SAN matches, the Istio ALPN.
+pub fn istio_mutual_upstream(
+    sni: &str,
+    subject_alt_names: &[String],
+    h2: bool,
+) -> UpstreamTlsContext {
+    let mut common = default_common();
+    common.tls_certificate_sds_secret_configs = vec![sds_secret_config(SDS_DEFAULT)];
+    common.validation_context_type = Some(ValidationContextType::CombinedValidationContext(
+        CombinedCertificateValidationContext {
+            default_validation_context: Some(CertificateValidationContext {
+                match_typed_subject_alt_names: san_matchers(subject_alt_names),
+                ..Default::default()
+            }),
+            validation_context_sds_secret_config: Some(sds_secret_config(SDS_ROOT)),
+            ..Default::default()
+        },
+    ));
+    common.alpn_protocols = (if h2 { ALPN_IN_MESH_H2 } else { ALPN_IN_MESH })
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    UpstreamTlsContext {
+        common_tls_context: Some(common),
+        sni: sni.to_string(),
+        ..Default::default()
+    }
+}
+
+/// `constructUpstreamTLS` for `SIMPLE` and `MUTUAL`: certificates from files served over SDS
+/// (`file-cert:<cert>~<key>`, `file-root:<ca>`, the system roots when no CA is given), or
+/// a credential (`kubernetes://<name>`); `insecureSkipVerify` drops root validation.
+pub fn simple_or_mutual_upstream(tls: &ClientTlsSettings, h2: bool) -> UpstreamTlsContext {
+    let mut common = default_common();
+    if !tls.credential_name.is_empty() {
+        common.tls_certificate_sds_secret_configs = vec![sds_secret_config(&format!(
+            "kubernetes://{}",
+            tls.credential_name
+        ))];
+        common.validation_context_type = Some(ValidationContextType::CombinedValidationContext(
+            CombinedCertificateValidationContext {
+                default_validation_context: Some(CertificateValidationContext {
+                    match_typed_subject_alt_names: san_matchers(&tls.subject_alt_names),
+                    ..Default::default()
+                }),
+                validation_context_sds_secret_config: Some(sds_secret_config(&format!(
+                    "kubernetes://{}-cacert",
+                    tls.credential_name
+                ))),
+                ..Default::default()
+            },
+        ));
+    } else {
+        if tls.mode == ClientTlsMode::Mutual
+            && !tls.client_certificate.is_empty()
+            && !tls.private_key.is_empty()
+        {
+            common.tls_certificate_sds_secret_configs = vec![sds_secret_config(&format!(
+                "file-cert:{}~{}",
+                tls.client_certificate, tls.private_key
+            ))];
+        }
+        let ca = if tls.ca_certificates.is_empty() {
+            "system"
+        } else {
+            tls.ca_certificates.as_str()
+        };
+        if tls.insecure_skip_verify == Some(true) {
+            common.validation_context_type = Some(ValidationContextType::ValidationContext(
+                CertificateValidationContext::default(),
+            ));
+        } else {
+            let crl = (!tls.ca_crl.is_empty()).then(|| DataSource {
+                specifier: Some(data_source::Specifier::Filename(tls.ca_crl.clone())),
+                ..Default::default()
+            });
+            common.validation_context_type =
+                Some(ValidationContextType::CombinedValidationContext(
+                    CombinedCertificateValidationContext {
+                        default_validation_context: Some(CertificateValidationContext {
+                            match_typed_subject_alt_names: san_matchers(&tls.subject_alt_names),
+                            crl,
+                            ..Default::default()
+                        }),
+                        validation_context_sds_secret_config: Some(sds_secret_config(&format!(
+                            "file-root:{ca}"
+                        ))),
+                        ..Default::default()
+                    },
+                ));
+        }
+    }
+    if h2 {
+        common.alpn_protocols = vec!["h2".into()];
+    }
+    UpstreamTlsContext {
+        common_tls_context: Some(common),
+        sni: tls.sni.clone(),
+        ..Default::default()
+    }
+}
+
+/// Envoy's TLS transport socket around an upstream context.
+pub fn tls_transport_socket(ctx: &UpstreamTlsContext) -> TransportSocket {
+    TransportSocket {
+        name: TLS_TRANSPORT_SOCKET.into(),
+        config_type: Some(transport_socket::ConfigType::TypedConfig(to_any(ctx))),
+    }
+}
+
+/// How the cluster's TLS was decided.
+#[derive(Clone, Debug, PartialEq)]
+pub enum UpstreamTls<'a> {
+    /// The DestinationRule says `tls` (any mode): applied to every endpoint.
+    Configured(&'a ClientTlsSettings),
+    /// No DestinationRule TLS, auto mTLS on: `ISTIO_MUTUAL` to endpoints labelled
+    /// `security.istio.io/tlsMode: istio`, plaintext to the others.
+    AutoMutual,
+    /// Plaintext.
+    None,
+}
+
+/// `applyUpstreamTLSSettings`: the cluster's transport socket, or for auto mTLS the two
+/// transport socket matches `tlsMode-istio` and `tlsMode-disabled`. `port`, `subset` and
+/// `host` give the default SNI; `service_accounts` the SANs to verify for `ISTIO_MUTUAL`.
+pub fn apply_upstream_tls(
+    cluster: &mut Cluster,
+    tls: UpstreamTls<'_>,
+    (port, subset, host): (u32, &str, &str),
+    service_accounts: &[String],
+    h2: bool,
+) {
+    let istio_mutual = |sni: &str, sans: &[String]| istio_mutual_upstream(sni, sans, h2);
+    match tls {
+        UpstreamTls::None => {}
+        UpstreamTls::Configured(t) => {
+            let ctx = match t.mode {
+                ClientTlsMode::Disable => return,
+                ClientTlsMode::IstioMutual => {
+                    let sni = if t.sni.is_empty() {
+                        istio_mutual_sni(port, subset, host)
+                    } else {
+                        t.sni.clone()
+                    };
+                    let sans = if t.subject_alt_names.is_empty() {
+                        service_accounts
+                    } else {
+                        &t.subject_alt_names
+                    };
+                    istio_mutual(&sni, sans)
+                }
+                ClientTlsMode::Simple | ClientTlsMode::Mutual => simple_or_mutual_upstream(t, h2),
+            };
+            cluster.transport_socket = Some(tls_transport_socket(&ctx));
+        }
+        UpstreamTls::AutoMutual => {
+            let ctx = istio_mutual(&istio_mutual_sni(port, subset, host), service_accounts);
+            let mut fields = HashMap::new();
+            fields.insert(
+                "tlsMode".to_string(),
+                Value {
+                    kind: Some(value::Kind::StringValue("istio".into())),
+                },
+            );
+            cluster.transport_socket_matches = vec![
+                TransportSocketMatch {
+                    name: "tlsMode-istio".into(),
+                    r#match: Some(Struct { fields }),
+                    transport_socket: Some(tls_transport_socket(&ctx)),
+                },
+                TransportSocketMatch {
+                    name: "tlsMode-disabled".into(),
+                    r#match: Some(Struct::default()),
+                    transport_socket: Some(TransportSocket {
+                        name: "envoy.transport_sockets.raw_buffer".into(),
+                        config_type: Some(transport_socket::ConfigType::TypedConfig(to_any(
+                            &RawBuffer::default(),
+                        ))),
+                    }),
+                },
+            ];
+        }
+    }
+}
