@@ -274,6 +274,18 @@ pub fn apply_traffic_policy(
     }
 }
 
+/// The connection pool defaults of an inbound cluster (circuit breakers at their maxima, the
+/// mesh connect timeout); inbound clusters get no outlier detection or load balancer.
+pub fn apply_inbound_connection_pool(cluster: &mut Cluster, defaults: &ClusterDefaults) {
+    apply_connection_pool(
+        cluster,
+        &ConnectionPoolSettings::default(),
+        None,
+        defaults,
+        false,
+    );
+}
+
 /// `shouldH2Upgrade`: the DR's `h2UpgradePolicy` decides; else the mesh default, for HTTP ports
 /// only; never with `useClientProtocol`.
 fn should_h2_upgrade(pool: &ConnectionPoolSettings, defaults: &ClusterDefaults) -> bool {
