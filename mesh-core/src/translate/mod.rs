@@ -4,6 +4,7 @@
 //! routes, clusters and endpoints out, named as istiod names them. It starts with the parts that
 //! depend only on the Istio API: how a DestinationRule's traffic policy becomes cluster settings.
 
+pub mod authn;
 pub mod cluster;
 pub mod inbound;
 pub mod listener;
