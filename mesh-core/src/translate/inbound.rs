@@ -47,8 +47,8 @@ use envoy_types::pb::envoy::r#type::matcher::v3::{StringMatcher, string_matcher}
 use envoy_types::pb::envoy::r#type::v3::Int32Range;
 use envoy_types::pb::google::protobuf::{BoolValue, Duration as PbDuration, UInt32Value};
 
-use super::cluster::{BLACKHOLE_CLUSTER, ClusterDefaults, passthrough_cluster};
-use super::listener::{socket, tcp_proxy_filter};
+use super::cluster::{ClusterDefaults, passthrough_cluster};
+use super::listener::{blackhole_chain, socket, tcp_proxy_filter};
 use super::tls::{SDS_DEFAULT, SDS_ROOT, TLS_TRANSPORT_SOCKET, sds_secret_config};
 use crate::dump::to_any;
 
@@ -500,17 +500,7 @@ pub fn virtual_inbound_listener(
     passthrough_mode: MtlsMode,
     trust_domain_aliases: &[String],
 ) -> Listener {
-    let mut chains = vec![FilterChain {
-        name: VIRTUAL_INBOUND_BLACKHOLE.into(),
-        filter_chain_match: Some(FilterChainMatch {
-            destination_port: Some(UInt32Value {
-                value: capture_port,
-            }),
-            ..Default::default()
-        }),
-        filters: vec![tcp_proxy_filter(BLACKHOLE_CLUSTER, BLACKHOLE_CLUSTER)],
-        ..Default::default()
-    }];
+    let mut chains = vec![blackhole_chain(VIRTUAL_INBOUND_BLACKHOLE, capture_port)];
     chains.extend(chains_for(
         0,
         PortProtocol::Auto,

@@ -166,16 +166,11 @@ pub fn outbound_tcp_listener(vip: &str, port: u32, cluster: &str) -> Listener {
     )
 }
 
-/// `buildVirtualOutboundListener`: `0.0.0.0:<capture_port>` with the original destination,
-/// a chain refusing traffic addressed to the capture port itself, and a catch-all chain to
-/// the passthrough cluster (`ALLOW_ANY`) or the black hole (`REGISTRY_ONLY`).
-pub fn virtual_outbound_listener(capture_port: u32, catch_all: &CatchAll) -> Listener {
-    let egress = match catch_all {
-        CatchAll::AllowAny(cluster) => cluster.as_str(),
-        CatchAll::RegistryOnly => BLACKHOLE_CLUSTER,
-    };
-    let blackhole = FilterChain {
-        name: VIRTUAL_OUTBOUND_BLACKHOLE_CHAIN.into(),
+/// A chain sending traffic addressed to the capture port itself to the black hole (traffic
+/// must reach a capture listener through redirection, never directly).
+pub fn blackhole_chain(name: &str, capture_port: u32) -> FilterChain {
+    FilterChain {
+        name: name.to_string(),
         filter_chain_match: Some(FilterChainMatch {
             destination_port: Some(UInt32Value {
                 value: capture_port,
@@ -184,7 +179,18 @@ pub fn virtual_outbound_listener(capture_port: u32, catch_all: &CatchAll) -> Lis
         }),
         filters: vec![tcp_proxy_filter(BLACKHOLE_CLUSTER, BLACKHOLE_CLUSTER)],
         ..Default::default()
+    }
+}
+
+/// `buildVirtualOutboundListener`: `0.0.0.0:<capture_port>` with the original destination,
+/// a chain refusing traffic addressed to the capture port itself, and a catch-all chain to
+/// the passthrough cluster (`ALLOW_ANY`) or the black hole (`REGISTRY_ONLY`).
+pub fn virtual_outbound_listener(capture_port: u32, catch_all: &CatchAll) -> Listener {
+    let egress = match catch_all {
+        CatchAll::AllowAny(cluster) => cluster.as_str(),
+        CatchAll::RegistryOnly => BLACKHOLE_CLUSTER,
     };
+    let blackhole = blackhole_chain(VIRTUAL_OUTBOUND_BLACKHOLE_CHAIN, capture_port);
     let catch_all_chain = FilterChain {
         name: VIRTUAL_OUTBOUND_CATCHALL_CHAIN.into(),
         filters: vec![tcp_proxy_filter(egress, egress)],

@@ -659,33 +659,6 @@ fn mirror_policies(rule: &HttpRoute, ctx: &RouteContext<'_>) -> Vec<RequestMirro
     out
 }
 
-/// gRPC status names to codes (`grpc.SupportedGRPCStatus`).
-fn grpc_status(name: &str) -> Option<u32> {
-    const NAMES: [&str; 17] = [
-        "OK",
-        "CANCELLED",
-        "UNKNOWN",
-        "INVALID_ARGUMENT",
-        "DEADLINE_EXCEEDED",
-        "NOT_FOUND",
-        "ALREADY_EXISTS",
-        "PERMISSION_DENIED",
-        "RESOURCE_EXHAUSTED",
-        "FAILED_PRECONDITION",
-        "ABORTED",
-        "OUT_OF_RANGE",
-        "UNIMPLEMENTED",
-        "INTERNAL",
-        "UNAVAILABLE",
-        "DATA_LOSS",
-        "UNAUTHENTICATED",
-    ];
-    NAMES
-        .iter()
-        .position(|n| *n == name)
-        .and_then(|i| u32::try_from(i).ok())
-}
-
 /// `TranslateFault`: fixed delays only (exponential ones are dropped, as istiod does), HTTP or
 /// gRPC aborts; `None` when nothing is left.
 pub fn translate_fault(f: &HttpFaultInjection) -> Option<HttpFault> {
@@ -709,7 +682,7 @@ pub fn translate_fault(f: &HttpFaultInjection) -> Option<HttpFault> {
                 fault_abort::ErrorType::HttpStatus(u32::try_from(*code).ok()?)
             }
             Some(AbortError::GrpcStatus(name)) => {
-                fault_abort::ErrorType::GrpcStatus(grpc_status(name)?)
+                fault_abort::ErrorType::GrpcStatus(crate::api::networking::grpc_status_code(name)?)
             }
             _ => return None,
         };

@@ -657,27 +657,6 @@ fn http_status(status: i64) -> common::Rule {
     Ok(())
 }
 
-/// gRPC status names Istio can inject (`grpc.SupportedGRPCStatus`).
-const GRPC_STATUS: &[&str] = &[
-    "OK",
-    "CANCELLED",
-    "UNKNOWN",
-    "INVALID_ARGUMENT",
-    "DEADLINE_EXCEEDED",
-    "NOT_FOUND",
-    "ALREADY_EXISTS",
-    "PERMISSION_DENIED",
-    "RESOURCE_EXHAUSTED",
-    "FAILED_PRECONDITION",
-    "ABORTED",
-    "OUT_OF_RANGE",
-    "UNIMPLEMENTED",
-    "INTERNAL",
-    "UNAVAILABLE",
-    "DATA_LOSS",
-    "UNAUTHENTICATED",
-];
-
 /// `validateHTTPFaultInjection`.
 fn fault_injection(cx: &mut Ctx, fault: &HttpFaultInjection) {
     if fault.abort.is_none() && fault.delay.is_none() {
@@ -690,7 +669,7 @@ fn fault_injection(cx: &mut Ctx, fault: &HttpFaultInjection) {
             }
             match &abort.error_type {
                 Some(AbortError::GrpcStatus(s)) => {
-                    if !GRPC_STATUS.contains(&s.as_str()) {
+                    if crate::api::networking::grpc_status_code(s).is_none() {
                         cx.error_at("grpcStatus", format!(
                             "gRPC status {s:?} is not supported. See https://github.com/grpc/grpc/blob/master/doc/statuscodes.md for a list of supported codes, for example 'NOT_FOUND'"
                         ));

@@ -2,6 +2,8 @@
 // Each test binary uses a different part of this module.
 #![allow(dead_code)]
 
+pub mod envoy;
+
 use std::path::{Path, PathBuf};
 
 /// One corpus file: its path relative to the corpus root, and its text (templates rendered).

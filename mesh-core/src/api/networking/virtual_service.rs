@@ -589,6 +589,40 @@ pub struct FaultAbort {
     pub percentage: Option<Percent>,
 }
 
+/// The gRPC status names an abort may use, in code order (`OK` is 0, `UNAUTHENTICATED` 16).
+pub const GRPC_STATUS_NAMES: [&str; 17] = [
+    "OK",
+    "CANCELLED",
+    "UNKNOWN",
+    "INVALID_ARGUMENT",
+    "DEADLINE_EXCEEDED",
+    "NOT_FOUND",
+    "ALREADY_EXISTS",
+    "PERMISSION_DENIED",
+    "RESOURCE_EXHAUSTED",
+    "FAILED_PRECONDITION",
+    "ABORTED",
+    "OUT_OF_RANGE",
+    "UNIMPLEMENTED",
+    "INTERNAL",
+    "UNAVAILABLE",
+    "DATA_LOSS",
+    "UNAUTHENTICATED",
+];
+
+/// The code of a gRPC status name (`UNAVAILABLE` is 14), as Istio's `SupportedGRPCStatus`.
+///
+/// ```
+/// assert_eq!(mesh_core::api::networking::grpc_status_code("UNAVAILABLE"), Some(14));
+/// assert_eq!(mesh_core::api::networking::grpc_status_code("unavailable"), None);
+/// ```
+pub fn grpc_status_code(name: &str) -> Option<u32> {
+    GRPC_STATUS_NAMES
+        .iter()
+        .position(|n| *n == name)
+        .and_then(|i| u32::try_from(i).ok())
+}
+
 /// The error an injected abort returns.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum AbortError {

