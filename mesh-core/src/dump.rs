@@ -95,8 +95,35 @@ pub fn message_to_json<M: Message + Name>(message: &M) -> Result<Value, DumpErro
     Ok(value)
 }
 
+/// The field names JSON is written with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FieldNames {
+    /// Proto names (`typed_config`), as Envoy's `/config_dump` prints them.
+    #[default]
+    Proto,
+    /// JSON names (`typedConfig`), as protobuf's canonical JSON (and istiod's test goldens) does.
+    Json,
+}
+
+/// A message as proto3 JSON with the given field names.
+pub fn message_to_json_with<M: Message + Name>(
+    message: &M,
+    names: FieldNames,
+) -> Result<Value, DumpError> {
+    let mut value = any_to_json_with(&to_any(message), names)?;
+    if let Value::Object(map) = &mut value {
+        map.remove("@type");
+    }
+    Ok(value)
+}
+
 /// An `Any` as proto3 JSON with its `@type`.
 pub fn any_to_json(any: &Any) -> Result<Value, DumpError> {
+    any_to_json_with(any, FieldNames::Proto)
+}
+
+/// [`any_to_json`] with the given field names.
+pub fn any_to_json_with(any: &Any, names: FieldNames) -> Result<Value, DumpError> {
     let type_url = any.type_url.clone();
     let name = any.type_url.rsplit('/').next().unwrap_or_default();
     let descriptor =
@@ -112,7 +139,7 @@ pub fn any_to_json(any: &Any) -> Result<Value, DumpError> {
         }
     })?;
     let options = SerializeOptions::new()
-        .use_proto_field_name(true)
+        .use_proto_field_name(names == FieldNames::Proto)
         .skip_default_fields(true);
     let body = message
         .serialize_with_options(serde_json::value::Serializer, &options)

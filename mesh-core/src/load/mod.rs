@@ -115,6 +115,34 @@ pub struct LoadOutput {
     pub errors: Vec<LoadError>,
 }
 
+/// Every document of a YAML (or JSON) stream as JSON, whatever it holds (not only Kubernetes
+/// objects). Empty documents are left out.
+///
+/// ```
+/// let docs = mesh_core::load::documents("a: 1\n---\n- x\n", "t.yaml")?;
+/// assert_eq!(docs, [serde_json::json!({"a": 1}), serde_json::json!(["x"])]);
+/// # Ok::<(), mesh_core::load::LoadErrors>(())
+/// ```
+pub fn documents(text: &str, source: &str) -> Result<Vec<Value>, LoadErrors> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let (docs, err) = yaml::parse_stream(text);
+    if let Some(e) = err {
+        return Err(LoadErrors::new(vec![
+            LoadError::new(
+                Arc::from(source),
+                format!("YAML syntax error: {}", e.message),
+            )
+            .in_document(e.document)
+            .at_line(e.mark.line, Some(e.mark.column)),
+        ]));
+    }
+    Ok(docs
+        .into_iter()
+        .map(|d| d.value)
+        .filter(|v| !v.is_null())
+        .collect())
+}
+
 /// Loads every object of a YAML or JSON stream, strictly; fails if any document fails.
 pub fn from_str(text: &str, source: &str) -> Result<Vec<Loaded>, LoadErrors> {
     Loader::new(LoadOptions::strict())

@@ -5,6 +5,7 @@
 //! depend only on the Istio API: how a DestinationRule's traffic policy becomes cluster settings.
 
 pub mod authn;
+pub mod authz;
 pub mod cluster;
 pub mod inbound;
 pub mod listener;

@@ -1,0 +1,296 @@
+//! AuthorizationPolicy to RBAC, checked against istiod's own oracle
+//! (`pilot/pkg/security/authz/builder/testdata`: policies in, the RBAC filters istiod builds
+//! out), for HTTP and TCP filter chains; and real Envoy accepting the filters.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use mesh_core::api::{AuthorizationPolicy, Object};
+use mesh_core::dump::{self, FieldNames};
+use mesh_core::translate::authz::{TrustDomains, build_http, build_tcp};
+use serde_json::Value;
+
+const ORACLE: &str = "istio/pilot/pkg/security/authz/builder/testdata/";
+
+fn oracle_file(rel: &str) -> String {
+    let file = format!("{ORACLE}{rel}");
+    support::corpus_files()
+        .into_iter()
+        .find(|f| f.rel == file)
+        .unwrap_or_else(|| panic!("{file} in the corpus"))
+        .text
+}
+
+/// The policies of an input file that apply to istiod's test proxy: namespace `foo`, labels
+/// `app: httpbin, version: v1`.
+fn policies(rel: &str) -> Vec<AuthorizationPolicy> {
+    let labels = BTreeMap::from([
+        ("app".to_string(), "httpbin".to_string()),
+        ("version".to_string(), "v1".to_string()),
+    ]);
+    mesh_core::load::from_str(&oracle_file(rel), rel)
+        .expect("oracle input loads")
+        .into_iter()
+        .filter_map(|l| match l.object {
+            Object::AuthorizationPolicy(p) => Some(p),
+            _ => None,
+        })
+        .filter(|p| p.metadata.namespace == "foo")
+        .filter(|p| {
+            p.spec
+                .selector
+                .as_ref()
+                .is_none_or(|s| s.match_labels.iter().all(|(k, v)| labels.get(k) == Some(v)))
+        })
+        .collect()
+}
+
+fn expected(rel: &str) -> Value {
+    let docs = mesh_core::load::documents(&oracle_file(rel), rel).expect("oracle output parses");
+    docs.into_iter().next().expect("one filter")
+}
+
+/// (case, input, outputs, trust domain and aliases)
+type Case<'a> = (
+    &'a str,
+    &'a str,
+    &'a [&'a str],
+    Option<(&'a str, &'a [&'a str])>,
+);
+
+const HTTP_CASES: &[Case<'static>] = &[
+    (
+        "allow-empty-rule",
+        "http/allow-empty-rule-in.yaml",
+        &["http/allow-empty-rule-out.yaml"],
+        None,
+    ),
+    (
+        "allow-full-rule",
+        "http/allow-full-rule-in.yaml",
+        &["http/allow-full-rule-out.yaml"],
+        None,
+    ),
+    (
+        "allow-nil-rule",
+        "http/allow-nil-rule-in.yaml",
+        &["http/allow-nil-rule-out.yaml"],
+        None,
+    ),
+    (
+        "allow-path",
+        "http/allow-path-in.yaml",
+        &["http/allow-path-out.yaml"],
+        None,
+    ),
+    (
+        "audit-full-rule",
+        "http/audit-full-rule-in.yaml",
+        &["http/audit-full-rule-out.yaml"],
+        None,
+    ),
+    (
+        "deny-and-allow",
+        "http/deny-and-allow-in.yaml",
+        &[
+            "http/deny-and-allow-out1.yaml",
+            "http/deny-and-allow-out2.yaml",
+        ],
+        None,
+    ),
+    (
+        "deny-empty-rule",
+        "http/deny-empty-rule-in.yaml",
+        &["http/deny-empty-rule-out.yaml"],
+        None,
+    ),
+    (
+        "multiple-policies",
+        "http/multiple-policies-in.yaml",
+        &["http/multiple-policies-out.yaml"],
+        None,
+    ),
+    (
+        "single-policy",
+        "http/single-policy-in.yaml",
+        &["http/single-policy-out.yaml"],
+        None,
+    ),
+    (
+        "trust-domain-one-alias",
+        "http/simple-policy-td-aliases-in.yaml",
+        &["http/simple-policy-td-aliases-out.yaml"],
+        Some(("td1", &["cluster.local"])),
+    ),
+    (
+        "trust-domain-multiple-aliases",
+        "http/simple-policy-multiple-td-aliases-in.yaml",
+        &["http/simple-policy-multiple-td-aliases-out.yaml"],
+        Some(("td1", &["cluster.local", "some-td"])),
+    ),
+    (
+        "trust-domain-wildcard-in-principal",
+        "http/simple-policy-principal-with-wildcard-in.yaml",
+        &["http/simple-policy-principal-with-wildcard-out.yaml"],
+        Some(("td1", &["foobar"])),
+    ),
+    (
+        "trust-domain-aliases-in-source-principal",
+        "http/td-aliases-source-principal-in.yaml",
+        &["http/td-aliases-source-principal-out.yaml"],
+        Some(("new-td", &["old-td", "some-trustdomain"])),
+    ),
+    (
+        "trust-domains-field",
+        "http/trust-domains-in.yaml",
+        &["http/trust-domains-out.yaml"],
+        None,
+    ),
+];
+
+const TCP_CASES: &[Case<'static>] = &[
+    (
+        "allow-both-http-tcp",
+        "tcp/allow-both-http-tcp-in.yaml",
+        &["tcp/allow-both-http-tcp-out.yaml"],
+        None,
+    ),
+    (
+        "allow-only-http",
+        "tcp/allow-only-http-in.yaml",
+        &["tcp/allow-only-http-out.yaml"],
+        None,
+    ),
+    (
+        "audit-both-http-tcp",
+        "tcp/audit-both-http-tcp-in.yaml",
+        &["tcp/audit-both-http-tcp-out.yaml"],
+        None,
+    ),
+    (
+        "deny-both-http-tcp",
+        "tcp/deny-both-http-tcp-in.yaml",
+        &["tcp/deny-both-http-tcp-out.yaml"],
+        None,
+    ),
+];
+
+fn trust_domains(td: Option<(&str, &[&str])>) -> TrustDomains {
+    match td {
+        // istiod's test builder uses an empty bundle by default.
+        None => TrustDomains::default(),
+        Some((td, aliases)) => TrustDomains::with_aliases(
+            td,
+            &aliases.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+        ),
+    }
+}
+
+fn check(cases: &[Case<'_>], tcp: bool) {
+    let mut failures = Vec::new();
+    for (name, input, outputs, td) in cases {
+        let ps = policies(input);
+        let refs: Vec<&AuthorizationPolicy> = ps.iter().collect();
+        let got: Vec<Value> = if tcp {
+            build_tcp(&refs, &trust_domains(*td))
+                .iter()
+                .map(|f| dump::message_to_json_with(f, FieldNames::Json).expect("dumps"))
+                .collect()
+        } else {
+            build_http(&refs, &trust_domains(*td))
+                .iter()
+                .map(|f| dump::message_to_json_with(f, FieldNames::Json).expect("dumps"))
+                .collect()
+        };
+        if got.len() != outputs.len() {
+            failures.push(format!(
+                "{name}: {} filters, istiod builds {}",
+                got.len(),
+                outputs.len()
+            ));
+            continue;
+        }
+        for (g, out) in got.iter().zip(outputs.iter()) {
+            let want = expected(out);
+            if *g != want {
+                failures.push(format!(
+                    "{name}: differs from {out}:\nours:   {g}\nistiod: {want}"
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases differ:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n\n")
+    );
+}
+
+#[test]
+fn http_filters_match_istiods_oracle() {
+    check(HTTP_CASES, false);
+}
+
+#[test]
+fn tcp_filters_match_istiods_oracle() {
+    check(TCP_CASES, true);
+}
+
+#[test]
+fn envoy_accepts_the_rbac_filters() {
+    use envoy_types::pb::envoy::config::listener::v3::{Filter, FilterChain, Listener, filter};
+    use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::http_connection_manager::RouteSpecifier;
+    use mesh_core::translate::inbound::inbound_route_configuration;
+    use mesh_core::translate::listener::{outbound_http_connection_manager, socket, tcp_proxy_filter};
+    let ps: Vec<AuthorizationPolicy> = HTTP_CASES
+        .iter()
+        .chain(TCP_CASES)
+        .flat_map(|(_, input, _, _)| policies(input))
+        .collect();
+    let refs: Vec<&AuthorizationPolicy> = ps.iter().collect();
+    let tds = TrustDomains::with_aliases("cluster.local", &["old-td".to_string()]);
+    // The HTTP filters go before the router, as in an inbound connection manager.
+    let mut hcm = outbound_http_connection_manager("inbound_0.0.0.0_9080", "unused");
+    hcm.route_specifier = Some(RouteSpecifier::RouteConfig(inbound_route_configuration(
+        9080,
+        "inbound|9080||",
+    )));
+    let router = hcm.http_filters.pop().expect("router");
+    hcm.http_filters.extend(build_http(&refs, &tds));
+    hcm.http_filters.push(router);
+    let http = Listener {
+        name: "http".into(),
+        address: Some(socket("127.0.0.1", 19080)),
+        filter_chains: vec![FilterChain {
+            filters: vec![Filter {
+                name: "envoy.filters.network.http_connection_manager".into(),
+                config_type: Some(filter::ConfigType::TypedConfig(dump::to_any(&hcm))),
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let mut tcp_filters = build_tcp(&refs, &tds);
+    assert!(!tcp_filters.is_empty());
+    tcp_filters.push(tcp_proxy_filter("inbound|3306||", "inbound|3306||"));
+    let tcp = Listener {
+        name: "tcp".into(),
+        address: Some(socket("127.0.0.1", 13306)),
+        filter_chains: vec![FilterChain {
+            filters: tcp_filters,
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let clusters = vec![
+        support::envoy::static_cluster("inbound|9080||", None),
+        support::envoy::static_cluster("inbound|3306||", None),
+    ];
+    support::envoy::assert_accepts(
+        &support::envoy::bootstrap(vec![http, tcp], clusters, false),
+        "the RBAC filters",
+    );
+}
