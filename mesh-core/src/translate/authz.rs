@@ -7,6 +7,9 @@
 //! may (OR), and `not*` fields negate. The policies of one action share one filter, and filters
 //! come in the order AUDIT, DENY, ALLOW.
 //!
+//! Policies annotated `istio.io/dry-run: "true"` become shadow rules: evaluated and counted,
+//! never enforced.
+//!
 //! A rule that needs HTTP cannot be enforced on a TCP filter chain. For ALLOW the whole rule is
 //! then dropped (the allow policy gets narrower); for DENY and AUDIT only the HTTP fields are
 //! dropped (the policy gets wider), so a DENY is never weakened by translation.
@@ -882,22 +885,40 @@ fn match_never() -> Policy {
     }
 }
 
-/// The RBAC rules of the policies of one action.
+/// Whether a policy is in dry-run (`istio.io/dry-run: "true"`): evaluated and logged as
+/// shadow rules, not enforced. Values parse as Go's `strconv.ParseBool`.
+fn is_dry_run(p: &AuthorizationPolicy) -> bool {
+    matches!(
+        p.metadata
+            .annotations
+            .get("istio.io/dry-run")
+            .map(String::as_str),
+        Some("1" | "t" | "T" | "true" | "TRUE" | "True")
+    )
+}
+
+/// The enforced and the shadow (dry-run) RBAC rules of the policies of one action.
 fn build_rules(
     policies: &[&AuthorizationPolicy],
     action: Action,
     for_tcp: bool,
     tds: &TrustDomains,
-) -> Option<Rbac> {
+) -> Option<(Option<Rbac>, Option<Rbac>)> {
     if policies.is_empty() {
         return None;
     }
-    let mut rules = Rbac {
+    let empty = || Rbac {
         action: action as i32,
         policies: HashMap::new(),
         ..Default::default()
     };
+    let (mut enforced, mut shadow) = (None::<Rbac>, None::<Rbac>);
     for p in policies {
+        let target = if is_dry_run(p) {
+            shadow.get_or_insert_with(empty)
+        } else {
+            enforced.get_or_insert_with(empty)
+        };
         let ns = p.metadata.namespace.as_str();
         for (i, rule) in p.spec.rules.iter().enumerate() {
             let name = format!("ns[{ns}]-policy[{}]-rule[{i}]", p.metadata.name);
@@ -906,17 +927,26 @@ fn build_rules(
             };
             m.migrate_trust_domain(tds);
             if let Ok(policy) = m.generate(ns, for_tcp, action) {
-                rules.policies.insert(name, policy);
+                target.policies.insert(name, policy);
             }
         }
         if p.spec.rules.is_empty() {
-            rules.policies.insert(
+            target.policies.insert(
                 format!("ns[{ns}]-policy[{}]-rule[0]", p.metadata.name),
                 match_never(),
             );
         }
     }
-    Some(rules)
+    Some((enforced, shadow))
+}
+
+/// `shadowRuleStatPrefix`: by the shadow rules' action (ALLOW when there are none, as istiod).
+fn shadow_prefix(shadow: Option<&Rbac>) -> String {
+    match shadow.map(|s| s.action) {
+        Some(a) if a == Action::Deny as i32 => "istio_dry_run_deny_".into(),
+        Some(a) if a == Action::Log as i32 => String::new(),
+        _ => "istio_dry_run_allow_".into(),
+    }
 }
 
 /// The actions in filter order, with the policies of each (CUSTOM is not handled here).
@@ -946,10 +976,11 @@ pub fn build_http(
     by_action(policies)
         .into_iter()
         .filter_map(|(action, ps)| build_rules(&ps, action, false, trust_domains))
-        .map(|rules| {
+        .map(|(rules, shadow_rules)| {
             let rbac = HttpRbac {
-                rules: Some(rules),
-                shadow_rules_stat_prefix: "istio_dry_run_allow_".into(),
+                shadow_rules_stat_prefix: shadow_prefix(shadow_rules.as_ref()),
+                rules,
+                shadow_rules,
                 ..Default::default()
             };
             HttpFilter {
@@ -967,11 +998,12 @@ pub fn build_tcp(policies: &[&AuthorizationPolicy], trust_domains: &TrustDomains
     by_action(policies)
         .into_iter()
         .filter_map(|(action, ps)| build_rules(&ps, action, true, trust_domains))
-        .map(|rules| {
+        .map(|(rules, shadow_rules)| {
             let rbac = NetworkRbac {
-                rules: Some(rules),
                 stat_prefix: "tcp.".into(),
-                shadow_rules_stat_prefix: "istio_dry_run_allow_".into(),
+                shadow_rules_stat_prefix: shadow_prefix(shadow_rules.as_ref()),
+                rules,
+                shadow_rules,
                 ..Default::default()
             };
             Filter {
