@@ -241,10 +241,9 @@ fn tcp_filters_match_istiods_oracle() {
 
 #[test]
 fn envoy_accepts_the_rbac_filters() {
-    use envoy_types::pb::envoy::config::listener::v3::{Filter, FilterChain, Listener, filter};
-    use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::http_connection_manager::RouteSpecifier;
+    use envoy_types::pb::envoy::config::listener::v3::{FilterChain, Listener};
     use mesh_core::translate::inbound::inbound_route_configuration;
-    use mesh_core::translate::listener::{outbound_http_connection_manager, socket, tcp_proxy_filter};
+    use mesh_core::translate::listener::{socket, tcp_proxy_filter};
     let ps: Vec<AuthorizationPolicy> = HTTP_CASES
         .iter()
         .chain(TCP_CASES)
@@ -253,26 +252,11 @@ fn envoy_accepts_the_rbac_filters() {
     let refs: Vec<&AuthorizationPolicy> = ps.iter().collect();
     let tds = TrustDomains::with_aliases("cluster.local", &["old-td".to_string()]);
     // The HTTP filters go before the router, as in an inbound connection manager.
-    let mut hcm = outbound_http_connection_manager("inbound_0.0.0.0_9080", "unused");
-    hcm.route_specifier = Some(RouteSpecifier::RouteConfig(inbound_route_configuration(
-        9080,
-        "inbound|9080||",
-    )));
-    let router = hcm.http_filters.pop().expect("router");
-    hcm.http_filters.extend(build_http(&refs, &tds));
-    hcm.http_filters.push(router);
-    let http = Listener {
-        name: "http".into(),
-        address: Some(socket("127.0.0.1", 19080)),
-        filter_chains: vec![FilterChain {
-            filters: vec![Filter {
-                name: "envoy.filters.network.http_connection_manager".into(),
-                config_type: Some(filter::ConfigType::TypedConfig(dump::to_any(&hcm))),
-            }],
-            ..Default::default()
-        }],
-        ..Default::default()
-    };
+    let http = support::envoy::http_listener(
+        19080,
+        inbound_route_configuration(9080, "inbound|9080||"),
+        build_http(&refs, &tds),
+    );
     let mut tcp_filters = build_tcp(&refs, &tds);
     assert!(!tcp_filters.is_empty());
     tcp_filters.push(tcp_proxy_filter("inbound|3306||", "inbound|3306||"));

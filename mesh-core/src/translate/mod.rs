@@ -8,6 +8,7 @@ pub mod authn;
 pub mod authz;
 pub mod cluster;
 pub mod inbound;
+pub mod jwt;
 pub mod listener;
 pub mod route;
 pub mod tls;

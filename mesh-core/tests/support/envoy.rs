@@ -160,11 +160,23 @@ pub fn inline_routes_listener(
     port: u32,
     routes: envoy_types::pb::envoy::config::route::v3::RouteConfiguration,
 ) -> envoy_types::pb::envoy::config::listener::v3::Listener {
+    http_listener(port, routes, Vec::new())
+}
+
+/// [`inline_routes_listener`] with `filters` placed before the router.
+pub fn http_listener(
+    port: u32,
+    routes: envoy_types::pb::envoy::config::route::v3::RouteConfiguration,
+    filters: Vec<envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::HttpFilter>,
+) -> envoy_types::pb::envoy::config::listener::v3::Listener {
     use envoy_types::pb::envoy::config::listener::v3::{Filter, FilterChain, Listener, filter};
     use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::http_connection_manager::RouteSpecifier;
     let mut hcm =
         mesh_core::translate::listener::outbound_http_connection_manager("routes", "unused");
     hcm.route_specifier = Some(RouteSpecifier::RouteConfig(routes));
+    let router = hcm.http_filters.pop().expect("the router is last");
+    hcm.http_filters.extend(filters);
+    hcm.http_filters.push(router);
     Listener {
         name: format!("routes_{port}"),
         address: Some(socket("127.0.0.1", port)),
