@@ -190,3 +190,118 @@ pub fn http_listener(
         ..Default::default()
     }
 }
+
+/// A running Envoy, killed when dropped.
+pub struct RunningEnvoy {
+    child: std::process::Child,
+    /// Where it logs (kept for failure messages).
+    pub log: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for RunningEnvoy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// Starts Envoy with `bootstrap` and waits until `port` accepts connections.
+pub fn start(bootstrap: &Bootstrap, port: u16) -> RunningEnvoy {
+    let json = dump::message_to_json(bootstrap).expect("dumps");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("bootstrap.json");
+    let log = dir.path().join("envoy.log");
+    std::fs::write(&path, serde_json::to_vec_pretty(&json).expect("json"))
+        .expect("write bootstrap");
+    let child = Command::new(envoy_bin())
+        .args([
+            "--use-dynamic-base-id",
+            "--log-level",
+            "warning",
+            "--concurrency",
+            "1",
+            "-c",
+        ])
+        .arg(&path)
+        .arg("--log-path")
+        .arg(&log)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("envoy starts");
+    let envoy = RunningEnvoy {
+        child,
+        log,
+        _dir: dir,
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "envoy did not listen on {port}: {}",
+            std::fs::read_to_string(&envoy.log).unwrap_or_default()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    envoy
+}
+
+/// A plain HTTP/1.1 server on 127.0.0.1 answering every request `200 ok`, on a thread, for the
+/// life of the test process.
+pub fn ok_upstream() -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind upstream");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut s = stream;
+                let mut buf = [0u8; 8192];
+                let mut seen = Vec::new();
+                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => seen.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = s.write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                );
+            });
+        }
+    });
+    port
+}
+
+/// Sends one HTTP/1.1 request and returns the status code.
+pub fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)]) -> u16 {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to envoy");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .expect("timeout");
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nhost: httpbin.foo.svc.cluster.local\r\nconnection: close\r\ncontent-length: 0\r\n"
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).expect("send");
+    let mut resp = Vec::new();
+    let _ = s.read_to_end(&mut resp);
+    let text = String::from_utf8_lossy(&resp);
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {text:?}"))
+}
