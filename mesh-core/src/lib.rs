@@ -29,6 +29,7 @@
 pub mod api;
 pub mod dump;
 pub mod load;
+pub mod model;
 pub mod path;
 pub mod translate;
 pub mod validate;
