@@ -89,10 +89,14 @@ pub struct ServiceSpec {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub r#type: String,
     /// The VIP; `None` for headless services.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        rename = "clusterIP",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
     pub cluster_ip: String,
     /// Every VIP (dual stack).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(rename = "clusterIPs", default, skip_serializing_if = "Vec::is_empty")]
     pub cluster_ips: Vec<String>,
     /// Ports.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -104,7 +108,7 @@ pub struct ServiceSpec {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub external_name: String,
     /// External IPs routed to the service.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(rename = "externalIPs", default, skip_serializing_if = "Vec::is_empty")]
     pub external_ips: Vec<String>,
     /// Whether not-ready endpoints are published.
     #[serde(default, skip_serializing_if = "is_default")]
@@ -303,13 +307,13 @@ pub struct PodStatus {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub phase: String,
     /// Primary IP.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(rename = "podIP", default, skip_serializing_if = "String::is_empty")]
     pub pod_ip: String,
     /// Every IP (dual stack).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(rename = "podIPs", default, skip_serializing_if = "Vec::is_empty")]
     pub pod_ips: Vec<PodIp>,
     /// Node IP.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(rename = "hostIP", default, skip_serializing_if = "String::is_empty")]
     pub host_ip: String,
 }
 

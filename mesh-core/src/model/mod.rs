@@ -1,11 +1,16 @@
 //! The mesh as translation sees it.
 //!
-//! So far: [`Protocol`], how istiod decides what a service port carries, and [`Proxy`], the
-//! identity of the proxy a translation is for, read from its Envoy node. Services, workloads
-//! and the indexed snapshot come next (see `docs/mesh-core.md`).
+//! So far: [`Protocol`], how istiod decides what a service port carries; [`Proxy`], the
+//! identity of the proxy a translation is for, read from its Envoy node; and [`Service`], the
+//! registry's services from Kubernetes Services and ServiceEntries. Workloads, endpoints and
+//! the indexed snapshot come next (see `docs/mesh-core.md`).
 
 mod protocol;
 mod proxy;
+mod service;
 
 pub use protocol::Protocol;
 pub use proxy::{IstioVersion, NodeError, NodeMetadata, Proxy, ProxyType};
+pub use service::{
+    DEFAULT_NAMESPACE, EXPORT_TO_ANNOTATION, Port, Registry, Resolution, Service, UNSPECIFIED_IP,
+};

@@ -24,7 +24,7 @@ pub enum Protocol {
     Http2,
     /// HTTPS: TLS carrying HTTP, routed as opaque TLS by SNI.
     Https,
-    /// Opaque TCP, the default for a ServiceEntry port.
+    /// Opaque TCP (also what an unnamed port on a well-known server-first port is).
     Tcp,
     /// TLS with SNI.
     Tls,

@@ -1,0 +1,102 @@
+//! The mesh model on real manifests from the Istio corpus.
+
+mod support;
+
+use mesh_core::api::Object;
+use mesh_core::load::{self, LoadOptions, Loader};
+use mesh_core::model::{Protocol, Registry, Resolution, Service};
+
+#[test]
+fn bookinfo_services() {
+    let path = support::corpus_root().join("istio/samples/bookinfo/platform/kube/bookinfo.yaml");
+    let text = std::fs::read_to_string(&path).expect("bookinfo.yaml");
+    let objects = load::from_str(&text, "bookinfo.yaml").expect("bookinfo loads");
+    let mut services: Vec<Service> = objects
+        .iter()
+        .filter_map(|o| match &o.object {
+            Object::Service(s) => Some(Service::from_kubernetes(s, "cluster.local")),
+            _ => None,
+        })
+        .collect();
+    services.sort_by(|a, b| a.hostname.cmp(&b.hostname));
+    let hosts: Vec<&str> = services.iter().map(|s| s.hostname.as_str()).collect();
+    assert_eq!(
+        hosts,
+        [
+            "details.default.svc.cluster.local",
+            "productpage.default.svc.cluster.local",
+            "ratings.default.svc.cluster.local",
+            "reviews.default.svc.cluster.local",
+        ]
+    );
+    for s in &services {
+        assert_eq!(s.ports.len(), 1, "{}", s.hostname);
+        assert_eq!(
+            (s.ports[0].number, s.ports[0].protocol),
+            (9080, Protocol::Http)
+        );
+        assert_eq!(s.resolution, Resolution::ClientSideLb, "{}", s.hostname);
+        assert_eq!(
+            s.selector.get("app").map(String::as_str),
+            Some(s.object_name.as_str())
+        );
+    }
+}
+
+/// Every Service and ServiceEntry in the corpus becomes registry services whose ports have
+/// the protocol their declaration names.
+#[test]
+fn corpus_services_and_service_entries() {
+    let mut kube = 0;
+    let mut external = 0;
+    for file in support::corpus_files() {
+        let loaded = Loader::new(LoadOptions::lenient()).load_str(&file.text, &file.rel);
+        for o in &loaded.objects {
+            match &o.object {
+                Object::Service(svc) => {
+                    let s = Service::from_kubernetes(svc, "cluster.local");
+                    assert_eq!(s.registry, Registry::Kubernetes);
+                    assert!(s.hostname.ends_with(".svc.cluster.local"), "{}", file.rel);
+                    for (p, declared) in s.ports.iter().zip(&svc.spec.ports) {
+                        let prefix = declared.name.split('-').next().unwrap_or_default();
+                        let named_http = matches!(
+                            prefix.to_ascii_lowercase().as_str(),
+                            "http" | "http2" | "grpc"
+                        );
+                        if declared.app_protocol.is_none()
+                            && declared.protocol != "UDP"
+                            && named_http
+                        {
+                            assert!(p.protocol.is_http(), "{}: port {}", file.rel, declared.name);
+                        }
+                    }
+                    kube += 1;
+                }
+                Object::ServiceEntry(se) => {
+                    let services = Service::from_service_entry(se);
+                    assert!(services.len() >= se.spec.hosts.len().min(1), "{}", file.rel);
+                    for s in &services {
+                        assert!(se.spec.hosts.contains(&s.hostname), "{}", file.rel);
+                        for (p, declared) in s.ports.iter().zip(&se.spec.ports) {
+                            if !declared.protocol.is_empty() {
+                                assert_eq!(
+                                    p.protocol.as_str().to_ascii_lowercase(),
+                                    declared.protocol.to_ascii_lowercase(),
+                                    "{}: {}",
+                                    file.rel,
+                                    s.hostname
+                                );
+                            }
+                        }
+                    }
+                    external += services.len();
+                }
+                _ => {}
+            }
+        }
+    }
+    assert!(
+        kube > 50 && external > 50,
+        "{kube} Kubernetes services, {external} from ServiceEntries"
+    );
+}
