@@ -100,3 +100,37 @@ fn corpus_services_and_service_entries() {
         "{kube} Kubernetes services, {external} from ServiceEntries"
     );
 }
+
+/// Every Pod and WorkloadEntry in the corpus becomes a workload with its labels, and the
+/// mTLS mode follows the `security.istio.io/tlsMode` label or, for entries without it, the
+/// service account.
+#[test]
+fn corpus_workloads() {
+    use mesh_core::model::{TLS_MODE_LABEL, TlsMode, Workload};
+    let mut count = 0;
+    for file in support::corpus_files() {
+        let loaded = Loader::new(LoadOptions::lenient()).load_str(&file.text, &file.rel);
+        for o in &loaded.objects {
+            let (w, has_account) = match &o.object {
+                Object::Pod(p) => (Workload::from_pod(p), true),
+                Object::WorkloadEntry(we) => (
+                    Workload::from_workload_entry(we),
+                    !we.spec.service_account.is_empty(),
+                ),
+                _ => continue,
+            };
+            let want = match w.labels.get(TLS_MODE_LABEL).map(String::as_str) {
+                Some("istio") => TlsMode::Istio,
+                Some(_) => TlsMode::Disabled,
+                None if w.kind == mesh_core::model::WorkloadKind::WorkloadEntry && has_account => {
+                    TlsMode::Istio
+                }
+                None => TlsMode::Disabled,
+            };
+            assert_eq!(w.tls_mode, want, "{}: {}", file.rel, w.name);
+            assert!(w.matches(&w.labels), "{}: {}", file.rel, w.name);
+            count += 1;
+        }
+    }
+    assert!(count > 10, "only {count} workloads in the corpus");
+}

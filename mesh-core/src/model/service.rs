@@ -16,7 +16,7 @@ pub const UNSPECIFIED_IP: &str = "0.0.0.0";
 /// The namespace of an object whose manifest names none (`kubectl apply` without `-n`).
 pub const DEFAULT_NAMESPACE: &str = "default";
 
-fn namespace_or_default(ns: &str) -> String {
+pub(crate) fn namespace_or_default(ns: &str) -> String {
     if ns.is_empty() { DEFAULT_NAMESPACE } else { ns }.to_string()
 }
 

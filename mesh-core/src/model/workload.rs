@@ -1,0 +1,389 @@
+//! Workloads: the pods and WorkloadEntries that back services, with their identity.
+
+use std::collections::BTreeMap;
+
+use crate::api::Resource;
+use crate::api::k8s::{self, IntOrString};
+use crate::api::networking::{ServicePort as EntryPort, WorkloadEntrySpec};
+
+use super::service::namespace_or_default;
+
+/// The label that says whether a workload accepts Istio mutual TLS (`istio`) or not
+/// (`disabled`). The sidecar injector sets it on pods.
+pub const TLS_MODE_LABEL: &str = "security.istio.io/tlsMode";
+/// The label that places a workload in a locality, `region.zone.subzone`.
+pub const LOCALITY_LABEL: &str = "istio-locality";
+/// The label naming a workload's network.
+pub const NETWORK_LABEL: &str = "topology.istio.io/network";
+
+/// What kind of object a workload is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum WorkloadKind {
+    /// A Kubernetes Pod.
+    Pod,
+    /// An Istio WorkloadEntry (a VM, or an endpoint of a ServiceEntry).
+    WorkloadEntry,
+}
+
+/// Whether a workload takes Istio mutual TLS: what auto mTLS reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TlsMode {
+    /// It runs a sidecar that terminates `ISTIO_MUTUAL`.
+    Istio,
+    /// Plain text.
+    Disabled,
+}
+
+/// A workload instance.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Workload {
+    /// Pod or WorkloadEntry.
+    pub kind: WorkloadKind,
+    /// The object name (for a ServiceEntry's inline endpoints, `<entry>-<index>`).
+    pub name: String,
+    /// Its namespace (`default` when the manifest names none).
+    pub namespace: String,
+    /// Addresses: IPs, or for WorkloadEntries a DNS name or `unix://` path. Empty for a pod
+    /// that has not been scheduled (a manifest from git).
+    pub addresses: Vec<String>,
+    /// Labels, matched by selectors.
+    pub labels: BTreeMap<String, String>,
+    /// Service account (`default` for a pod that names none; empty when a WorkloadEntry has
+    /// none, which then has no mesh identity).
+    pub service_account: String,
+    /// Mutual TLS mode.
+    pub tls_mode: TlsMode,
+    /// Locality, `region/zone/subzone`.
+    pub locality: String,
+    /// Network, for multi-network meshes.
+    pub network: String,
+    /// Load-balancing weight; 0 means unset (Envoy's default of 1).
+    pub weight: u32,
+    /// Named ports: a pod's container port names, or a WorkloadEntry's port overrides by
+    /// service port name.
+    pub ports: BTreeMap<String, u32>,
+    /// A pod's phase (`Running`...); empty for WorkloadEntries.
+    pub phase: String,
+}
+
+impl Workload {
+    /// The workload of a pod.
+    ///
+    /// ```
+    /// use mesh_core::model::{TlsMode, Workload};
+    ///
+    /// let pod: mesh_core::api::k8s::Pod = serde_json::from_value(serde_json::json!({
+    ///     "apiVersion": "v1", "kind": "Pod",
+    ///     "metadata": {"name": "reviews-v1-abc", "namespace": "default",
+    ///                  "labels": {"app": "reviews", "security.istio.io/tlsMode": "istio"}},
+    ///     "spec": {"serviceAccountName": "bookinfo-reviews",
+    ///              "containers": [{"name": "app", "ports": [{"name": "http", "containerPort": 9080}]}]},
+    ///     "status": {"phase": "Running", "podIP": "10.8.0.11"}
+    /// }))?;
+    /// let w = Workload::from_pod(&pod);
+    /// assert_eq!(w.addresses, ["10.8.0.11"]);
+    /// assert_eq!(w.tls_mode, TlsMode::Istio);
+    /// assert_eq!(w.spiffe_id("cluster.local").as_deref(),
+    ///            Some("spiffe://cluster.local/ns/default/sa/bookinfo-reviews"));
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
+    pub fn from_pod(pod: &k8s::Pod) -> Workload {
+        let meta = &pod.metadata;
+        let status = &pod.status;
+        let mut addresses: Vec<String> = status.pod_ips.iter().map(|p| p.ip.clone()).collect();
+        if addresses.is_empty() && !status.pod_ip.is_empty() {
+            addresses.push(status.pod_ip.clone());
+        }
+        let ports = pod
+            .spec
+            .containers
+            .iter()
+            .flat_map(|c| &c.ports)
+            .filter(|p| !p.name.is_empty())
+            .map(|p| (p.name.clone(), u32::from(p.container_port)))
+            .collect();
+        let service_account = if pod.spec.service_account_name.is_empty() {
+            "default".to_string()
+        } else {
+            pod.spec.service_account_name.clone()
+        };
+        Workload {
+            kind: WorkloadKind::Pod,
+            name: meta.name.clone(),
+            namespace: namespace_or_default(&meta.namespace),
+            addresses,
+            tls_mode: tls_mode_label(&meta.labels).unwrap_or(TlsMode::Disabled),
+            locality: locality_label(&meta.labels),
+            network: meta.labels.get(NETWORK_LABEL).cloned().unwrap_or_default(),
+            labels: meta.labels.clone(),
+            service_account,
+            weight: 0,
+            ports,
+            phase: status.phase.clone(),
+        }
+    }
+
+    /// The workload of a WorkloadEntry object.
+    pub fn from_workload_entry(we: &Resource<WorkloadEntrySpec>) -> Workload {
+        Workload::from_entry_spec(
+            &we.spec,
+            &we.metadata.name,
+            &namespace_or_default(&we.metadata.namespace),
+        )
+    }
+
+    /// The workload of a WorkloadEntry spec: a standalone entry, or the endpoint at index `i`
+    /// of a ServiceEntry named `entry` (named `<entry>-<i>`, as istiod names it).
+    pub fn from_entry_spec(spec: &WorkloadEntrySpec, name: &str, namespace: &str) -> Workload {
+        // An explicit label wins; otherwise a service account means a sidecar.
+        let tls_mode = tls_mode_label(&spec.labels).unwrap_or(if spec.service_account.is_empty() {
+            TlsMode::Disabled
+        } else {
+            TlsMode::Istio
+        });
+        let locality = if spec.locality.is_empty() {
+            locality_label(&spec.labels)
+        } else {
+            spec.locality.clone()
+        };
+        let network = if spec.network.is_empty() {
+            spec.labels.get(NETWORK_LABEL).cloned().unwrap_or_default()
+        } else {
+            spec.network.clone()
+        };
+        Workload {
+            kind: WorkloadKind::WorkloadEntry,
+            name: name.to_string(),
+            namespace: namespace.to_string(),
+            addresses: if spec.address.is_empty() {
+                Vec::new()
+            } else {
+                vec![spec.address.clone()]
+            },
+            labels: spec.labels.clone(),
+            service_account: spec.service_account.clone(),
+            tls_mode,
+            locality,
+            network,
+            weight: spec.weight,
+            ports: spec.ports.clone(),
+            phase: String::new(),
+        }
+    }
+
+    /// The workload's SPIFFE identity in `trust_domain`, if it has a service account.
+    pub fn spiffe_id(&self, trust_domain: &str) -> Option<String> {
+        (!self.service_account.is_empty()).then(|| {
+            format!(
+                "spiffe://{trust_domain}/ns/{}/sa/{}",
+                self.namespace, self.service_account
+            )
+        })
+    }
+
+    /// Whether every label of `selector` is on this workload. An empty selector matches
+    /// everything (workload selectors); a Service with no selector selects no pods, which
+    /// callers check first.
+    pub fn matches(&self, selector: &BTreeMap<String, String>) -> bool {
+        selector
+            .iter()
+            .all(|(k, v)| self.labels.get(k).is_some_and(|l| l == v))
+    }
+
+    /// Whether a pod has finished (`Succeeded` or `Failed`): istiod publishes no endpoint
+    /// for it.
+    pub fn is_terminated(&self) -> bool {
+        matches!(self.phase.as_str(), "Succeeded" | "Failed")
+    }
+
+    /// The port a Kubernetes Service port reaches on this pod: `targetPort` by number, by
+    /// container port name, or the service port itself. `None` when a named target port
+    /// names no container port (Kubernetes then publishes no endpoint).
+    pub fn kube_target_port(&self, port: &k8s::ServicePort) -> Option<u32> {
+        match &port.target_port {
+            None => Some(u32::from(port.port)),
+            Some(IntOrString::Int(n)) => u32::try_from(*n).ok().filter(|n| *n > 0),
+            Some(IntOrString::String(name)) => match name.parse::<u32>() {
+                Ok(n) => Some(n),
+                Err(_) => self.ports.get(name).copied(),
+            },
+        }
+    }
+
+    /// The port a ServiceEntry port reaches on this workload, in istiod's order: the
+    /// WorkloadEntry's override for the port name, the entry's `targetPort`, the port number.
+    /// A `unix://` workload has no port (0).
+    pub fn entry_target_port(&self, port: &EntryPort) -> u32 {
+        if self.addresses.len() == 1 && self.addresses[0].starts_with("unix://") {
+            return 0;
+        }
+        match self.ports.get(&port.name) {
+            Some(p) if *p > 0 => *p,
+            _ if port.target_port > 0 => port.target_port,
+            _ => port.number,
+        }
+    }
+}
+
+fn tls_mode_label(labels: &BTreeMap<String, String>) -> Option<TlsMode> {
+    labels.get(TLS_MODE_LABEL).map(|v| {
+        if v == "istio" {
+            TlsMode::Istio
+        } else {
+            TlsMode::Disabled
+        }
+    })
+}
+
+/// `istio-locality: us-east1.us-east1-b` is `us-east1/us-east1-b` (labels cannot hold `/`).
+fn locality_label(labels: &BTreeMap<String, String>) -> String {
+    labels
+        .get(LOCALITY_LABEL)
+        .map(|l| l.replace('.', "/"))
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::DEFAULT_NAMESPACE;
+    use serde_json::json;
+
+    fn pod(v: serde_json::Value) -> k8s::Pod {
+        serde_json::from_value(v).expect("a Pod")
+    }
+
+    fn entry(v: serde_json::Value) -> Resource<WorkloadEntrySpec> {
+        serde_json::from_value(v).expect("a WorkloadEntry")
+    }
+
+    #[test]
+    fn pods() {
+        let p = pod(json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "db-0", "labels": {"app": "db", "istio-locality": "eu.eu-1a",
+                                                   "topology.istio.io/network": "net1"}},
+            "spec": {"containers": [{"name": "db", "ports": [{"name": "pg", "containerPort": 5432},
+                                                           {"containerPort": 9000}]}]},
+            "status": {"phase": "Succeeded", "podIP": "10.0.0.1",
+                       "podIPs": [{"ip": "10.0.0.1"}, {"ip": "fd00::1"}]}
+        }));
+        let w = Workload::from_pod(&p);
+        assert_eq!(w.namespace, DEFAULT_NAMESPACE);
+        assert_eq!(w.addresses, ["10.0.0.1", "fd00::1"]);
+        assert_eq!(w.service_account, "default");
+        assert_eq!(
+            w.tls_mode,
+            TlsMode::Disabled,
+            "no tlsMode label: no sidecar"
+        );
+        assert_eq!(w.locality, "eu/eu-1a");
+        assert_eq!(w.network, "net1");
+        assert_eq!(w.ports, BTreeMap::from([("pg".to_string(), 5432)]));
+        assert!(w.is_terminated());
+        assert_eq!(
+            w.spiffe_id("td").as_deref(),
+            Some("spiffe://td/ns/default/sa/default")
+        );
+
+        let sp = |target: serde_json::Value| -> k8s::ServicePort {
+            serde_json::from_value(json!({"port": 80, "targetPort": target})).expect("port")
+        };
+        assert_eq!(w.kube_target_port(&sp(json!(8080))), Some(8080));
+        assert_eq!(w.kube_target_port(&sp(json!("pg"))), Some(5432));
+        assert_eq!(w.kube_target_port(&sp(json!("8081"))), Some(8081));
+        assert_eq!(w.kube_target_port(&sp(json!("nope"))), None);
+        let no_target: k8s::ServicePort =
+            serde_json::from_value(json!({"port": 80})).expect("port");
+        assert_eq!(w.kube_target_port(&no_target), Some(80));
+    }
+
+    #[test]
+    fn workload_entries() {
+        let vm = entry(json!({
+            "apiVersion": "networking.istio.io/v1", "kind": "WorkloadEntry",
+            "metadata": {"name": "vm-1", "namespace": "vms"},
+            "spec": {"address": "192.168.0.7", "serviceAccount": "vm", "locality": "us/a",
+                     "weight": 3, "ports": {"http": 8081}, "labels": {"app": "api"}}
+        }));
+        let w = Workload::from_workload_entry(&vm);
+        assert_eq!(w.kind, WorkloadKind::WorkloadEntry);
+        assert_eq!(
+            w.tls_mode,
+            TlsMode::Istio,
+            "a service account means a sidecar"
+        );
+        assert_eq!((w.locality.as_str(), w.weight), ("us/a", 3));
+        assert_eq!(
+            w.spiffe_id("cluster.local").as_deref(),
+            Some("spiffe://cluster.local/ns/vms/sa/vm")
+        );
+        let port = |name: &str, number: u32, target: u32| EntryPort {
+            name: name.into(),
+            number,
+            target_port: target,
+            protocol: String::new(),
+        };
+        assert_eq!(
+            w.entry_target_port(&port("http", 80, 9000)),
+            8081,
+            "override wins"
+        );
+        assert_eq!(
+            w.entry_target_port(&port("grpc", 81, 9000)),
+            9000,
+            "then targetPort"
+        );
+        assert_eq!(
+            w.entry_target_port(&port("grpc", 81, 0)),
+            81,
+            "then the number"
+        );
+
+        let plain = Workload::from_entry_spec(
+            &WorkloadEntrySpec {
+                address: "unix:///var/run/app.sock".into(),
+                labels: BTreeMap::from([(TLS_MODE_LABEL.to_string(), "disabled".to_string())]),
+                service_account: "x".into(),
+                ..WorkloadEntrySpec::default()
+            },
+            "se-0",
+            "ns",
+        );
+        assert_eq!(
+            plain.tls_mode,
+            TlsMode::Disabled,
+            "the label wins over the account"
+        );
+        assert_eq!(plain.entry_target_port(&port("http", 80, 0)), 0);
+        let anonymous = Workload::from_entry_spec(&WorkloadEntrySpec::default(), "e-0", "ns");
+        assert_eq!(anonymous.spiffe_id("td"), None);
+        assert!(anonymous.addresses.is_empty());
+    }
+
+    #[test]
+    fn selectors() {
+        let w = Workload::from_entry_spec(
+            &WorkloadEntrySpec {
+                labels: BTreeMap::from([
+                    ("app".to_string(), "a".to_string()),
+                    ("version".to_string(), "v1".to_string()),
+                ]),
+                ..WorkloadEntrySpec::default()
+            },
+            "w",
+            "ns",
+        );
+        let sel = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert!(w.matches(&sel(&[])));
+        assert!(w.matches(&sel(&[("app", "a")])));
+        assert!(w.matches(&sel(&[("app", "a"), ("version", "v1")])));
+        assert!(!w.matches(&sel(&[("app", "a"), ("version", "v2")])));
+        assert!(!w.matches(&sel(&[("tier", "a")])));
+    }
+}
