@@ -14,7 +14,8 @@ mod workload;
 pub use protocol::Protocol;
 pub use proxy::{IstioVersion, NodeError, NodeMetadata, Proxy, ProxyType};
 pub use service::{
-    DEFAULT_NAMESPACE, EXPORT_TO_ANNOTATION, Port, Registry, Resolution, Service, UNSPECIFIED_IP,
+    DEFAULT_NAMESPACE, EXPORT_TO_ANNOTATION, Port, Registry, Resolution, Service, TargetPort,
+    UNSPECIFIED_IP,
 };
 pub use workload::{
     LOCALITY_LABEL, NETWORK_LABEL, TLS_MODE_LABEL, TlsMode, Workload, WorkloadKind,

@@ -7,7 +7,7 @@ use crate::api::Resource;
 use crate::api::k8s;
 use crate::api::networking::{ServiceEntryLocation, ServiceEntryResolution, ServiceEntrySpec};
 
-use super::Protocol;
+use super::{Protocol, Workload};
 
 /// The address istiod gives a service that has none (headless, ExternalName, a ServiceEntry
 /// without `addresses`).
@@ -58,6 +58,20 @@ pub struct Port {
     pub number: u32,
     /// What it carries.
     pub protocol: Protocol,
+    /// The port on the workload that receives the traffic.
+    pub target: TargetPort,
+}
+
+/// Where a service port's traffic lands on a workload.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub enum TargetPort {
+    /// The service port number itself.
+    #[default]
+    Same,
+    /// This port number.
+    Number(u32),
+    /// The container port with this name (Kubernetes `targetPort: http`).
+    Name(String),
 }
 
 /// A service in the mesh registry: one hostname with its ports.
@@ -92,6 +106,8 @@ pub struct Service {
     pub external_name: Option<String>,
     /// Where it came from.
     pub registry: Registry,
+    /// A ServiceEntry's inline `endpoints`, as workloads named `<entry>-<index>`.
+    pub inline_endpoints: Vec<Workload>,
 }
 
 impl Service {
@@ -131,6 +147,16 @@ impl Service {
                     Some(p.protocol.as_str()).filter(|s| !s.is_empty()),
                     p.app_protocol.as_deref(),
                 ),
+                target: match &p.target_port {
+                    None => TargetPort::Same,
+                    Some(k8s::IntOrString::Int(n)) => {
+                        u32::try_from(*n).map_or(TargetPort::Same, TargetPort::Number)
+                    }
+                    Some(k8s::IntOrString::String(s)) => match s.parse::<u32>() {
+                        Ok(n) => TargetPort::Number(n),
+                        Err(_) => TargetPort::Name(s.clone()),
+                    },
+                },
             })
             .collect();
         // `None` is headless. An empty clusterIP only happens in manifests that never reached an
@@ -178,6 +204,7 @@ impl Service {
             labels: meta.labels.clone(),
             external_name: external.then(|| spec.external_name.clone()),
             registry: Registry::Kubernetes,
+            inline_endpoints: Vec::new(),
         }
     }
 
@@ -219,6 +246,11 @@ impl Service {
                 name: p.name.clone(),
                 number: p.number,
                 protocol: Protocol::parse(&p.protocol),
+                target: if p.target_port > 0 {
+                    TargetPort::Number(p.target_port)
+                } else {
+                    TargetPort::Same
+                },
             })
             .collect();
         let addresses: Vec<String> = if spec.addresses.is_empty() {
@@ -234,12 +266,21 @@ impl Service {
             .as_ref()
             .map(|s| s.labels.clone())
             .unwrap_or_default();
+        let namespace = namespace_or_default(&se.metadata.namespace);
+        let inline_endpoints: Vec<Workload> = spec
+            .endpoints
+            .iter()
+            .enumerate()
+            .map(|(i, e)| {
+                Workload::from_entry_spec(e, &format!("{}-{i}", se.metadata.name), &namespace)
+            })
+            .collect();
         let mut out = Vec::with_capacity(spec.hosts.len() * addresses.len());
         for host in &spec.hosts {
             for address in &addresses {
                 out.push(Service {
                     hostname: host.clone(),
-                    namespace: namespace_or_default(&se.metadata.namespace),
+                    namespace: namespace.clone(),
                     object_name: se.metadata.name.clone(),
                     address: address.clone(),
                     extra_addresses: Vec::new(),
@@ -252,6 +293,7 @@ impl Service {
                     labels: se.metadata.labels.clone(),
                     external_name: None,
                     registry: Registry::External,
+                    inline_endpoints: inline_endpoints.clone(),
                 });
             }
         }

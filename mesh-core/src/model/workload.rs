@@ -3,10 +3,10 @@
 use std::collections::BTreeMap;
 
 use crate::api::Resource;
-use crate::api::k8s::{self, IntOrString};
-use crate::api::networking::{ServicePort as EntryPort, WorkloadEntrySpec};
+use crate::api::k8s;
+use crate::api::networking::WorkloadEntrySpec;
 
-use super::service::namespace_or_default;
+use super::service::{Port, TargetPort, namespace_or_default};
 
 /// The label that says whether a workload accepts Istio mutual TLS (`istio`) or not
 /// (`disabled`). The sidecar injector sets it on pods.
@@ -196,31 +196,28 @@ impl Workload {
         matches!(self.phase.as_str(), "Succeeded" | "Failed")
     }
 
-    /// The port a Kubernetes Service port reaches on this pod: `targetPort` by number, by
-    /// container port name, or the service port itself. `None` when a named target port
+    /// The port a service port reaches on this workload, or `None` when a named target port
     /// names no container port (Kubernetes then publishes no endpoint).
-    pub fn kube_target_port(&self, port: &k8s::ServicePort) -> Option<u32> {
-        match &port.target_port {
-            None => Some(u32::from(port.port)),
-            Some(IntOrString::Int(n)) => u32::try_from(*n).ok().filter(|n| *n > 0),
-            Some(IntOrString::String(name)) => match name.parse::<u32>() {
-                Ok(n) => Some(n),
-                Err(_) => self.ports.get(name).copied(),
-            },
+    ///
+    /// A WorkloadEntry's override for the port name comes first, as in istiod; then the
+    /// port's target (a number, or a pod's container port by name); then the port number. A
+    /// `unix://` workload has no port (0).
+    pub fn target_port(&self, port: &Port) -> Option<u32> {
+        if self.kind == WorkloadKind::WorkloadEntry {
+            if self.addresses.len() == 1 && self.addresses[0].starts_with("unix://") {
+                return Some(0);
+            }
+            if let Some(p) = self.ports.get(&port.name).filter(|p| **p > 0) {
+                return Some(*p);
+            }
         }
-    }
-
-    /// The port a ServiceEntry port reaches on this workload, in istiod's order: the
-    /// WorkloadEntry's override for the port name, the entry's `targetPort`, the port number.
-    /// A `unix://` workload has no port (0).
-    pub fn entry_target_port(&self, port: &EntryPort) -> u32 {
-        if self.addresses.len() == 1 && self.addresses[0].starts_with("unix://") {
-            return 0;
-        }
-        match self.ports.get(&port.name) {
-            Some(p) if *p > 0 => *p,
-            _ if port.target_port > 0 => port.target_port,
-            _ => port.number,
+        match &port.target {
+            TargetPort::Same => Some(port.number),
+            TargetPort::Number(n) => Some(*n),
+            TargetPort::Name(name) if self.kind == WorkloadKind::Pod => {
+                self.ports.get(name).copied()
+            }
+            TargetPort::Name(_) => Some(port.number),
         }
     }
 }
@@ -246,7 +243,7 @@ fn locality_label(labels: &BTreeMap<String, String>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::DEFAULT_NAMESPACE;
+    use crate::model::{DEFAULT_NAMESPACE, Service};
     use serde_json::json;
 
     fn pod(v: serde_json::Value) -> k8s::Pod {
@@ -286,16 +283,19 @@ mod tests {
             Some("spiffe://td/ns/default/sa/default")
         );
 
-        let sp = |target: serde_json::Value| -> k8s::ServicePort {
-            serde_json::from_value(json!({"port": 80, "targetPort": target})).expect("port")
+        let target = |target: serde_json::Value| -> Option<u32> {
+            let svc: k8s::Service = serde_json::from_value(json!({
+                "apiVersion": "v1", "kind": "Service", "metadata": {"name": "db"},
+                "spec": {"ports": [{"port": 80, "targetPort": target}]}
+            }))
+            .expect("a Service");
+            w.target_port(&Service::from_kubernetes(&svc, "cluster.local").ports[0])
         };
-        assert_eq!(w.kube_target_port(&sp(json!(8080))), Some(8080));
-        assert_eq!(w.kube_target_port(&sp(json!("pg"))), Some(5432));
-        assert_eq!(w.kube_target_port(&sp(json!("8081"))), Some(8081));
-        assert_eq!(w.kube_target_port(&sp(json!("nope"))), None);
-        let no_target: k8s::ServicePort =
-            serde_json::from_value(json!({"port": 80})).expect("port");
-        assert_eq!(w.kube_target_port(&no_target), Some(80));
+        assert_eq!(target(json!(8080)), Some(8080));
+        assert_eq!(target(json!("pg")), Some(5432));
+        assert_eq!(target(json!("8081")), Some(8081));
+        assert_eq!(target(json!("nope")), None);
+        assert_eq!(target(serde_json::Value::Null), Some(80));
     }
 
     #[test]
@@ -318,25 +318,29 @@ mod tests {
             w.spiffe_id("cluster.local").as_deref(),
             Some("spiffe://cluster.local/ns/vms/sa/vm")
         );
-        let port = |name: &str, number: u32, target: u32| EntryPort {
+        let port = |name: &str, number: u32, target: u32| Port {
             name: name.into(),
             number,
-            target_port: target,
-            protocol: String::new(),
+            protocol: crate::model::Protocol::Http,
+            target: if target > 0 {
+                TargetPort::Number(target)
+            } else {
+                TargetPort::Same
+            },
         };
         assert_eq!(
-            w.entry_target_port(&port("http", 80, 9000)),
-            8081,
+            w.target_port(&port("http", 80, 9000)),
+            Some(8081),
             "override wins"
         );
         assert_eq!(
-            w.entry_target_port(&port("grpc", 81, 9000)),
-            9000,
+            w.target_port(&port("grpc", 81, 9000)),
+            Some(9000),
             "then targetPort"
         );
         assert_eq!(
-            w.entry_target_port(&port("grpc", 81, 0)),
-            81,
+            w.target_port(&port("grpc", 81, 0)),
+            Some(81),
             "then the number"
         );
 
@@ -355,7 +359,7 @@ mod tests {
             TlsMode::Disabled,
             "the label wins over the account"
         );
-        assert_eq!(plain.entry_target_port(&port("http", 80, 0)), 0);
+        assert_eq!(plain.target_port(&port("http", 80, 0)), Some(0));
         let anonymous = Workload::from_entry_spec(&WorkloadEntrySpec::default(), "e-0", "ns");
         assert_eq!(anonymous.spiffe_id("td"), None);
         assert!(anonymous.addresses.is_empty());

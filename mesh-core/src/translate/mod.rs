@@ -7,6 +7,7 @@
 pub mod authn;
 pub mod authz;
 pub mod cluster;
+pub mod endpoints;
 pub mod inbound;
 pub mod jwt;
 pub mod listener;
