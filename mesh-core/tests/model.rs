@@ -134,3 +134,43 @@ fn corpus_workloads() {
     }
     assert!(count > 10, "only {count} workloads in the corpus");
 }
+
+/// Bookinfo as kept in git (Deployments, no addresses) becomes a mesh whose reviews subsets
+/// have the right endpoints.
+#[test]
+fn bookinfo_manifests_become_a_mesh() {
+    use mesh_core::model::{MeshOptions, Store};
+    use mesh_core::translate::endpoints::{EndpointOptions, cluster_load_assignment};
+    use std::collections::BTreeMap;
+
+    let path = support::corpus_root().join("istio/samples/bookinfo/platform/kube/bookinfo.yaml");
+    let text = std::fs::read_to_string(&path).expect("bookinfo.yaml");
+    let objects = load::from_str(&text, "bookinfo.yaml").expect("bookinfo loads");
+    let mut store = Store::new(MeshOptions::default());
+    let changes = store.apply_all(objects.into_iter().map(|l| l.object));
+    assert!(changes.touches("Deployment") && changes.touches("Service"));
+    let snap = store.snapshot();
+    assert_eq!(snap.workloads().len(), 6, "one pod per Deployment");
+    let reviews = snap
+        .services_for_host("reviews.default.svc.cluster.local")
+        .next()
+        .expect("reviews");
+    assert!(reviews.has_vip());
+    for (version, want) in [("v1", 1), ("v2", 1), ("v3", 1), ("", 3)] {
+        let subset: BTreeMap<String, String> = if version.is_empty() {
+            BTreeMap::new()
+        } else {
+            BTreeMap::from([("version".to_string(), version.to_string())])
+        };
+        let cla = cluster_load_assignment(
+            "c",
+            reviews,
+            &reviews.ports[0],
+            &subset,
+            snap.workloads(),
+            &EndpointOptions::default(),
+        );
+        let n: usize = cla.endpoints.iter().map(|l| l.lb_endpoints.len()).sum();
+        assert_eq!(n, want, "reviews subset {version:?}");
+    }
+}

@@ -305,6 +305,18 @@ impl Service {
         self.ports.iter().find(|p| p.number == number)
     }
 
+    /// Whether a proxy in `namespace` may see this service (`exportTo`: empty or `*` is
+    /// everyone, `.` its own namespace, `~` no one, otherwise the namespaces listed).
+    pub fn visible_from(&self, namespace: &str) -> bool {
+        self.export_to.is_empty()
+            || self.export_to.iter().any(|e| match e.as_str() {
+                "*" => true,
+                "." => namespace == self.namespace,
+                "~" => false,
+                ns => ns == namespace,
+            })
+    }
+
     /// Whether the service has a real virtual address (not [`UNSPECIFIED_IP`]).
     pub fn has_vip(&self) -> bool {
         self.address != UNSPECIFIED_IP

@@ -1,0 +1,581 @@
+//! The mesh as a store of objects and the immutable, indexed snapshots taken from it.
+//!
+//! A [`Store`] holds every object (Istio config, Kubernetes objects, anything else) keyed by
+//! kind, namespace and name; [`Store::apply`] and [`Store::delete`] return the
+//! [`ChangeSet`] they caused, so a control plane knows what to recompute and whom to push.
+//! [`Store::snapshot`] builds a [`Snapshot`]: services, workloads and config, indexed, behind an
+//! `Arc` so it is cheap to clone and share across threads while the store moves on.
+//!
+//! Manifests kept in git have no cluster-assigned addresses: a Service without a `clusterIP`
+//! gets a VIP in `10.96.0.0/12` and a pod without an IP an address in `10.244.0.0/16`, both
+//! derived from the object's namespace and name, so they stay the same from run to run and as
+//! other objects come and go (unless two objects hash to the same address, when the later in
+//! key order takes the next free one). Deployments and StatefulSets become `spec.replicas` pods (1 by default) named
+//! `<name>-<index>` from their pod template, so a directory of manifests translates without
+//! a cluster.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use crate::api::{Kind, Object, k8s};
+
+use super::{Service, UNSPECIFIED_IP, Workload};
+
+/// Mesh-wide settings the model needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeshOptions {
+    /// The DNS suffix of Kubernetes services (`cluster.local`).
+    pub domain_suffix: String,
+    /// The namespace whose config applies mesh-wide (`istio-system`).
+    pub root_namespace: String,
+    /// The SPIFFE trust domain (`cluster.local`).
+    pub trust_domain: String,
+}
+
+impl Default for MeshOptions {
+    fn default() -> Self {
+        MeshOptions {
+            domain_suffix: "cluster.local".into(),
+            root_namespace: "istio-system".into(),
+            trust_domain: "cluster.local".into(),
+        }
+    }
+}
+
+/// What identifies an object: its kind (as written), namespace and name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectKey {
+    /// The kind name (`VirtualService`, `Deployment`).
+    pub kind: String,
+    /// The namespace (`default` when a namespaced object names none; empty for namespaces).
+    pub namespace: String,
+    /// The name.
+    pub name: String,
+}
+
+impl ObjectKey {
+    /// The key of an object.
+    pub fn of(object: &Object) -> ObjectKey {
+        let meta = object.metadata();
+        let cluster_scoped = object.kind() == Some(Kind::Namespace);
+        let namespace = if cluster_scoped {
+            String::new()
+        } else if meta.namespace.is_empty() {
+            super::DEFAULT_NAMESPACE.to_string()
+        } else {
+            meta.namespace.clone()
+        };
+        ObjectKey {
+            kind: object.kind_name().to_string(),
+            namespace,
+            name: meta.name.clone(),
+        }
+    }
+}
+
+impl std::fmt::Display for ObjectKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}/{}", self.kind, self.namespace, self.name)
+    }
+}
+
+/// How one object changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeKind {
+    /// It is new.
+    Added,
+    /// It replaced a different version.
+    Updated,
+    /// It is gone.
+    Deleted,
+}
+
+/// The objects a store operation changed. Applying an identical object changes nothing.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChangeSet {
+    /// Each changed object and how. An object added then deleted within one set is dropped;
+    /// other sequences keep their net effect.
+    pub objects: BTreeMap<ObjectKey, ChangeKind>,
+}
+
+impl ChangeSet {
+    /// Whether nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.objects.is_empty()
+    }
+
+    /// The kinds that changed.
+    pub fn kinds(&self) -> BTreeSet<&str> {
+        self.objects.keys().map(|k| k.kind.as_str()).collect()
+    }
+
+    /// Whether any object of `kind` changed.
+    pub fn touches(&self, kind: &str) -> bool {
+        self.objects.keys().any(|k| k.kind == kind)
+    }
+
+    /// Folds a later change set into this one.
+    pub fn merge(&mut self, later: ChangeSet) {
+        for (key, change) in later.objects {
+            self.record(key, change);
+        }
+    }
+
+    fn record(&mut self, key: ObjectKey, change: ChangeKind) {
+        use ChangeKind::*;
+        let net = match (self.objects.get(&key).copied(), change) {
+            (None, c) => Some(c),
+            (Some(Added), Deleted) => None,
+            (Some(Added), _) => Some(Added),
+            (Some(Deleted), Added) => Some(Updated),
+            (Some(_), c) => Some(c),
+        };
+        match net {
+            Some(c) => {
+                self.objects.insert(key, c);
+            }
+            None => {
+                self.objects.remove(&key);
+            }
+        }
+    }
+}
+
+/// A mutable collection of mesh objects.
+#[derive(Debug, Clone, Default)]
+pub struct Store {
+    options: MeshOptions,
+    objects: BTreeMap<ObjectKey, Arc<Object>>,
+}
+
+impl Store {
+    /// An empty store.
+    pub fn new(options: MeshOptions) -> Store {
+        Store {
+            options,
+            objects: BTreeMap::new(),
+        }
+    }
+
+    /// Adds or replaces an object.
+    pub fn apply(&mut self, object: Object) -> ChangeSet {
+        let key = ObjectKey::of(&object);
+        let mut changes = ChangeSet::default();
+        match self.objects.get(&key) {
+            Some(old) if **old == object => {}
+            Some(_) => {
+                self.objects.insert(key.clone(), Arc::new(object));
+                changes.record(key, ChangeKind::Updated);
+            }
+            None => {
+                self.objects.insert(key.clone(), Arc::new(object));
+                changes.record(key, ChangeKind::Added);
+            }
+        }
+        changes
+    }
+
+    /// Applies every object, in order.
+    pub fn apply_all(&mut self, objects: impl IntoIterator<Item = Object>) -> ChangeSet {
+        let mut changes = ChangeSet::default();
+        for o in objects {
+            changes.merge(self.apply(o));
+        }
+        changes
+    }
+
+    /// Removes an object; nothing changes if it is not there.
+    pub fn delete(&mut self, key: &ObjectKey) -> ChangeSet {
+        let mut changes = ChangeSet::default();
+        if self.objects.remove(key).is_some() {
+            changes.record(key.clone(), ChangeKind::Deleted);
+        }
+        changes
+    }
+
+    /// The object with this key.
+    pub fn get(&self, key: &ObjectKey) -> Option<&Object> {
+        self.objects.get(key).map(|o| &**o)
+    }
+
+    /// How many objects the store holds.
+    pub fn len(&self) -> usize {
+        self.objects.len()
+    }
+
+    /// Whether the store is empty.
+    pub fn is_empty(&self) -> bool {
+        self.objects.is_empty()
+    }
+
+    /// An immutable, indexed view of the store as it is now.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot::build(self.options.clone(), self.objects.clone())
+    }
+}
+
+/// An immutable view of the mesh: cheap to clone (one `Arc`), safe to share across threads.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    options: MeshOptions,
+    objects: BTreeMap<ObjectKey, Arc<Object>>,
+    services: Vec<Service>,
+    by_host: BTreeMap<String, Vec<usize>>,
+    workloads: Vec<Workload>,
+}
+
+impl Snapshot {
+    fn build(options: MeshOptions, objects: BTreeMap<ObjectKey, Arc<Object>>) -> Snapshot {
+        let mut services = Vec::new();
+        let mut workloads = Vec::new();
+        for object in objects.values() {
+            match &**object {
+                Object::Service(s) => {
+                    services.push(Service::from_kubernetes(s, &options.domain_suffix))
+                }
+                Object::ServiceEntry(se) => services.extend(Service::from_service_entry(se)),
+                Object::Pod(p) => workloads.push(Workload::from_pod(p)),
+                Object::WorkloadEntry(we) => workloads.push(Workload::from_workload_entry(we)),
+                Object::Untyped(u) if matches!(u.kind.as_str(), "Deployment" | "StatefulSet") => {
+                    workloads.extend(template_pods(u).iter().map(Workload::from_pod));
+                }
+                _ => {}
+            }
+        }
+        allocate_service_vips(&mut services);
+        allocate_pod_ips(&mut workloads);
+        let mut by_host: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+        for (i, s) in services.iter().enumerate() {
+            by_host.entry(s.hostname.clone()).or_default().push(i);
+        }
+        Snapshot {
+            inner: Arc::new(Inner {
+                options,
+                objects,
+                services,
+                by_host,
+                workloads,
+            }),
+        }
+    }
+
+    /// The mesh settings.
+    pub fn options(&self) -> &MeshOptions {
+        &self.inner.options
+    }
+
+    /// Every service, Kubernetes ones then ServiceEntries' in key order.
+    pub fn services(&self) -> &[Service] {
+        &self.inner.services
+    }
+
+    /// The services with this hostname (one per namespace or address that declares it).
+    pub fn services_for_host<'a>(&'a self, host: &str) -> impl Iterator<Item = &'a Service> + 'a {
+        self.inner
+            .by_host
+            .get(host)
+            .into_iter()
+            .flatten()
+            .map(|i| &self.inner.services[*i])
+    }
+
+    /// The services a proxy in `namespace` may see (`exportTo`).
+    pub fn services_visible_from<'a>(
+        &'a self,
+        namespace: &'a str,
+    ) -> impl Iterator<Item = &'a Service> + 'a {
+        self.inner
+            .services
+            .iter()
+            .filter(move |s| s.visible_from(namespace))
+    }
+
+    /// Every workload: pods (also from Deployment and StatefulSet templates) and
+    /// WorkloadEntries.
+    pub fn workloads(&self) -> &[Workload] {
+        &self.inner.workloads
+    }
+
+    /// Every object of a modelled kind, in key order.
+    pub fn objects_of(&self, kind: Kind) -> impl Iterator<Item = &Object> + '_ {
+        self.inner
+            .objects
+            .values()
+            .map(|o| &**o)
+            .filter(move |o| o.kind() == Some(kind))
+    }
+
+    /// The object with this key.
+    pub fn get(&self, key: &ObjectKey) -> Option<&Object> {
+        self.inner.objects.get(key).map(|o| &**o)
+    }
+
+    /// How many objects the snapshot holds.
+    pub fn len(&self) -> usize {
+        self.inner.objects.len()
+    }
+
+    /// Whether the snapshot holds nothing.
+    pub fn is_empty(&self) -> bool {
+        self.inner.objects.is_empty()
+    }
+}
+
+/// The pods a Deployment or StatefulSet would run: its template, `replicas` times.
+fn template_pods(u: &crate::api::UntypedObject) -> Vec<k8s::Pod> {
+    let spec = u.rest.get("spec");
+    let replicas = spec
+        .and_then(|s| s.get("replicas"))
+        .and_then(serde_json::Value::as_u64)
+        .unwrap_or(1);
+    let Some(template) = spec.and_then(|s| s.get("template")) else {
+        return Vec::new();
+    };
+    let namespace = if u.metadata.namespace.is_empty() {
+        super::DEFAULT_NAMESPACE
+    } else {
+        &u.metadata.namespace
+    };
+    (0..replicas)
+        .filter_map(|i| {
+            let mut pod = serde_json::json!({
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": template.get("metadata").cloned().unwrap_or_default(),
+                "spec": template.get("spec").cloned().unwrap_or_default(),
+            });
+            pod["metadata"]["name"] = format!("{}-{i}", u.metadata.name).into();
+            pod["metadata"]["namespace"] = namespace.into();
+            serde_json::from_value(pod).ok()
+        })
+        .collect()
+}
+
+/// FNV-1a: a hash that is the same on every machine and every Rust release.
+fn stable_hash(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// An address in `base/bits` for `key`, probing past the ones `taken`, never the network or
+/// broadcast address.
+fn allocate(
+    base: Ipv4Addr,
+    bits: u32,
+    key: &str,
+    taken: &mut HashSet<Ipv4Addr>,
+) -> Option<Ipv4Addr> {
+    let size = 1u64 << (32 - bits);
+    let start = stable_hash(key) % size;
+    (0..size).find_map(|probe| {
+        let offset = (start + probe) % size;
+        if offset == 0 || offset == size - 1 {
+            return None;
+        }
+        let ip = Ipv4Addr::from(u32::from(base) + u32::try_from(offset).ok()?);
+        taken.insert(ip).then_some(ip)
+    })
+}
+
+fn allocate_service_vips(services: &mut [Service]) {
+    let mut taken: HashSet<Ipv4Addr> = services
+        .iter()
+        .filter_map(|s| s.address.parse().ok())
+        .collect();
+    for s in services.iter_mut().filter(|s| {
+        s.registry == super::Registry::Kubernetes
+            && s.address == UNSPECIFIED_IP
+            && s.resolution == super::Resolution::ClientSideLb
+    }) {
+        let key = format!("{}/{}", s.namespace, s.object_name);
+        if let Some(ip) = allocate(Ipv4Addr::new(10, 96, 0, 0), 12, &key, &mut taken) {
+            s.address = ip.to_string();
+        }
+    }
+}
+
+fn allocate_pod_ips(workloads: &mut [Workload]) {
+    let mut taken: HashSet<Ipv4Addr> = workloads
+        .iter()
+        .flat_map(|w| &w.addresses)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    for w in workloads
+        .iter_mut()
+        .filter(|w| w.kind == super::WorkloadKind::Pod && w.addresses.is_empty())
+    {
+        let key = format!("{}/{}", w.namespace, w.name);
+        if let Some(ip) = allocate(Ipv4Addr::new(10, 244, 0, 0), 16, &key, &mut taken) {
+            w.addresses.push(ip.to_string());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load;
+
+    fn objects(yaml: &str) -> Vec<Object> {
+        load::from_str(yaml, "test.yaml")
+            .expect("loads")
+            .into_iter()
+            .map(|l| l.object)
+            .collect()
+    }
+
+    const MESH: &str = r#"
+apiVersion: v1
+kind: Service
+metadata: {name: reviews, namespace: shop}
+spec:
+  selector: {app: reviews}
+  ports: [{name: http, port: 9080}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: reviews-v1, namespace: shop}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: reviews}}
+  template:
+    metadata: {labels: {app: reviews, version: v1}}
+    spec:
+      serviceAccountName: reviews
+      containers: [{name: app, image: reviews, ports: [{containerPort: 9080}]}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: ext, namespace: shop}
+spec:
+  hosts: [api.example.com]
+  resolution: DNS
+  exportTo: ["."]
+  ports: [{number: 443, name: tls, protocol: TLS}]
+"#;
+
+    #[test]
+    fn snapshots_index_services_and_workloads() {
+        let mut store = Store::new(MeshOptions::default());
+        let changes = store.apply_all(objects(MESH));
+        assert_eq!(changes.objects.len(), 3);
+        assert!(changes.objects.values().all(|c| *c == ChangeKind::Added));
+        let snap = store.snapshot();
+        let reviews: Vec<&Service> = snap
+            .services_for_host("reviews.shop.svc.cluster.local")
+            .collect();
+        assert_eq!(reviews.len(), 1);
+        let vip: Ipv4Addr = reviews[0].address.parse().expect("an allocated VIP");
+        assert!(
+            vip.octets()[0] == 10 && (96..112).contains(&vip.octets()[1]),
+            "{vip}"
+        );
+        let pods: Vec<&Workload> = snap.workloads().iter().collect();
+        let names: Vec<&str> = pods.iter().map(|w| w.name.as_str()).collect();
+        assert_eq!(names, ["reviews-v1-0", "reviews-v1-1"]);
+        assert!(
+            pods.iter()
+                .all(|w| w.service_account == "reviews" && w.labels["version"] == "v1")
+        );
+        assert_ne!(pods[0].addresses, pods[1].addresses);
+        assert!(pods[0].addresses[0].starts_with("10.244."));
+        // exportTo ".": only its own namespace sees the ServiceEntry.
+        assert_eq!(snap.services_visible_from("shop").count(), 2);
+        assert_eq!(snap.services_visible_from("other").count(), 1);
+        assert_eq!(snap.objects_of(Kind::ServiceEntry).count(), 1);
+    }
+
+    #[test]
+    fn addresses_are_stable_when_other_objects_change() {
+        let mut store = Store::new(MeshOptions::default());
+        store.apply_all(objects(MESH));
+        let before = store.snapshot();
+        let mut more = String::new();
+        for i in 0..50 {
+            more.push_str(&format!(
+                "---\napiVersion: v1\nkind: Service\nmetadata: {{name: s{i}, namespace: shop}}\nspec: {{ports: [{{port: 80}}]}}\n"
+            ));
+        }
+        store.apply_all(objects(&more));
+        let after = store.snapshot();
+        let vip = |s: &Snapshot| {
+            s.services_for_host("reviews.shop.svc.cluster.local")
+                .next()
+                .map(|s| s.address.clone())
+        };
+        assert_eq!(vip(&before), vip(&after));
+        assert_eq!(
+            before.workloads()[0].addresses,
+            after.workloads()[0].addresses
+        );
+        let vips: HashSet<&str> = after
+            .services()
+            .iter()
+            .map(|s| s.address.as_str())
+            .collect();
+        assert_eq!(vips.len(), after.services().len(), "VIPs are unique");
+        // The old snapshot is untouched.
+        assert_eq!(before.len(), 3);
+        assert_eq!(after.len(), 53);
+    }
+
+    #[test]
+    fn change_sets() {
+        let mut store = Store::new(MeshOptions::default());
+        let objs = objects(MESH);
+        store.apply_all(objs.clone());
+        assert!(
+            store.apply(objs[0].clone()).is_empty(),
+            "same object: no change"
+        );
+        let mut changed = objs[2].clone();
+        changed.metadata_mut().labels.insert("x".into(), "y".into());
+        let c = store.apply(changed);
+        assert_eq!(
+            c.objects.values().collect::<Vec<_>>(),
+            [&ChangeKind::Updated]
+        );
+        assert!(c.touches("ServiceEntry") && !c.touches("Service"));
+        let key = ObjectKey::of(&objs[1]);
+        assert_eq!(key.to_string(), "Deployment shop/reviews-v1");
+        let d = store.delete(&key);
+        assert_eq!(d.objects.get(&key), Some(&ChangeKind::Deleted));
+        assert!(
+            store.delete(&key).is_empty(),
+            "deleting twice changes nothing"
+        );
+        assert!(store.snapshot().workloads().is_empty());
+
+        let mut set = ChangeSet::default();
+        set.record(key.clone(), ChangeKind::Added);
+        set.record(key.clone(), ChangeKind::Updated);
+        assert_eq!(set.objects[&key], ChangeKind::Added);
+        set.record(key.clone(), ChangeKind::Deleted);
+        assert!(set.is_empty(), "added then deleted is nothing");
+        set.record(key.clone(), ChangeKind::Deleted);
+        set.record(key.clone(), ChangeKind::Added);
+        assert_eq!(set.objects[&key], ChangeKind::Updated);
+    }
+
+    #[test]
+    fn snapshots_are_shared_across_threads() {
+        let mut store = Store::new(MeshOptions::default());
+        store.apply_all(objects(MESH));
+        let snap = store.snapshot();
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                let s = snap.clone();
+                std::thread::spawn(move || s.services().len())
+            })
+            .collect();
+        for h in handles {
+            assert_eq!(h.join().expect("thread"), 2);
+        }
+    }
+}
