@@ -20,6 +20,7 @@ use std::sync::Arc;
 
 use crate::api::{Kind, Object, k8s};
 
+use super::service::namespace_or_default;
 use super::{Service, UNSPECIFIED_IP, Workload};
 
 /// Mesh-wide settings the model needs.
@@ -325,6 +326,124 @@ impl Snapshot {
     pub fn is_empty(&self) -> bool {
         self.inner.objects.is_empty()
     }
+
+    /// The DestinationRule that applies to `host` for a proxy in `proxy_namespace`, as istiod
+    /// picks it: one in the proxy's namespace, else in the service's namespace, else in the
+    /// root namespace; within a namespace an exact host beats a wildcard, a longer wildcard a
+    /// shorter, and then key order. A short `host` in a rule is qualified with the rule's
+    /// namespace. Rules not exported to the proxy's namespace are skipped.
+    pub fn destination_rule_for(
+        &self,
+        host: &str,
+        service_namespace: &str,
+        proxy_namespace: &str,
+    ) -> Option<&crate::api::DestinationRule> {
+        let suffix = &self.inner.options.domain_suffix;
+        let visible = |rule: &crate::api::DestinationRule| {
+            let ns = &rule.metadata.namespace;
+            rule.spec.export_to.is_empty()
+                || rule.spec.export_to.iter().any(|e| match e.as_str() {
+                    "*" => true,
+                    "." => ns == proxy_namespace,
+                    "~" => false,
+                    other => other == proxy_namespace,
+                })
+        };
+        let root = self.inner.options.root_namespace.as_str();
+        for namespace in [proxy_namespace, service_namespace, root] {
+            let best = self
+                .objects_of(Kind::DestinationRule)
+                .filter_map(|o| match o {
+                    Object::DestinationRule(dr) => Some(dr),
+                    _ => None,
+                })
+                .filter(|dr| {
+                    namespace_or_default(&dr.metadata.namespace) == namespace && visible(dr)
+                })
+                .filter_map(|dr| {
+                    host_match_rank(&qualify(&dr.spec.host, namespace, suffix), host)
+                        .map(|r| (r, dr))
+                })
+                // The best rank wins; on a tie the first in key order stays.
+                .fold(
+                    None::<(usize, &crate::api::DestinationRule)>,
+                    |best, (r, dr)| match best {
+                        Some((br, _)) if br >= r => best,
+                        _ => Some((r, dr)),
+                    },
+                );
+            if let Some((_, dr)) = best {
+                return Some(dr);
+            }
+        }
+        None
+    }
+
+    /// The endpoints of an outbound cluster `outbound|<port>|<subset>|<host>` for a proxy in
+    /// `proxy_namespace`: the service visible from there (its own namespace first), the
+    /// port, and the subset's labels from the applicable DestinationRule. `None` when the name
+    /// is not an outbound cluster or names no visible service port; an unknown subset gives an
+    /// empty assignment, as istiod sends.
+    pub fn outbound_endpoints(
+        &self,
+        cluster_name: &str,
+        proxy_namespace: &str,
+    ) -> Option<envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment> {
+        use crate::translate::endpoints::{EndpointOptions, cluster_load_assignment};
+        let mut parts = cluster_name.splitn(4, '|');
+        let (Some("outbound"), Some(port), Some(subset), Some(host)) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return None;
+        };
+        let port: u32 = port.parse().ok()?;
+        let mut candidates: Vec<&Service> = self
+            .services_for_host(host)
+            .filter(|s| s.visible_from(proxy_namespace))
+            .collect();
+        candidates.sort_by_key(|s| s.namespace != proxy_namespace);
+        let service = *candidates.first()?;
+        let service_port = service.port(port)?;
+        let labels = if subset.is_empty() {
+            Some(BTreeMap::new())
+        } else {
+            self.destination_rule_for(host, &service.namespace, proxy_namespace)
+                .and_then(|dr| dr.spec.subsets.iter().find(|s| s.name == subset))
+                .map(|s| s.labels.clone())
+        };
+        let mut cla = match labels {
+            Some(labels) => cluster_load_assignment(
+                cluster_name,
+                service,
+                service_port,
+                &labels,
+                self.workloads(),
+                &EndpointOptions::default(),
+            ),
+            None => envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment::default(),
+        };
+        cla.cluster_name = cluster_name.to_string();
+        Some(cla)
+    }
+}
+
+/// A rule's host as a full name: a name without dots is a service in the rule's namespace.
+fn qualify(host: &str, namespace: &str, suffix: &str) -> String {
+    if host.contains('.') || host == "*" {
+        host.to_string()
+    } else {
+        format!("{host}.{namespace}.svc.{suffix}")
+    }
+}
+
+/// How well a rule host matches a service host: `None` no match; an exact match outranks
+/// every wildcard; a longer wildcard outranks a shorter.
+fn host_match_rank(rule_host: &str, host: &str) -> Option<usize> {
+    if rule_host == host {
+        return Some(usize::MAX);
+    }
+    let suffix = rule_host.strip_prefix('*')?;
+    host.ends_with(suffix).then_some(suffix.len())
 }
 
 /// The pods a Deployment or StatefulSet would run: its template, `replicas` times.
@@ -561,6 +680,81 @@ spec:
         set.record(key.clone(), ChangeKind::Deleted);
         set.record(key.clone(), ChangeKind::Added);
         assert_eq!(set.objects[&key], ChangeKind::Updated);
+    }
+
+    #[test]
+    fn outbound_endpoints_follow_destination_rules() {
+        let rules = r#"
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews, namespace: shop}
+spec:
+  host: reviews
+  subsets: [{name: v1, labels: {version: v1}}, {name: none, labels: {version: v9}}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: all, namespace: istio-system}
+spec:
+  host: "*.svc.cluster.local"
+  subsets: [{name: v1, labels: {version: nope}}, {name: any, labels: {app: reviews}}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: front, namespace: front}
+spec:
+  host: reviews.shop.svc.cluster.local
+  exportTo: ["."]
+  subsets: [{name: v1, labels: {version: v0}}]
+"#;
+        let mut store = Store::new(MeshOptions::default());
+        store.apply_all(objects(MESH));
+        store.apply_all(objects(rules));
+        let snap = store.snapshot();
+        let count = |cluster: &str, ns: &str| {
+            snap.outbound_endpoints(cluster, ns).map(|c| {
+                c.endpoints
+                    .iter()
+                    .map(|l| l.lb_endpoints.len())
+                    .sum::<usize>()
+            })
+        };
+        let host = "reviews.shop.svc.cluster.local";
+        assert_eq!(count(&format!("outbound|9080||{host}"), "shop"), Some(2));
+        assert_eq!(
+            count(&format!("outbound|9080|v1|{host}"), "shop"),
+            Some(2),
+            "both pods are v1"
+        );
+        assert_eq!(
+            count(&format!("outbound|9080|none|{host}"), "shop"),
+            Some(0)
+        );
+        assert_eq!(
+            count(&format!("outbound|9080|unknown|{host}"), "shop"),
+            Some(0)
+        );
+        // From `front`, its own rule (exported to itself) wins: v1 means version v0 there.
+        assert_eq!(count(&format!("outbound|9080|v1|{host}"), "front"), Some(0));
+        // From elsewhere, the service's namespace rule applies before the root one.
+        assert_eq!(count(&format!("outbound|9080|v1|{host}"), "other"), Some(2));
+        // A subset only the root rule has is not looked up there: the shop rule applies.
+        assert_eq!(
+            count(&format!("outbound|9080|any|{host}"), "other"),
+            Some(0)
+        );
+        assert_eq!(
+            count(&format!("outbound|9999||{host}"), "shop"),
+            None,
+            "no such port"
+        );
+        assert_eq!(count("inbound|9080||", "shop"), None);
+        let rule = snap.destination_rule_for("ratings.shop.svc.cluster.local", "shop", "shop");
+        assert_eq!(
+            rule.map(|r| r.metadata.name.as_str()),
+            Some("all"),
+            "root wildcard"
+        );
     }
 
     #[test]
