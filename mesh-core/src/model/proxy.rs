@@ -324,6 +324,32 @@ impl Proxy {
         )
     }
 
+    /// The proxy of a workload from the snapshot (a pod, or a WorkloadEntry's VM), as
+    /// `proxy_type`: its name, namespace, first address, labels and service account.
+    pub fn for_workload(
+        workload: &super::Workload,
+        proxy_type: ProxyType,
+        domain_suffix: &str,
+    ) -> Proxy {
+        let ip = workload
+            .addresses
+            .iter()
+            .find_map(|a| a.parse().ok())
+            .unwrap_or(IpAddr::from([0, 0, 0, 0]));
+        let mut p = Proxy::direct(
+            proxy_type,
+            &workload.name,
+            &workload.namespace,
+            ip,
+            workload.labels.clone(),
+            domain_suffix,
+        );
+        if !workload.service_account.is_empty() {
+            p.metadata.service_account = Some(workload.service_account.clone());
+        }
+        p
+    }
+
     /// A gateway (`router`) proxy, as [`Proxy::sidecar`].
     pub fn router(
         pod: &str,

@@ -110,7 +110,7 @@ pub enum PortProtocol {
 }
 
 /// One workload port the sidecar receives traffic on.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct InboundPort {
     /// The port the workload listens on (the service's target port).
     pub port: u32,
@@ -118,15 +118,22 @@ pub struct InboundPort {
     pub protocol: PortProtocol,
     /// Its mutual TLS mode.
     pub mtls: MtlsMode,
+    /// Policy filters for HTTP chains (JWT authentication, RBAC), run before the router in
+    /// this order.
+    pub http_filters: Vec<HttpFilter>,
+    /// Policy filters for TCP chains (network RBAC), run before the TCP proxy.
+    pub network_filters: Vec<Filter>,
 }
 
 impl InboundPort {
-    /// A port with its protocol and mode.
+    /// A port with its protocol and mode, and no policy filters.
     pub fn new(port: u32, protocol: PortProtocol, mtls: MtlsMode) -> Self {
         Self {
             port,
             protocol,
             mtls,
+            http_filters: Vec::new(),
+            network_filters: Vec::new(),
         }
     }
 }
@@ -298,7 +305,12 @@ pub fn inbound_route_configuration(port: u32, cluster: &str) -> RouteConfigurati
 
 /// The inbound HTTP connection manager: inline routes, the peer's certificate forwarded in
 /// `x-forwarded-client-cert` (subject, URI, DNS), `use_remote_address` off.
-fn inbound_hcm(stat_prefix: &str, routes: RouteConfiguration, h2: bool) -> HttpConnectionManager {
+fn inbound_hcm(
+    stat_prefix: &str,
+    routes: RouteConfiguration,
+    h2: bool,
+    policy_filters: &[HttpFilter],
+) -> HttpConnectionManager {
     use http_connection_manager::{
         CodecType, ForwardClientCertDetails, PathWithEscapedSlashesAction, RouteSpecifier,
         SetCurrentClientCertDetails, UpgradeConfig,
@@ -323,24 +335,24 @@ fn inbound_hcm(stat_prefix: &str, routes: RouteConfiguration, h2: bool) -> HttpC
         stream_idle_timeout: Some(PbDuration::default()),
         http2_protocol_options: h2.then(Default::default),
         route_specifier: Some(RouteSpecifier::RouteConfig(routes)),
-        http_filters: vec![HttpFilter {
-            name: "envoy.filters.http.router".into(),
-            config_type: Some(http_filter::ConfigType::TypedConfig(to_any(
-                &Router::default(),
-            ))),
-            ..Default::default()
-        }],
+        http_filters: policy_filters
+            .iter()
+            .cloned()
+            .chain(std::iter::once(HttpFilter {
+                name: "envoy.filters.http.router".into(),
+                config_type: Some(http_filter::ConfigType::TypedConfig(to_any(
+                    &Router::default(),
+                ))),
+                ..Default::default()
+            }))
+            .collect(),
         ..Default::default()
     }
 }
 
 /// The chains of one port (or of the passthrough, `port` 0).
-fn chains_for(
-    port: u32,
-    protocol: PortProtocol,
-    mode: MtlsMode,
-    aliases: &[String],
-) -> Vec<FilterChain> {
+fn chains_for(p: &InboundPort, aliases: &[String]) -> Vec<FilterChain> {
+    let (port, protocol, mode) = (p.port, p.protocol, p.mtls);
     let passthrough = port == 0;
     let cluster = if passthrough {
         INBOUND_PASSTHROUGH_CLUSTER.to_string()
@@ -366,13 +378,16 @@ fn chains_for(
                     &stat,
                     inbound_route_configuration(port, &cluster),
                     protocol == PortProtocol::Http2,
+                    &p.http_filters,
                 );
                 vec![Filter {
                     name: "envoy.filters.network.http_connection_manager".into(),
                     config_type: Some(filter::ConfigType::TypedConfig(to_any(&hcm))),
                 }]
             } else {
-                vec![tcp_proxy_filter(&cluster, &cluster)]
+                let mut filters = p.network_filters.clone();
+                filters.push(tcp_proxy_filter(&cluster, &cluster));
+                filters
             };
             FilterChain {
                 name,
@@ -500,15 +515,31 @@ pub fn virtual_inbound_listener(
     passthrough_mode: MtlsMode,
     trust_domain_aliases: &[String],
 ) -> Listener {
-    let mut chains = vec![blackhole_chain(VIRTUAL_INBOUND_BLACKHOLE, capture_port)];
-    chains.extend(chains_for(
-        0,
-        PortProtocol::Auto,
-        passthrough_mode,
+    virtual_inbound_listener_with(
+        capture_port,
+        ports,
+        &InboundPort::new(0, PortProtocol::Auto, passthrough_mode),
         trust_domain_aliases,
-    ));
+    )
+}
+
+/// [`virtual_inbound_listener`] with the passthrough given as a port (number ignored), so
+/// that its chains carry the workload's policy filters too.
+pub fn virtual_inbound_listener_with(
+    capture_port: u32,
+    ports: &[InboundPort],
+    passthrough: &InboundPort,
+    trust_domain_aliases: &[String],
+) -> Listener {
+    let mut chains = vec![blackhole_chain(VIRTUAL_INBOUND_BLACKHOLE, capture_port)];
+    let passthrough = InboundPort {
+        port: 0,
+        protocol: PortProtocol::Auto,
+        ..passthrough.clone()
+    };
+    chains.extend(chains_for(&passthrough, trust_domain_aliases));
     for p in ports {
-        chains.extend(chains_for(p.port, p.protocol, p.mtls, trust_domain_aliases));
+        chains.extend(chains_for(p, trust_domain_aliases));
     }
     Listener {
         name: VIRTUAL_INBOUND.into(),

@@ -6,11 +6,15 @@
 
 pub mod authn;
 pub mod authz;
+pub mod bootstrap;
 pub mod cluster;
+pub mod delegate;
 pub mod endpoints;
 pub mod inbound;
 pub mod jwt;
 pub mod listener;
 pub mod route;
+pub mod scope;
+pub mod sidecar;
 pub mod tls;
 pub mod vhost;

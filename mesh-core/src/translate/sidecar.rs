@@ -1,0 +1,952 @@
+//! The whole configuration of one sidecar (istiod's `BuildListeners`, `BuildHTTPRoutes`,
+//! `BuildClusters` and EDS for a `sidecar` proxy): a pure function of a [`Snapshot`] and a
+//! [`Proxy`].
+//!
+//! - Listeners: `virtualOutbound` (15001), `virtualInbound` (15006), one `0.0.0.0_<port>`
+//!   listener per outbound HTTP port (routes over RDS named by the port), `<vip>_<port>` (or
+//!   `0.0.0.0_<port>` without a VIP) per TCP service port, with VirtualService `tcp` and `tls`
+//!   routes, and for ports of unknown protocol a sniffing listener with an HTTP chain (RDS
+//!   `<host>:<port>`) and a TCP chain.
+//! - Routes: per port, a virtual host per service with the domains the proxy may use, the
+//!   VirtualService routes (oldest VirtualService first claims a host; delegates merged), the
+//!   default route otherwise, then `allow_any` or `block_all`.
+//! - Clusters: `outbound|port|subset|host` per visible service port and DestinationRule subset
+//!   (EDS, STRICT_DNS, LOGICAL_DNS or ORIGINAL_DST by resolution) with the DestinationRule's
+//!   traffic policy and TLS or auto mTLS; `inbound|port||` per workload port;
+//!   `BlackHoleCluster`, `PassthroughCluster`, `InboundPassthroughCluster`.
+//! - Endpoints for every EDS cluster.
+//! - Inbound chains carry the workload's policies: PeerAuthentication modes, JWT
+//!   authentication from RequestAuthentications, RBAC from AuthorizationPolicies.
+//!
+//! ```
+//! use mesh_core::model::{MeshOptions, Proxy, Store};
+//! use mesh_core::translate::sidecar::{SidecarOptions, translate_sidecar};
+//!
+//! let objects = mesh_core::load::from_str(r#"
+//! apiVersion: v1
+//! kind: Service
+//! metadata: {name: reviews, namespace: default}
+//! spec: {ports: [{name: http, port: 9080}], selector: {app: reviews}}
+//! ---
+//! apiVersion: v1
+//! kind: Pod
+//! metadata: {name: reviews-v1, namespace: default, labels: {app: reviews, version: v1}}
+//! status: {podIP: 10.244.0.7}
+//! "#, "inline.yaml")?;
+//! let mut store = Store::new(MeshOptions::default());
+//! store.apply_all(objects.into_iter().map(|l| l.object));
+//! let snapshot = store.snapshot();
+//! let proxy = Proxy::sidecar("productpage-0", "default", "10.244.0.9".parse()?, Default::default(), "cluster.local");
+//! let config = translate_sidecar(&snapshot, &proxy, &SidecarOptions::default());
+//! let listeners: Vec<&str> = config.listeners.iter().map(|l| l.name.as_str()).collect();
+//! assert_eq!(listeners, ["0.0.0.0_9080", "virtualInbound", "virtualOutbound"]);
+//! assert_eq!(config.routes[0].name, "9080");
+//! assert!(config.clusters.iter().any(|c| c.name == "outbound|9080||reviews.default.svc.cluster.local"));
+//! assert_eq!(config.endpoints[0].endpoints[0].lb_endpoints.len(), 1);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use envoy_types::pb::envoy::config::cluster::v3::{Cluster, cluster as envoy_cluster};
+use envoy_types::pb::envoy::config::core::v3::TrafficDirection;
+use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
+use envoy_types::pb::envoy::config::listener::v3::{
+    Filter, FilterChain, FilterChainMatch, Listener, ListenerFilter, filter, listener_filter,
+};
+use envoy_types::pb::envoy::config::route::v3::{RouteConfiguration, VirtualHost};
+use envoy_types::pb::envoy::extensions::filters::listener::http_inspector::v3::HttpInspector;
+use envoy_types::pb::envoy::extensions::filters::listener::tls_inspector::v3::TlsInspector;
+use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3::{TcpProxy, tcp_proxy};
+use envoy_types::pb::google::protobuf::{BoolValue, Duration as PbDuration};
+
+use super::authz::{TrustDomains, build_http, build_tcp};
+use super::cluster::{
+    ClusterDefaults, apply_traffic_policy, base_cluster, blackhole_cluster,
+    effective_traffic_policy, outbound_cluster_name, passthrough_cluster,
+};
+use super::endpoints::{EndpointOptions, cluster_load_assignment, service_workloads};
+use super::inbound::{
+    InboundPort, PortProtocol, inbound_cluster, inbound_passthrough_cluster,
+    virtual_inbound_listener_with,
+};
+use super::jwt::jwt_authn_filter;
+use super::listener::{
+    outbound_http_connection_manager, outbound_http_listener, socket, virtual_outbound_listener,
+};
+use super::route::{RouteContext, build_http_routes, default_outbound_route};
+use super::scope::{ProxyScope, host_matches};
+use super::tls::{UpstreamTls, apply_upstream_tls};
+use super::vhost::{
+    CatchAll, DomainOptions, outbound_route_configuration, virtual_host_domains, virtual_host_name,
+};
+use crate::api::networking::{Destination, RouteDestination, TrafficPolicy};
+use crate::api::{Duration, Kind, Object};
+use crate::dump::to_any;
+use crate::model::{Port, Protocol, Proxy, Registry, Resolution, Service, Snapshot};
+
+/// Mesh-wide settings of sidecar translation (istiod's `MeshConfig` defaults).
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct SidecarOptions {
+    /// The outbound capture port (`virtualOutbound`, 15001).
+    pub outbound_capture_port: u32,
+    /// The inbound capture port (`virtualInbound`, 15006).
+    pub inbound_capture_port: u32,
+    /// `outboundTrafficPolicy.mode: REGISTRY_ONLY` (default `ALLOW_ANY`).
+    pub registry_only: bool,
+    /// `enableAutoMtls` (default on).
+    pub auto_mtls: bool,
+    /// `connectTimeout` (10 s).
+    pub connect_timeout: Duration,
+    /// `h2UpgradePolicy: UPGRADE` (default off).
+    pub h2_upgrade: bool,
+    /// Trust domain aliases (`trustDomainAliases`).
+    pub trust_domain_aliases: Vec<String>,
+}
+
+impl Default for SidecarOptions {
+    fn default() -> Self {
+        SidecarOptions {
+            outbound_capture_port: 15001,
+            inbound_capture_port: 15006,
+            registry_only: false,
+            auto_mtls: true,
+            connect_timeout: Duration::from_secs(10),
+            h2_upgrade: false,
+            trust_domain_aliases: Vec::new(),
+        }
+    }
+}
+
+/// One proxy's resources, each list in name order.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ProxyResources {
+    /// LDS.
+    pub listeners: Vec<Listener>,
+    /// RDS.
+    pub routes: Vec<RouteConfiguration>,
+    /// CDS.
+    pub clusters: Vec<Cluster>,
+    /// EDS, one assignment per EDS cluster.
+    pub endpoints: Vec<ClusterLoadAssignment>,
+    /// What translation dropped and why (listener conflicts, duplicate domains).
+    pub warnings: Vec<String>,
+}
+
+impl ProxyResources {
+    /// The resources as Envoy's admin config dump.
+    pub fn config_dump(&self, version_info: &str) -> crate::dump::ConfigDump {
+        crate::dump::ConfigDump {
+            version_info: version_info.to_string(),
+            clusters: self.clusters.iter().map(to_any).collect(),
+            listeners: self.listeners.iter().map(to_any).collect(),
+            routes: self.routes.iter().map(to_any).collect(),
+            secrets: Vec::new(),
+            endpoints: self.endpoints.iter().map(to_any).collect(),
+        }
+    }
+}
+
+/// A TCP (or sniffed) outbound listener: where it listens and the service behind it.
+#[derive(Clone, Debug)]
+struct TcpListenerPlan<'a> {
+    ip: String,
+    port: u32,
+    service: &'a Service,
+    protocol: Protocol,
+}
+
+/// The translator of one sidecar: resources can be built all at once ([`Self::translate`]) or
+/// per type and name, as an xDS server asks for them.
+#[derive(Debug)]
+pub struct SidecarTranslator<'a> {
+    scope: ProxyScope<'a>,
+    options: SidecarOptions,
+    http_ports: BTreeSet<u32>,
+    tcp_listeners: Vec<TcpListenerPlan<'a>>,
+    warnings: Vec<String>,
+}
+
+/// Translates everything for one sidecar.
+pub fn translate_sidecar(
+    snapshot: &Snapshot,
+    proxy: &Proxy,
+    options: &SidecarOptions,
+) -> ProxyResources {
+    SidecarTranslator::new(snapshot, proxy, options).translate()
+}
+
+fn listener_ip(service: &Service) -> String {
+    if service.has_vip() {
+        service.address.clone()
+    } else {
+        crate::model::UNSPECIFIED_IP.to_string()
+    }
+}
+
+impl<'a> SidecarTranslator<'a> {
+    /// Plans the proxy's listeners from what it can see.
+    pub fn new(snapshot: &'a Snapshot, proxy: &'a Proxy, options: &SidecarOptions) -> Self {
+        let scope = ProxyScope::new(snapshot, proxy);
+        let mut http_ports = BTreeSet::new();
+        let mut tcp: BTreeMap<(String, u32), TcpListenerPlan<'a>> = BTreeMap::new();
+        let mut warnings = Vec::new();
+        for service in scope.services() {
+            for port in &service.ports {
+                if port.protocol.is_http() {
+                    http_ports.insert(port.number);
+                } else if port.protocol == Protocol::Udp {
+                    continue;
+                } else {
+                    let key = (listener_ip(service), port.number);
+                    match tcp.get(&key) {
+                        Some(first) => warnings.push(format!(
+                            "listener {}_{}: {} conflicts with {}; kept the first",
+                            key.0, key.1, service.hostname, first.service.hostname
+                        )),
+                        None => {
+                            tcp.insert(
+                                key.clone(),
+                                TcpListenerPlan {
+                                    ip: key.0,
+                                    port: key.1,
+                                    service,
+                                    protocol: port.protocol,
+                                },
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        // An HTTP listener on 0.0.0.0:<port> takes the address from a VIP-less TCP service.
+        tcp.retain(|(ip, port), plan| {
+            let clash = ip == crate::model::UNSPECIFIED_IP && http_ports.contains(port);
+            if clash {
+                warnings.push(format!(
+                    "listener 0.0.0.0_{port}: TCP service {} conflicts with HTTP services on the port; dropped",
+                    plan.service.hostname
+                ));
+            }
+            !clash
+        });
+        SidecarTranslator {
+            scope,
+            options: options.clone(),
+            http_ports,
+            tcp_listeners: tcp.into_values().collect(),
+            warnings,
+        }
+    }
+
+    /// What the proxy sees.
+    pub fn scope(&self) -> &ProxyScope<'a> {
+        &self.scope
+    }
+
+    fn catch_all(&self) -> CatchAll {
+        if self.scope.registry_only(self.options.registry_only) {
+            CatchAll::RegistryOnly
+        } else {
+            CatchAll::default()
+        }
+    }
+
+    fn cluster_defaults(&self, protocol: Protocol) -> ClusterDefaults {
+        ClusterDefaults {
+            connect_timeout: self.options.connect_timeout,
+            h2_upgrade: self.options.h2_upgrade,
+            port_is_http: protocol.is_http(),
+            port_is_http2: protocol.is_http2(),
+        }
+    }
+
+    /// Everything, each type in name order.
+    pub fn translate(&self) -> ProxyResources {
+        let clusters = self.clusters();
+        let endpoints = clusters
+            .iter()
+            .filter(|c| is_eds(c))
+            .filter_map(|c| self.endpoints(&c.name))
+            .collect();
+        let mut warnings = self.warnings.clone();
+        let routes = self
+            .route_names()
+            .iter()
+            .filter_map(|n| self.route_with_warnings(n, &mut warnings))
+            .collect();
+        ProxyResources {
+            listeners: self.listeners(),
+            routes,
+            clusters,
+            endpoints,
+            warnings,
+        }
+    }
+
+    // ---- listeners ----
+
+    /// LDS: every listener, in name order.
+    pub fn listeners(&self) -> Vec<Listener> {
+        let mut out = vec![
+            virtual_outbound_listener(self.options.outbound_capture_port, &self.catch_all()),
+            self.virtual_inbound(),
+        ];
+        out.extend(self.http_ports.iter().map(|p| outbound_http_listener(*p)));
+        out.extend(self.tcp_listeners.iter().map(|t| self.tcp_listener(t)));
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
+    }
+
+    fn tcp_listener(&self, plan: &TcpListenerPlan<'_>) -> Listener {
+        let service = plan.service;
+        let default_cluster = outbound_cluster_name(plan.port, "", &service.hostname);
+        let mut chains = Vec::new();
+        let mut listener_filters = Vec::new();
+        let vs = self.virtual_service_for(&service.hostname);
+        let stat = |cluster: &str| cluster.to_string();
+        if plan.protocol.is_sniffed() {
+            let route_name = format!("{}:{}", service.hostname, plan.port);
+            let hcm = outbound_http_connection_manager(
+                &format!("outbound_{}_{}", plan.ip, plan.port),
+                &route_name,
+            );
+            chains.push(FilterChain {
+                filter_chain_match: Some(FilterChainMatch {
+                    application_protocols: vec!["http/1.1".into(), "h2c".into()],
+                    ..Default::default()
+                }),
+                filters: vec![Filter {
+                    name: "envoy.filters.network.http_connection_manager".into(),
+                    config_type: Some(filter::ConfigType::TypedConfig(to_any(&hcm))),
+                }],
+                ..Default::default()
+            });
+            listener_filters.push(ListenerFilter {
+                name: "envoy.filters.listener.http_inspector".into(),
+                config_type: Some(listener_filter::ConfigType::TypedConfig(to_any(
+                    &HttpInspector::default(),
+                ))),
+                ..Default::default()
+            });
+        }
+        if plan.protocol.is_tls() {
+            for rule in vs.iter().flat_map(|v| v.spec.tls.iter()) {
+                let snis: Vec<String> = rule
+                    .r#match
+                    .iter()
+                    .filter(|m| m.port == 0 || m.port == plan.port)
+                    .filter(|m| m.gateways.is_empty() || m.gateways.iter().any(|g| g == "mesh"))
+                    .filter(|m| self.source_applies(&m.source_labels, &m.source_namespace))
+                    .flat_map(|m| m.sni_hosts.iter().cloned())
+                    .collect();
+                if snis.is_empty() {
+                    continue;
+                }
+                chains.push(FilterChain {
+                    filter_chain_match: Some(FilterChainMatch {
+                        server_names: snis,
+                        ..Default::default()
+                    }),
+                    filters: vec![self.tcp_proxy(&rule.route, plan.port, &default_cluster)],
+                    ..Default::default()
+                });
+            }
+            if !chains.is_empty() {
+                listener_filters.push(ListenerFilter {
+                    name: "envoy.filters.listener.tls_inspector".into(),
+                    config_type: Some(listener_filter::ConfigType::TypedConfig(to_any(
+                        &TlsInspector::default(),
+                    ))),
+                    ..Default::default()
+                });
+            }
+        }
+        let tcp_route = vs.and_then(|v| {
+            v.spec.tcp.iter().find(|r| {
+                r.r#match.is_empty()
+                    || r.r#match.iter().any(|m| {
+                        (m.port == 0 || m.port == plan.port)
+                            && (m.gateways.is_empty() || m.gateways.iter().any(|g| g == "mesh"))
+                            && self.source_applies(&m.source_labels, &m.source_namespace)
+                    })
+            })
+        });
+        let tcp_filter = match tcp_route {
+            Some(r) => self.tcp_proxy(&r.route, plan.port, &default_cluster),
+            None => tcp_proxy(&stat(&default_cluster), &default_cluster),
+        };
+        chains.push(FilterChain {
+            filters: vec![tcp_filter],
+            ..Default::default()
+        });
+        Listener {
+            name: format!("{}_{}", plan.ip, plan.port),
+            address: Some(socket(&plan.ip, plan.port)),
+            filter_chains: chains,
+            listener_filters,
+            listener_filters_timeout: (!plan.protocol.is_tcp()).then(PbDuration::default),
+            continue_on_listener_filters_timeout: plan.protocol.is_sniffed(),
+            traffic_direction: TrafficDirection::Outbound as i32,
+            bind_to_port: Some(BoolValue { value: false }),
+            ..Default::default()
+        }
+    }
+
+    fn source_applies(&self, labels: &BTreeMap<String, String>, namespace: &str) -> bool {
+        let proxy = self.scope.proxy();
+        labels.iter().all(|(k, v)| proxy.labels.get(k) == Some(v))
+            && (namespace.is_empty() || namespace == proxy.config_namespace)
+    }
+
+    /// A TCP proxy to a VirtualService TCP/TLS route's destinations.
+    fn tcp_proxy(&self, route: &[RouteDestination], port: u32, default: &str) -> Filter {
+        let named: Vec<(String, u32)> = route
+            .iter()
+            .filter_map(|r| {
+                let d = r.destination.as_ref()?;
+                Some((
+                    self.destination_cluster(d, port),
+                    u32::try_from(r.weight).unwrap_or(0),
+                ))
+            })
+            .collect();
+        match named.as_slice() {
+            [] => tcp_proxy(default, default),
+            [(only, _)] => tcp_proxy(only, only),
+            many => {
+                let clusters = many
+                    .iter()
+                    .filter(|(_, w)| *w > 0)
+                    .map(
+                        |(name, weight)| tcp_proxy::weighted_cluster::ClusterWeight {
+                            name: name.clone(),
+                            weight: *weight,
+                            ..Default::default()
+                        },
+                    )
+                    .collect();
+                let proxy = TcpProxy {
+                    stat_prefix: default.to_string(),
+                    cluster_specifier: Some(tcp_proxy::ClusterSpecifier::WeightedClusters(
+                        tcp_proxy::WeightedCluster { clusters },
+                    )),
+                    ..Default::default()
+                };
+                Filter {
+                    name: "envoy.filters.network.tcp_proxy".into(),
+                    config_type: Some(filter::ConfigType::TypedConfig(to_any(&proxy))),
+                }
+            }
+        }
+    }
+
+    fn virtual_inbound(&self) -> Listener {
+        let (ports, passthrough) = self.inbound_ports();
+        virtual_inbound_listener_with(
+            self.options.inbound_capture_port,
+            &ports,
+            &passthrough,
+            &self.options.trust_domain_aliases,
+        )
+    }
+
+    /// The workload's ports with their protocols, mTLS modes and policy filters, and the
+    /// passthrough (number 0) with the workload-wide mode and the same filters.
+    pub fn inbound_ports(&self) -> (Vec<InboundPort>, InboundPort) {
+        let snapshot = self.scope.snapshot();
+        let proxy = self.scope.proxy();
+        let root = snapshot.options().root_namespace.as_str();
+        let peer_auths: Vec<&crate::api::PeerAuthentication> = snapshot
+            .objects_of(Kind::PeerAuthentication)
+            .filter_map(|o| match o {
+                Object::PeerAuthentication(p) => Some(p),
+                _ => None,
+            })
+            .collect();
+        let mtls = super::authn::effective_peer_authentication(
+            peer_auths,
+            root,
+            &proxy.config_namespace,
+            &proxy.labels,
+        );
+        let (http_filters, network_filters) = self.policy_filters();
+        let mut seen = BTreeSet::new();
+        let mut ports = Vec::new();
+        let mut add = |number: u32, protocol: Protocol| {
+            if number == 0 || !seen.insert(number) {
+                return;
+            }
+            let mut p =
+                InboundPort::new(number, inbound_protocol(protocol), mtls.port_mode(number));
+            p.http_filters = http_filters.clone();
+            p.network_filters = network_filters.clone();
+            ports.push(p);
+        };
+        let ingress = self
+            .scope
+            .sidecar()
+            .map(|s| s.spec.ingress.as_slice())
+            .unwrap_or_default();
+        if !ingress.is_empty() {
+            for l in ingress {
+                if let Some(p) = &l.port {
+                    let number = if p.target_port > 0 {
+                        p.target_port
+                    } else {
+                        p.number
+                    };
+                    add(number, Protocol::parse(&p.protocol));
+                }
+            }
+        } else if let Some(w) = self.scope.workload() {
+            for s in snapshot.services().iter().filter(|s| {
+                s.registry == Registry::Kubernetes
+                    && s.namespace == w.namespace
+                    && !s.selector.is_empty()
+                    && w.matches(&s.selector)
+            }) {
+                for port in &s.ports {
+                    if let Some(target) = w.target_port(port) {
+                        add(target, port.protocol);
+                    }
+                }
+            }
+        }
+        ports.sort_by_key(|p| p.port);
+        let mut passthrough = InboundPort::new(0, PortProtocol::Auto, mtls.mode);
+        passthrough.http_filters = http_filters;
+        passthrough.network_filters = network_filters;
+        (ports, passthrough)
+    }
+
+    /// JWT authentication and RBAC filters for HTTP chains, and RBAC filters for TCP chains,
+    /// from the RequestAuthentications and AuthorizationPolicies that apply to the workload.
+    fn policy_filters(
+        &self,
+    ) -> (
+        Vec<envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::HttpFilter>,
+        Vec<Filter>,
+    ){
+        let request_authns = self.scope.policies(
+            Kind::RequestAuthentication,
+            |o| match o {
+                Object::RequestAuthentication(r) => Some(r),
+                _ => None,
+            },
+            |s| s.selector.as_ref().map(|w| &w.match_labels),
+        );
+        let mut rules: Vec<&crate::api::security::JwtRule> = request_authns
+            .iter()
+            .flat_map(|r| r.spec.jwt_rules.iter())
+            .collect();
+        rules.sort_by(|a, b| a.issuer.cmp(&b.issuer));
+        let authz = self.scope.policies(
+            Kind::AuthorizationPolicy,
+            |o| match o {
+                Object::AuthorizationPolicy(p) => Some(p),
+                _ => None,
+            },
+            |s| s.selector.as_ref().map(|w| &w.match_labels),
+        );
+        let snapshot = self.scope.snapshot();
+        let tds = TrustDomains::with_aliases(
+            &snapshot.options().trust_domain,
+            &self.options.trust_domain_aliases,
+        );
+        let mut http = Vec::new();
+        http.extend(jwt_authn_filter(&rules, false));
+        http.extend(build_http(&authz, &tds));
+        (http, build_tcp(&authz, &tds))
+    }
+
+    // ---- routes ----
+
+    /// RDS: the names of the route configurations the listeners refer to.
+    pub fn route_names(&self) -> Vec<String> {
+        let mut out: Vec<String> = self.http_ports.iter().map(u32::to_string).collect();
+        out.extend(
+            self.tcp_listeners
+                .iter()
+                .filter(|t| t.protocol.is_sniffed())
+                .map(|t| format!("{}:{}", t.service.hostname, t.port)),
+        );
+        out.sort();
+        out
+    }
+
+    /// One route configuration by name (`"9080"`, or `"<host>:<port>"` for a sniffed port).
+    pub fn route(&self, name: &str) -> Option<RouteConfiguration> {
+        self.route_with_warnings(name, &mut Vec::new())
+    }
+
+    fn route_with_warnings(
+        &self,
+        name: &str,
+        warnings: &mut Vec<String>,
+    ) -> Option<RouteConfiguration> {
+        let (port, services): (u32, Vec<&Service>) = match name.parse::<u32>() {
+            Ok(port) if self.http_ports.contains(&port) => (
+                port,
+                self.scope
+                    .services()
+                    .iter()
+                    .copied()
+                    .filter(|s| s.port(port).is_some_and(|p| p.protocol.is_http()))
+                    .collect(),
+            ),
+            Ok(_) => return None,
+            Err(_) => {
+                let (host, port) = name.rsplit_once(':')?;
+                let port: u32 = port.parse().ok()?;
+                let plan = self.tcp_listeners.iter().find(|t| {
+                    t.protocol.is_sniffed() && t.port == port && t.service.hostname == host
+                })?;
+                (port, vec![plan.service])
+            }
+        };
+        let vhosts = self.virtual_hosts(port, &services, warnings);
+        Some(outbound_route_configuration(
+            name,
+            vhosts,
+            &self.catch_all(),
+        ))
+    }
+
+    fn virtual_hosts(
+        &self,
+        port: u32,
+        services: &[&Service],
+        warnings: &mut Vec<String>,
+    ) -> Vec<VirtualHost> {
+        let proxy = self.scope.proxy();
+        let mut claimed: BTreeSet<&str> = BTreeSet::new();
+        let mut seen_domains: BTreeSet<String> = BTreeSet::new();
+        let mut seen_names: BTreeSet<String> = BTreeSet::new();
+        let mut out = Vec::new();
+        let mut push = |name: String, domains: Vec<String>, routes, out: &mut Vec<VirtualHost>| {
+            if !seen_names.insert(name.clone()) {
+                warnings.push(format!("duplicate virtual host {name}; dropped"));
+                return;
+            }
+            let before = domains.len();
+            let domains: Vec<String> = domains
+                .into_iter()
+                .filter(|d| seen_domains.insert(d.clone()))
+                .collect();
+            if domains.len() != before {
+                warnings.push(format!(
+                    "duplicate domains in virtual host {name}; dropped them"
+                ));
+            }
+            if !domains.is_empty() {
+                out.push(VirtualHost {
+                    name,
+                    domains,
+                    routes,
+                    ..Default::default()
+                });
+            }
+        };
+        for vs in self.scope.virtual_services() {
+            let matched: Vec<&Service> = services
+                .iter()
+                .copied()
+                .filter(|s| !claimed.contains(s.hostname.as_str()))
+                .filter(|s| vs.spec.hosts.iter().any(|h| host_matches(h, &s.hostname)))
+                .collect();
+            if matched.is_empty() && port != 80 {
+                continue;
+            }
+            for s in &matched {
+                claimed.insert(&s.hostname);
+            }
+            let cluster_name = |d: &Destination| self.destination_cluster(d, port);
+            let mut ctx = RouteContext::new(port, &cluster_name);
+            ctx.proxy_labels = proxy.labels.clone();
+            ctx.proxy_namespace = proxy.config_namespace.clone();
+            let routes = build_http_routes(&vs.spec.http, &ctx);
+            if routes.is_empty() {
+                continue;
+            }
+            for host in vs
+                .spec
+                .hosts
+                .iter()
+                .filter(|h| !h.starts_with('*') && !services.iter().any(|s| &s.hostname == *h))
+            {
+                push(
+                    virtual_host_name(host, port),
+                    vec![host.clone()],
+                    routes.clone(),
+                    &mut out,
+                );
+            }
+            for s in matched {
+                push(
+                    virtual_host_name(&s.hostname, port),
+                    self.domains(s),
+                    routes.clone(),
+                    &mut out,
+                );
+            }
+        }
+        for s in services
+            .iter()
+            .filter(|s| !claimed.contains(s.hostname.as_str()))
+        {
+            let cluster = outbound_cluster_name(port, "", &s.hostname);
+            let hash = self.consistent_hash(s, port);
+            let mut route = default_outbound_route(&cluster, hash.is_some());
+            if let (
+                Some(h),
+                Some(envoy_types::pb::envoy::config::route::v3::route::Action::Route(a)),
+            ) = (hash, route.action.as_mut())
+            {
+                a.hash_policy = vec![h];
+            }
+            push(
+                virtual_host_name(&s.hostname, port),
+                self.domains(s),
+                vec![route],
+                &mut out,
+            );
+        }
+        out
+    }
+
+    fn domains(&self, s: &Service) -> Vec<String> {
+        let proxy = self.scope.proxy();
+        let mut opts = DomainOptions::sidecar(proxy.dns_domain.clone());
+        opts.headless_kubernetes =
+            s.registry == Registry::Kubernetes && s.resolution == Resolution::Passthrough;
+        let mut addresses = vec![s.address.clone()];
+        addresses.extend(s.extra_addresses.iter().cloned());
+        virtual_host_domains(&s.hostname, &addresses, &opts)
+    }
+
+    /// The DestinationRule's consistent hash for the default subset of a service port.
+    fn consistent_hash(
+        &self,
+        s: &Service,
+        port: u32,
+    ) -> Option<envoy_types::pb::envoy::config::route::v3::route_action::HashPolicy> {
+        let policy = self.traffic_policy(s, None, port)?;
+        let lb = policy.load_balancer.as_ref()?;
+        match lb.lb_policy.as_ref()? {
+            crate::api::networking::LbPolicy::ConsistentHash(hash) => {
+                super::route::hash_policy(hash)
+            }
+            _ => None,
+        }
+    }
+
+    /// The first VirtualService (oldest) that claims `host`.
+    fn virtual_service_for(&self, host: &str) -> Option<&super::scope::ScopedVirtualService> {
+        self.scope
+            .virtual_services()
+            .iter()
+            .find(|v| v.spec.hosts.iter().any(|h| host_matches(h, host)))
+    }
+
+    /// `GetDestinationCluster`: the port is the destination's, else the service's only port,
+    /// else the listener's.
+    fn destination_cluster(&self, d: &Destination, listener_port: u32) -> String {
+        let port = match &d.port {
+            Some(p) if p.number > 0 => p.number,
+            _ => match self.scope.service(&d.host).map(|s| s.ports.as_slice()) {
+                Some([only]) => only.number,
+                _ => listener_port,
+            },
+        };
+        outbound_cluster_name(port, &d.subset, &d.host)
+    }
+
+    // ---- clusters ----
+
+    fn traffic_policy(
+        &self,
+        s: &Service,
+        subset: Option<&str>,
+        port: u32,
+    ) -> Option<TrafficPolicy> {
+        let dr = self.scope.snapshot().destination_rule_for(
+            &s.hostname,
+            &s.namespace,
+            &self.scope.proxy().config_namespace,
+        )?;
+        effective_traffic_policy(&dr.spec, subset, port)
+    }
+
+    /// CDS: every cluster, in name order.
+    pub fn clusters(&self) -> Vec<Cluster> {
+        let defaults = self.cluster_defaults(Protocol::Tcp);
+        let mut out = vec![blackhole_cluster(&defaults), passthrough_cluster(&defaults)];
+        let proxy_ns = self.scope.proxy().config_namespace.as_str();
+        for s in self.scope.services() {
+            let dr =
+                self.scope
+                    .snapshot()
+                    .destination_rule_for(&s.hostname, &s.namespace, proxy_ns);
+            let subsets: Vec<Option<&str>> = std::iter::once(None)
+                .chain(
+                    dr.iter()
+                        .flat_map(|d| d.spec.subsets.iter())
+                        .map(|s| Some(s.name.as_str())),
+                )
+                .collect();
+            for port in s.ports.iter().filter(|p| p.protocol != Protocol::Udp) {
+                for subset in &subsets {
+                    if let Some(c) = self.outbound_cluster(s, port, *subset) {
+                        out.push(c);
+                    }
+                }
+            }
+        }
+        let (ports, _) = self.inbound_ports();
+        out.push(inbound_passthrough_cluster(&defaults));
+        for p in &ports {
+            let mut d = defaults.clone();
+            d.port_is_http = matches!(p.protocol, PortProtocol::Http | PortProtocol::Http2);
+            out.push(inbound_cluster(p.port, &d));
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out.dedup_by(|a, b| a.name == b.name);
+        out
+    }
+
+    fn outbound_cluster(&self, s: &Service, port: &Port, subset: Option<&str>) -> Option<Cluster> {
+        use envoy_cluster::DiscoveryType;
+        let name = outbound_cluster_name(port.number, subset.unwrap_or(""), &s.hostname);
+        let discovery = match s.resolution {
+            Resolution::ClientSideLb => DiscoveryType::Eds,
+            Resolution::DnsLb => DiscoveryType::StrictDns,
+            Resolution::DnsRoundRobinLb => DiscoveryType::LogicalDns,
+            Resolution::Passthrough | Resolution::Dynamic => DiscoveryType::OriginalDst,
+        };
+        let mut c = base_cluster(&name, discovery);
+        let policy = self.traffic_policy(s, subset, port.number);
+        let defaults = self.cluster_defaults(port.protocol);
+        apply_traffic_policy(&mut c, policy.as_ref(), &defaults);
+        if matches!(
+            discovery,
+            DiscoveryType::StrictDns | DiscoveryType::LogicalDns
+        ) {
+            use envoy_types::pb::envoy::config::cluster::v3::cluster::DnsLookupFamily;
+            c.dns_lookup_family = DnsLookupFamily::V4Only as i32;
+            #[allow(deprecated)] // as istiod still writes them
+            {
+                c.respect_dns_ttl = true;
+                c.dns_refresh_rate = Some(PbDuration {
+                    seconds: 60,
+                    nanos: 0,
+                });
+            }
+            let mut cla = self.assignment(&name, s, port, subset)?;
+            if discovery == DiscoveryType::LogicalDns {
+                // LOGICAL_DNS takes exactly one endpoint.
+                cla.endpoints.truncate(1);
+                if let Some(l) = cla.endpoints.first_mut() {
+                    l.lb_endpoints.truncate(1);
+                }
+                if cla
+                    .endpoints
+                    .first()
+                    .is_none_or(|l| l.lb_endpoints.is_empty())
+                {
+                    return None;
+                }
+            }
+            c.load_assignment = Some(cla);
+        }
+        let tls = policy.as_ref().and_then(|p| p.tls.as_ref());
+        let upstream = match tls {
+            Some(t) => UpstreamTls::Configured(t),
+            None if self.options.auto_mtls && !s.mesh_external => UpstreamTls::AutoMutual,
+            None => UpstreamTls::None,
+        };
+        let sans = self.service_accounts(s);
+        apply_upstream_tls(
+            &mut c,
+            upstream,
+            (port.number, subset.unwrap_or(""), &s.hostname),
+            &sans,
+            port.protocol.is_http2(),
+        );
+        Some(c)
+    }
+
+    /// The SPIFFE identities behind a service (its workloads' and the ServiceEntry's
+    /// `subjectAltNames`), as `ISTIO_MUTUAL` verifies them.
+    fn service_accounts(&self, s: &Service) -> Vec<String> {
+        let td = &self.scope.snapshot().options().trust_domain;
+        let mut out: BTreeSet<String> = s.service_accounts.iter().cloned().collect();
+        for w in service_workloads(s, self.scope.snapshot().workloads()) {
+            out.extend(w.spiffe_id(td));
+        }
+        out.into_iter().collect()
+    }
+
+    fn assignment(
+        &self,
+        cluster: &str,
+        s: &Service,
+        port: &Port,
+        subset: Option<&str>,
+    ) -> Option<ClusterLoadAssignment> {
+        let labels = match subset {
+            None => BTreeMap::new(),
+            Some(name) => self
+                .scope
+                .snapshot()
+                .destination_rule_for(
+                    &s.hostname,
+                    &s.namespace,
+                    &self.scope.proxy().config_namespace,
+                )
+                .and_then(|dr| dr.spec.subsets.iter().find(|x| x.name == name))
+                .map(|x| x.labels.clone())?,
+        };
+        Some(cluster_load_assignment(
+            cluster,
+            s,
+            port,
+            &labels,
+            self.scope.snapshot().workloads(),
+            &EndpointOptions::default(),
+        ))
+    }
+
+    // ---- endpoints ----
+
+    /// EDS: the assignment of one outbound cluster.
+    pub fn endpoints(&self, cluster: &str) -> Option<ClusterLoadAssignment> {
+        self.scope
+            .snapshot()
+            .outbound_endpoints(cluster, &self.scope.proxy().config_namespace)
+    }
+}
+
+fn is_eds(c: &Cluster) -> bool {
+    c.cluster_discovery_type
+        == Some(envoy_cluster::ClusterDiscoveryType::Type(
+            envoy_cluster::DiscoveryType::Eds as i32,
+        ))
+}
+
+fn inbound_protocol(p: Protocol) -> PortProtocol {
+    if p.is_http2() {
+        PortProtocol::Http2
+    } else if p.is_http() {
+        PortProtocol::Http
+    } else if p.is_sniffed() {
+        PortProtocol::Auto
+    } else {
+        PortProtocol::Tcp
+    }
+}
+
+fn tcp_proxy(stat_prefix: &str, cluster: &str) -> Filter {
+    super::listener::tcp_proxy_filter(stat_prefix, cluster)
+}
