@@ -49,6 +49,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use envoy_types::pb::envoy::config::cluster::v3::{Cluster, cluster as envoy_cluster};
+use envoy_types::pb::envoy::config::core::v3::Metadata;
 use envoy_types::pb::envoy::config::core::v3::TrafficDirection;
 use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
 use envoy_types::pb::envoy::config::listener::v3::{
@@ -58,7 +59,7 @@ use envoy_types::pb::envoy::config::route::v3::{RouteConfiguration, VirtualHost}
 use envoy_types::pb::envoy::extensions::filters::listener::http_inspector::v3::HttpInspector;
 use envoy_types::pb::envoy::extensions::filters::listener::tls_inspector::v3::TlsInspector;
 use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3::{TcpProxy, tcp_proxy};
-use envoy_types::pb::google::protobuf::{BoolValue, Duration as PbDuration};
+use envoy_types::pb::google::protobuf::{BoolValue, Duration as PbDuration, Struct, Value, value};
 
 use super::authz::{TrustDomains, build_http, build_tcp};
 use super::cluster::{
@@ -666,7 +667,11 @@ impl<'a> SidecarTranslator<'a> {
             let mut ctx = RouteContext::new(port, &cluster_name);
             ctx.proxy_labels = proxy.labels.clone();
             ctx.proxy_namespace = proxy.config_namespace.clone();
-            let routes = build_http_routes(&vs.spec.http, &ctx);
+            let mut routes = build_http_routes(&vs.spec.http, &ctx);
+            let meta = config_metadata("virtual-service", &vs.namespace, &vs.name);
+            for r in &mut routes {
+                r.metadata = Some(meta.clone());
+            }
             if routes.is_empty() {
                 continue;
             }
@@ -826,6 +831,18 @@ impl<'a> SidecarTranslator<'a> {
             Resolution::Passthrough | Resolution::Dynamic => DiscoveryType::OriginalDst,
         };
         let mut c = base_cluster(&name, discovery);
+        if let Some(dr) = self.scope.snapshot().destination_rule_for(
+            &s.hostname,
+            &s.namespace,
+            &self.scope.proxy().config_namespace,
+        ) {
+            let ns = if dr.metadata.namespace.is_empty() {
+                crate::model::DEFAULT_NAMESPACE
+            } else {
+                dr.metadata.namespace.as_str()
+            };
+            c.metadata = Some(config_metadata("destination-rule", ns, &dr.metadata.name));
+        }
         let policy = self.traffic_policy(s, subset, port.number);
         let defaults = self.cluster_defaults(port.protocol);
         apply_traffic_policy(&mut c, policy.as_ref(), &defaults);
@@ -925,6 +942,43 @@ impl<'a> SidecarTranslator<'a> {
         self.scope
             .snapshot()
             .outbound_endpoints(cluster, &self.scope.proxy().config_namespace)
+    }
+}
+
+/// `util.AddConfigInfoMetadata`: `filter_metadata.istio.config` naming the Istio resource a
+/// route or cluster came from, which `istioctl proxy-config` shows.
+pub fn config_metadata(kind: &str, namespace: &str, name: &str) -> Metadata {
+    let mut fields = std::collections::HashMap::new();
+    fields.insert(
+        "config".to_string(),
+        Value {
+            kind: Some(value::Kind::StringValue(format!(
+                "/apis/networking.istio.io/v1/namespaces/{namespace}/{kind}/{name}"
+            ))),
+        },
+    );
+    let mut filter_metadata = std::collections::HashMap::new();
+    filter_metadata.insert("istio".to_string(), Struct { fields });
+    Metadata {
+        filter_metadata,
+        ..Default::default()
+    }
+}
+
+/// The Istio resource (`name.namespace`) recorded by [`config_metadata`], if any.
+pub fn config_of(metadata: Option<&Metadata>) -> Option<String> {
+    let v = metadata?
+        .filter_metadata
+        .get("istio")?
+        .fields
+        .get("config")?;
+    let Some(value::Kind::StringValue(path)) = &v.kind else {
+        return None;
+    };
+    let parts: Vec<&str> = path.split('/').collect();
+    match parts.as_slice() {
+        ["", "apis", _, _, "namespaces", ns, _, name] => Some(format!("{name}.{ns}")),
+        _ => None,
     }
 }
 

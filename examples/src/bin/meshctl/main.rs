@@ -2,8 +2,10 @@
 //!
 //! ```text
 //! meshctl validate -f samples/bookinfo/networking/ -f extra.yaml [-o json] [--lenient]
+//! meshctl proxy-config <listeners|routes|clusters|endpoints|all> --config DIR --pod NAME.NS [-o short|json|bootstrap]
 //! ```
 
+mod proxy_config;
 mod validate;
 
 use std::process::ExitCode;
@@ -26,12 +28,16 @@ struct Cli {
 enum Command {
     /// Validate Istio configuration files as istiod's webhook would.
     Validate(validate::Args),
+    /// Print the Envoy configuration of a workload's sidecar, as istiod would send it.
+    #[command(name = "proxy-config", alias = "pc")]
+    ProxyConfig(proxy_config::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Validate(args) => validate::run(&args),
+        Command::ProxyConfig(args) => proxy_config::run(&args),
     };
     match result {
         Ok(code) => code,

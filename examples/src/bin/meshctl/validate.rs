@@ -183,7 +183,7 @@ fn check_source(loader: &Loader, name: &str, text: &str, findings: &mut Vec<Find
 }
 
 /// The files under `path`: itself if a file, else every .yaml/.yml/.json below it, sorted.
-fn collect(path: &Path) -> Result<Vec<PathBuf>> {
+pub(crate) fn collect(path: &Path) -> Result<Vec<PathBuf>> {
     let meta =
         std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
     if meta.is_file() {
