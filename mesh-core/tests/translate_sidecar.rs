@@ -488,3 +488,91 @@ spec:
     assert!(!text.contains("envoy.filters.http.rbac"));
     assert_envoy_accepts(&out, &proxy, "the policy sidecar");
 }
+
+/// Every workload of every corpus file that has workloads (Pods, Deployments, StatefulSets,
+/// WorkloadEntries), and of Bookinfo with each of its networking samples applied: the sidecar
+/// config has no conflicts to report and real Envoy accepts it.
+#[test]
+fn corpus_sidecars_are_accepted_by_envoy() {
+    let files = support::corpus_files();
+    let mut meshes: Vec<(String, Vec<Object>)> = Vec::new();
+    let base = objects(&[BOOKINFO]);
+    for f in files.iter().filter(|f| {
+        f.rel.starts_with("istio/samples/bookinfo/networking/") && f.rel.ends_with(".yaml")
+    }) {
+        let mut all = base.clone();
+        all.extend(
+            load::from_str(&f.text, &f.rel)
+                .expect("loads")
+                .into_iter()
+                .map(|l| l.object),
+        );
+        meshes.push((format!("bookinfo + {}", f.rel), all));
+    }
+    for f in &files {
+        let has_workloads = [
+            "kind: Pod",
+            "kind: Deployment",
+            "kind: StatefulSet",
+            "kind: WorkloadEntry",
+        ]
+        .iter()
+        .any(|k| f.text.contains(k));
+        if !has_workloads || !f.rel.ends_with(".yaml") || f.rel.contains("validation/testdata") {
+            continue;
+        }
+        let Ok(loaded) = load::from_str(&f.text, &f.rel) else {
+            continue; // files that do not load are covered by the loader's tests
+        };
+        meshes.push((
+            f.rel.clone(),
+            loaded.into_iter().map(|l| l.object).collect(),
+        ));
+    }
+    let mut cases: Vec<(String, Snapshot)> = Vec::new();
+    for (name, objs) in meshes {
+        cases.push((name, snapshot_of(objs)));
+    }
+    let total: usize = cases.iter().map(|(_, s)| s.workloads().len()).sum();
+    assert!(
+        cases.len() > 40 && total > 150,
+        "{} meshes, {total} workloads",
+        cases.len()
+    );
+    eprintln!("{} meshes, {total} workloads", cases.len());
+    let failures = std::sync::Mutex::new(Vec::new());
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..2 {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let Some((name, snap)) = cases.get(i) else {
+                        break;
+                    };
+                    for w in snap.workloads() {
+                        let proxy = Proxy::for_workload(w, ProxyType::Sidecar, "cluster.local");
+                        let out = translate_sidecar(snap, &proxy, &SidecarOptions::default());
+                        let b =
+                            static_bootstrap(&out, &proxy.node_id(), &BootstrapOptions::default());
+                        let json = dump::message_to_json(&b).expect("dumps");
+                        let (ok, text) = support::envoy::validate_json(&json);
+                        if !ok {
+                            failures
+                                .lock()
+                                .expect("lock")
+                                .push(format!("{name} / {}: {text}", w.name));
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let failures = failures.into_inner().expect("lock");
+    assert!(
+        failures.is_empty(),
+        "{} rejected:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
