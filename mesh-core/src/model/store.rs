@@ -14,9 +14,9 @@
 //! `<name>-<index>` from their pod template, so a directory of manifests translates without
 //! a cluster.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::Ipv4Addr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use crate::api::{Kind, Object, k8s};
 
@@ -229,6 +229,21 @@ struct Inner {
     services: Vec<Service>,
     by_host: BTreeMap<String, Vec<usize>>,
     workloads: Vec<Workload>,
+    /// Objects of each modelled kind, in key order.
+    by_kind: BTreeMap<Kind, Vec<Arc<Object>>>,
+    /// Workload indexes by `(namespace, label, value)`.
+    workload_labels: HashMap<(String, String, String), Vec<usize>>,
+    /// DestinationRules by namespace, indexes into `by_kind[DestinationRule]`.
+    destination_rules: HashMap<String, RuleIndex>,
+    /// The mesh-bound VirtualServices, scoped once for all proxies (on first use).
+    mesh_virtual_services: OnceLock<Vec<crate::translate::scope::ScopedVirtualService>>,
+}
+
+/// A namespace's DestinationRules by their (qualified) host.
+#[derive(Debug, Default)]
+struct RuleIndex {
+    exact: HashMap<String, Vec<usize>>,
+    wildcard: Vec<(String, usize)>,
 }
 
 impl Snapshot {
@@ -255,6 +270,39 @@ impl Snapshot {
         for (i, s) in services.iter().enumerate() {
             by_host.entry(s.hostname.clone()).or_default().push(i);
         }
+        let mut by_kind: BTreeMap<Kind, Vec<Arc<Object>>> = BTreeMap::new();
+        for o in objects.values() {
+            if let Some(k) = o.kind() {
+                by_kind.entry(k).or_default().push(Arc::clone(o));
+            }
+        }
+        let mut workload_labels: HashMap<(String, String, String), Vec<usize>> = HashMap::new();
+        for (i, w) in workloads.iter().enumerate() {
+            for (k, v) in &w.labels {
+                workload_labels
+                    .entry((w.namespace.clone(), k.clone(), v.clone()))
+                    .or_default()
+                    .push(i);
+            }
+        }
+        let mut destination_rules: HashMap<String, RuleIndex> = HashMap::new();
+        for (i, o) in by_kind
+            .get(&Kind::DestinationRule)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            if let Object::DestinationRule(dr) = &**o {
+                let ns = namespace_or_default(&dr.metadata.namespace).to_string();
+                let host = qualify(&dr.spec.host, &ns, &options.domain_suffix);
+                let index = destination_rules.entry(ns).or_default();
+                if host.starts_with('*') {
+                    index.wildcard.push((host, i));
+                } else {
+                    index.exact.entry(host).or_default().push(i);
+                }
+            }
+        }
         Snapshot {
             inner: Arc::new(Inner {
                 options,
@@ -262,8 +310,50 @@ impl Snapshot {
                 services,
                 by_host,
                 workloads,
+                by_kind,
+                workload_labels,
+                destination_rules,
+                mesh_virtual_services: OnceLock::new(),
             }),
         }
+    }
+
+    /// The workloads behind a service (as `translate::endpoints::service_workloads` selects
+    /// them), found through the snapshot's label index.
+    pub fn service_workloads<'a>(&'a self, service: &'a Service) -> Vec<&'a Workload> {
+        use super::Registry;
+        match service.registry {
+            Registry::External if !service.inline_endpoints.is_empty() => {
+                return service.inline_endpoints.iter().collect();
+            }
+            _ if service.selector.is_empty() => return Vec::new(),
+            _ => {}
+        }
+        // The rarest selector label narrows the candidates.
+        let candidates = service
+            .selector
+            .iter()
+            .map(|(k, v)| {
+                self.inner
+                    .workload_labels
+                    .get(&(service.namespace.clone(), k.clone(), v.clone()))
+                    .map_or(&[][..], Vec::as_slice)
+            })
+            .min_by_key(|c| c.len())
+            .unwrap_or_default();
+        candidates
+            .iter()
+            .map(|i| &self.inner.workloads[*i])
+            .filter(|w| !w.is_terminated() && w.matches(&service.selector))
+            .collect()
+    }
+
+    /// The VirtualServices bound to the mesh (`gateways` empty or `mesh`) with hosts qualified
+    /// and delegates merged, oldest first: computed once per snapshot, then filtered per proxy.
+    pub fn mesh_virtual_services(&self) -> &[crate::translate::scope::ScopedVirtualService] {
+        self.inner
+            .mesh_virtual_services
+            .get_or_init(|| crate::translate::scope::mesh_virtual_services(self))
     }
 
     /// The mesh settings.
@@ -306,10 +396,11 @@ impl Snapshot {
     /// Every object of a modelled kind, in key order.
     pub fn objects_of(&self, kind: Kind) -> impl Iterator<Item = &Object> + '_ {
         self.inner
-            .objects
-            .values()
+            .by_kind
+            .get(&kind)
+            .into_iter()
+            .flatten()
             .map(|o| &**o)
-            .filter(move |o| o.kind() == Some(kind))
     }
 
     /// The object with this key.
@@ -338,7 +429,6 @@ impl Snapshot {
         service_namespace: &str,
         proxy_namespace: &str,
     ) -> Option<&crate::api::DestinationRule> {
-        let suffix = &self.inner.options.domain_suffix;
         let visible = |rule: &crate::api::DestinationRule| {
             let ns = &rule.metadata.namespace;
             rule.spec.export_to.is_empty()
@@ -349,30 +439,48 @@ impl Snapshot {
                     other => other == proxy_namespace,
                 })
         };
+        let rules = self
+            .inner
+            .by_kind
+            .get(&Kind::DestinationRule)
+            .map_or(&[][..], Vec::as_slice);
+        let rule = |i: usize| match rules.get(i).map(|o| &**o) {
+            Some(Object::DestinationRule(dr)) if visible(dr) => Some(dr),
+            _ => None,
+        };
         let root = self.inner.options.root_namespace.as_str();
         for namespace in [proxy_namespace, service_namespace, root] {
-            let best = self
-                .objects_of(Kind::DestinationRule)
-                .filter_map(|o| match o {
-                    Object::DestinationRule(dr) => Some(dr),
-                    _ => None,
-                })
-                .filter(|dr| {
-                    namespace_or_default(&dr.metadata.namespace) == namespace && visible(dr)
-                })
-                .filter_map(|dr| {
-                    host_match_rank(&qualify(&dr.spec.host, namespace, suffix), host)
-                        .map(|r| (r, dr))
-                })
-                // The best rank wins; on a tie the first in key order stays.
+            let Some(index) = self.inner.destination_rules.get(namespace) else {
+                continue;
+            };
+            // An exact host beats every wildcard; then the longest wildcard; then key order.
+            if let Some(dr) = index
+                .exact
+                .get(host)
+                .into_iter()
+                .flatten()
+                .find_map(|i| rule(*i))
+            {
+                return Some(dr);
+            }
+            let best = index
+                .wildcard
+                .iter()
+                .filter_map(|(h, i)| host_match_rank(h, host).map(|r| (r, *i)))
+                .filter_map(|(r, i)| rule(i).map(|dr| (r, i, dr)))
                 .fold(
-                    None::<(usize, &crate::api::DestinationRule)>,
-                    |best, (r, dr)| match best {
-                        Some((br, _)) if br >= r => best,
-                        _ => Some((r, dr)),
+                    None::<(usize, usize, &crate::api::DestinationRule)>,
+                    |best, cur| match best {
+                        Some(b)
+                            if (b.0, std::cmp::Reverse(b.1))
+                                >= (cur.0, std::cmp::Reverse(cur.1)) =>
+                        {
+                            best
+                        }
+                        _ => Some(cur),
                     },
                 );
-            if let Some((_, dr)) = best {
+            if let Some((_, _, dr)) = best {
                 return Some(dr);
             }
         }
@@ -389,7 +497,7 @@ impl Snapshot {
         cluster_name: &str,
         proxy_namespace: &str,
     ) -> Option<envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment> {
-        use crate::translate::endpoints::{EndpointOptions, cluster_load_assignment};
+        use crate::translate::endpoints::{EndpointOptions, selected_cluster_load_assignment};
         let mut parts = cluster_name.splitn(4, '|');
         let (Some("outbound"), Some(port), Some(subset), Some(host)) =
             (parts.next(), parts.next(), parts.next(), parts.next())
@@ -412,12 +520,12 @@ impl Snapshot {
                 .map(|s| s.labels.clone())
         };
         let mut cla = match labels {
-            Some(labels) => cluster_load_assignment(
+            Some(labels) => selected_cluster_load_assignment(
                 cluster_name,
                 service,
                 service_port,
                 &labels,
-                self.workloads(),
+                self.service_workloads(service),
                 &EndpointOptions::default(),
             ),
             None => envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment::default(),

@@ -79,7 +79,17 @@ pub fn port_endpoints<'a>(
     subset: &BTreeMap<String, String>,
     workloads: &'a [Workload],
 ) -> Vec<ServiceEndpoint<'a>> {
-    let selected = service_workloads(service, workloads);
+    selected_port_endpoints(service, port, subset, service_workloads(service, workloads))
+}
+
+/// [`port_endpoints`] over workloads already selected for the service (as
+/// [`service_workloads`] or `Snapshot::service_workloads` select them).
+pub fn selected_port_endpoints<'a>(
+    service: &'a Service,
+    port: &Port,
+    subset: &BTreeMap<String, String>,
+    selected: Vec<&'a Workload>,
+) -> Vec<ServiceEndpoint<'a>> {
     let dns = matches!(
         service.resolution,
         Resolution::DnsLb | Resolution::DnsRoundRobinLb
@@ -154,8 +164,27 @@ pub fn cluster_load_assignment(
     workloads: &[Workload],
     options: &EndpointOptions,
 ) -> ClusterLoadAssignment {
+    selected_cluster_load_assignment(
+        cluster_name,
+        service,
+        port,
+        subset,
+        service_workloads(service, workloads),
+        options,
+    )
+}
+
+/// [`cluster_load_assignment`] over workloads already selected for the service.
+pub fn selected_cluster_load_assignment(
+    cluster_name: &str,
+    service: &Service,
+    port: &Port,
+    subset: &BTreeMap<String, String>,
+    selected: Vec<&Workload>,
+    options: &EndpointOptions,
+) -> ClusterLoadAssignment {
     let mut by_locality: BTreeMap<String, Vec<(String, u32, LbEndpoint)>> = BTreeMap::new();
-    for ep in port_endpoints(service, port, subset, workloads) {
+    for ep in selected_port_endpoints(service, port, subset, selected) {
         let locality = ep.workload.map(|w| w.locality.clone()).unwrap_or_default();
         let weight = ep.workload.map_or(1, |w| w.weight.max(1));
         let lb = LbEndpoint {

@@ -125,7 +125,7 @@ pub struct ProxyScope<'a> {
     sidecar: Option<&'a Resource<SidecarSpec>>,
     imports: Vec<ImportedHost>,
     services: Vec<&'a Service>,
-    virtual_services: Vec<ScopedVirtualService>,
+    virtual_services: Vec<&'a ScopedVirtualService>,
     workload: Option<&'a Workload>,
 }
 
@@ -231,7 +231,7 @@ impl<'a> ProxyScope<'a> {
     }
 
     /// The VirtualServices bound to the mesh that the proxy imports, oldest first.
-    pub fn virtual_services(&self) -> &[ScopedVirtualService] {
+    pub fn virtual_services(&self) -> &[&'a ScopedVirtualService] {
         &self.virtual_services
     }
 
@@ -321,11 +321,10 @@ fn select_sidecar<'a>(snapshot: &'a Snapshot, proxy: &Proxy) -> Option<&'a Resou
     None
 }
 
-fn select_virtual_services(
-    snapshot: &Snapshot,
-    proxy_namespace: &str,
-    imports: &[ImportedHost],
-) -> Vec<ScopedVirtualService> {
+/// Every VirtualService bound to the mesh (`gateways` empty or `mesh`), hosts and
+/// destinations qualified, delegates merged, oldest first. Proxy-independent: a snapshot
+/// computes it once ([`Snapshot::mesh_virtual_services`]).
+pub fn mesh_virtual_services(snapshot: &Snapshot) -> Vec<ScopedVirtualService> {
     let suffix = snapshot.options().domain_suffix.as_str();
     let all: Vec<&Resource<VirtualServiceSpec>> = snapshot
         .objects_of(Kind::VirtualService)
@@ -350,42 +349,48 @@ fn select_virtual_services(
         .iter()
         .filter(|v| !v.spec.hosts.is_empty())
         .filter(|v| v.spec.gateways.is_empty() || v.spec.gateways.iter().any(|g| g == "mesh"))
-        .filter(|v| {
-            exported_to(
-                &v.spec.export_to,
-                namespace_of(&v.metadata),
-                proxy_namespace,
-            )
-        })
-        .filter_map(|v| {
+        .map(|v| {
             let namespace = namespace_of(&v.metadata).to_string();
             let mut spec = v.spec.clone();
             for h in &mut spec.hosts {
                 *h = qualify_host(h, &namespace, suffix);
             }
-            let imported = spec.hosts.iter().any(|h| {
-                imports.iter().any(|i| {
-                    i.namespace_matches(&namespace, proxy_namespace)
-                        && (host_matches(&i.host, h) || host_matches(h, &i.host))
-                })
-            });
-            if !imported {
-                return None;
-            }
             qualify_destinations(&mut spec, &namespace, suffix);
             spec.http = merge_delegates(&spec.http, &namespace, &delegates);
-            Some((
+            (
                 *v,
                 ScopedVirtualService {
                     name: v.metadata.name.clone(),
                     namespace,
                     spec,
                 },
-            ))
+            )
         })
         .collect();
     out.sort_by(|a, b| age_key(&a.0.metadata).cmp(&age_key(&b.0.metadata)));
     out.into_iter().map(|(_, s)| s).collect()
+}
+
+/// The mesh VirtualServices a proxy in `proxy_namespace` sees: exported to it, and imported by
+/// one of its egress hosts.
+fn select_virtual_services<'a>(
+    snapshot: &'a Snapshot,
+    proxy_namespace: &str,
+    imports: &[ImportedHost],
+) -> Vec<&'a ScopedVirtualService> {
+    snapshot
+        .mesh_virtual_services()
+        .iter()
+        .filter(|v| exported_to(&v.spec.export_to, &v.namespace, proxy_namespace))
+        .filter(|v| {
+            v.spec.hosts.iter().any(|h| {
+                imports.iter().any(|i| {
+                    i.namespace_matches(&v.namespace, proxy_namespace)
+                        && (host_matches(&i.host, h) || host_matches(h, &i.host))
+                })
+            })
+        })
+        .collect()
 }
 
 /// Qualifies the short destination hosts of every rule with the VirtualService's namespace.

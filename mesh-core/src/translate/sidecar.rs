@@ -66,7 +66,7 @@ use super::cluster::{
     ClusterDefaults, apply_traffic_policy, base_cluster, blackhole_cluster,
     effective_traffic_policy, outbound_cluster_name, passthrough_cluster,
 };
-use super::endpoints::{EndpointOptions, cluster_load_assignment, service_workloads};
+use super::endpoints::{EndpointOptions, selected_cluster_load_assignment};
 use super::inbound::{
     InboundPort, PortProtocol, inbound_cluster, inbound_passthrough_cluster,
     virtual_inbound_listener_with,
@@ -650,13 +650,25 @@ impl<'a> SidecarTranslator<'a> {
                 });
             }
         };
+        let by_host: BTreeMap<&str, &Service> =
+            services.iter().map(|s| (s.hostname.as_str(), *s)).collect();
         for vs in self.scope.virtual_services() {
-            let matched: Vec<&Service> = services
-                .iter()
-                .copied()
-                .filter(|s| !claimed.contains(s.hostname.as_str()))
-                .filter(|s| vs.spec.hosts.iter().any(|h| host_matches(h, &s.hostname)))
-                .collect();
+            let mut matched: Vec<&Service> = Vec::new();
+            for h in &vs.spec.hosts {
+                if h.starts_with('*') {
+                    matched.extend(
+                        services
+                            .iter()
+                            .copied()
+                            .filter(|s| host_matches(h, &s.hostname)),
+                    );
+                } else if let Some(s) = by_host.get(h.as_str()) {
+                    matched.push(s);
+                }
+            }
+            matched.retain(|s| !claimed.contains(s.hostname.as_str()));
+            matched.sort_by(|a, b| a.hostname.cmp(&b.hostname));
+            matched.dedup_by(|a, b| a.hostname == b.hostname);
             if matched.is_empty() && port != 80 {
                 continue;
             }
@@ -679,7 +691,7 @@ impl<'a> SidecarTranslator<'a> {
                 .spec
                 .hosts
                 .iter()
-                .filter(|h| !h.starts_with('*') && !services.iter().any(|s| &s.hostname == *h))
+                .filter(|h| !h.starts_with('*') && !by_host.contains_key(h.as_str()))
             {
                 push(
                     virtual_host_name(host, port),
@@ -752,6 +764,7 @@ impl<'a> SidecarTranslator<'a> {
         self.scope
             .virtual_services()
             .iter()
+            .copied()
             .find(|v| v.spec.hosts.iter().any(|h| host_matches(h, host)))
     }
 
@@ -801,9 +814,24 @@ impl<'a> SidecarTranslator<'a> {
                         .map(|s| Some(s.name.as_str())),
                 )
                 .collect();
+            let sans = self.service_accounts(s);
+            let meta = dr.map(|dr| {
+                let ns = if dr.metadata.namespace.is_empty() {
+                    crate::model::DEFAULT_NAMESPACE
+                } else {
+                    dr.metadata.namespace.as_str()
+                };
+                config_metadata("destination-rule", ns, &dr.metadata.name)
+            });
+            let service = ServiceClusters {
+                service: s,
+                dr: dr.map(|d| &d.spec),
+                sans: &sans,
+                metadata: meta.as_ref(),
+            };
             for port in s.ports.iter().filter(|p| p.protocol != Protocol::Udp) {
                 for subset in &subsets {
-                    if let Some(c) = self.outbound_cluster(s, port, *subset) {
+                    if let Some(c) = self.outbound_cluster(&service, port, *subset) {
                         out.push(c);
                     }
                 }
@@ -816,13 +844,17 @@ impl<'a> SidecarTranslator<'a> {
             d.port_is_http = matches!(p.protocol, PortProtocol::Http | PortProtocol::Http2);
             out.push(inbound_cluster(p.port, &d));
         }
-        out.sort_by(|a, b| a.name.cmp(&b.name));
-        out.dedup_by(|a, b| a.name == b.name);
-        out
+        sorted_by_name(out, |c| &c.name)
     }
 
-    fn outbound_cluster(&self, s: &Service, port: &Port, subset: Option<&str>) -> Option<Cluster> {
+    fn outbound_cluster(
+        &self,
+        sc: &ServiceClusters<'_>,
+        port: &Port,
+        subset: Option<&str>,
+    ) -> Option<Cluster> {
         use envoy_cluster::DiscoveryType;
+        let s = sc.service;
         let name = outbound_cluster_name(port.number, subset.unwrap_or(""), &s.hostname);
         let discovery = match s.resolution {
             Resolution::ClientSideLb => DiscoveryType::Eds,
@@ -831,19 +863,10 @@ impl<'a> SidecarTranslator<'a> {
             Resolution::Passthrough | Resolution::Dynamic => DiscoveryType::OriginalDst,
         };
         let mut c = base_cluster(&name, discovery);
-        if let Some(dr) = self.scope.snapshot().destination_rule_for(
-            &s.hostname,
-            &s.namespace,
-            &self.scope.proxy().config_namespace,
-        ) {
-            let ns = if dr.metadata.namespace.is_empty() {
-                crate::model::DEFAULT_NAMESPACE
-            } else {
-                dr.metadata.namespace.as_str()
-            };
-            c.metadata = Some(config_metadata("destination-rule", ns, &dr.metadata.name));
-        }
-        let policy = self.traffic_policy(s, subset, port.number);
+        c.metadata = sc.metadata.cloned();
+        let policy = sc
+            .dr
+            .and_then(|dr| effective_traffic_policy(dr, subset, port.number));
         let defaults = self.cluster_defaults(port.protocol);
         apply_traffic_policy(&mut c, policy.as_ref(), &defaults);
         if matches!(
@@ -883,12 +906,11 @@ impl<'a> SidecarTranslator<'a> {
             None if self.options.auto_mtls && !s.mesh_external => UpstreamTls::AutoMutual,
             None => UpstreamTls::None,
         };
-        let sans = self.service_accounts(s);
         apply_upstream_tls(
             &mut c,
             upstream,
             (port.number, subset.unwrap_or(""), &s.hostname),
-            &sans,
+            sc.sans,
             port.protocol.is_http2(),
         );
         Some(c)
@@ -899,7 +921,7 @@ impl<'a> SidecarTranslator<'a> {
     fn service_accounts(&self, s: &Service) -> Vec<String> {
         let td = &self.scope.snapshot().options().trust_domain;
         let mut out: BTreeSet<String> = s.service_accounts.iter().cloned().collect();
-        for w in service_workloads(s, self.scope.snapshot().workloads()) {
+        for w in self.scope.snapshot().service_workloads(s) {
             out.extend(w.spiffe_id(td));
         }
         out.into_iter().collect()
@@ -925,12 +947,12 @@ impl<'a> SidecarTranslator<'a> {
                 .and_then(|dr| dr.spec.subsets.iter().find(|x| x.name == name))
                 .map(|x| x.labels.clone())?,
         };
-        Some(cluster_load_assignment(
+        Some(selected_cluster_load_assignment(
             cluster,
             s,
             port,
             &labels,
-            self.scope.snapshot().workloads(),
+            self.scope.snapshot().service_workloads(s),
             &EndpointOptions::default(),
         ))
     }
@@ -980,6 +1002,24 @@ pub fn config_of(metadata: Option<&Metadata>) -> Option<String> {
         ["", "apis", _, _, "namespaces", ns, _, name] => Some(format!("{name}.{ns}")),
         _ => None,
     }
+}
+
+/// `items` in name order without duplicate names (the first kept), each moved once (clusters
+/// are large: sorting them in place would copy each many times).
+fn sorted_by_name<T>(items: Vec<T>, name: impl Fn(&T) -> &str) -> Vec<T> {
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    order.sort_by(|a, b| name(&items[*a]).cmp(name(&items[*b])).then(a.cmp(b)));
+    order.dedup_by(|a, b| name(&items[*a]) == name(&items[*b]));
+    let mut slots: Vec<Option<T>> = items.into_iter().map(Some).collect();
+    order.into_iter().filter_map(|i| slots[i].take()).collect()
+}
+
+/// What the clusters of one service share: its DestinationRule, identities and metadata.
+struct ServiceClusters<'a> {
+    service: &'a Service,
+    dr: Option<&'a crate::api::networking::DestinationRuleSpec>,
+    sans: &'a [String],
+    metadata: Option<&'a Metadata>,
 }
 
 fn is_eds(c: &Cluster) -> bool {

@@ -1,0 +1,167 @@
+//! Whole-sidecar translation at scale: 1,000 services x 3 subsets x 10 endpoints, with 1,000
+//! VirtualServices and 1,000 DestinationRules, in 10 namespaces. Full config for one sidecar
+//! that sees everything; the same for a `Sidecar`-scoped proxy that imports its own namespace;
+//! and regenerating the one route configuration a VirtualService edit touches.
+//! Figures go in `docs/perf.md`.
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use mesh_core::api::Object;
+use mesh_core::model::{MeshOptions, Proxy, ProxyType, Store};
+use mesh_core::translate::sidecar::{SidecarOptions, SidecarTranslator, translate_sidecar};
+
+const SERVICES: usize = 1_000;
+const NAMESPACES: usize = 10;
+const SUBSETS: usize = 3;
+const ENDPOINTS: usize = 10;
+
+fn obj(v: serde_json::Value) -> Object {
+    let text = serde_json::to_string(&v).expect("json");
+    mesh_core::load::from_str(&text, "bench.json")
+        .expect("loads")
+        .remove(0)
+        .object
+}
+
+/// The mesh; `version` changes the VirtualService of service 0.
+fn objects(version: u32) -> Vec<Object> {
+    let mut out = Vec::new();
+    for i in 0..SERVICES {
+        let ns = format!("ns-{}", i % NAMESPACES);
+        let app = format!("svc-{i}");
+        out.push(obj(serde_json::json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": app, "namespace": ns},
+            "spec": {"selector": {"app": app}, "ports": [{"name": "http", "port": 8080}]}
+        })));
+        for p in 0..ENDPOINTS {
+            out.push(obj(serde_json::json!({
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": format!("{app}-{p}"), "namespace": ns,
+                             "labels": {"app": app, "version": format!("v{}", p % SUBSETS),
+                                        "security.istio.io/tlsMode": "istio"}},
+                "spec": {"serviceAccountName": app},
+                "status": {"phase": "Running"}
+            })));
+        }
+        let subsets: Vec<serde_json::Value> = (0..SUBSETS)
+            .map(|s| serde_json::json!({"name": format!("v{s}"), "labels": {"version": format!("v{s}")}}))
+            .collect();
+        out.push(obj(serde_json::json!({
+            "apiVersion": "networking.istio.io/v1", "kind": "DestinationRule",
+            "metadata": {"name": app, "namespace": ns},
+            "spec": {"host": app, "subsets": subsets,
+                     "trafficPolicy": {"connectionPool": {"http": {"http1MaxPendingRequests": 100}},
+                                       "outlierDetection": {"consecutive5xxErrors": 5}}}
+        })));
+        let timeout = if i == 0 {
+            format!("{}s", version + 1)
+        } else {
+            "5s".into()
+        };
+        out.push(obj(serde_json::json!({
+            "apiVersion": "networking.istio.io/v1", "kind": "VirtualService",
+            "metadata": {"name": app, "namespace": ns},
+            "spec": {"hosts": [app], "http": [
+                {"match": [{"headers": {"x-canary": {"exact": "1"}}}],
+                 "route": [{"destination": {"host": app, "subset": "v2"}}]},
+                {"route": [{"destination": {"host": app, "subset": "v0"}, "weight": 90},
+                           {"destination": {"host": app, "subset": "v1"}, "weight": 10}],
+                 "timeout": timeout, "retries": {"attempts": 2}}
+            ]}
+        })));
+    }
+    out
+}
+
+fn bench(c: &mut Criterion) {
+    let mut store = Store::new(MeshOptions::default());
+    store.apply_all(objects(0));
+    let snap = store.snapshot();
+    let client = snap
+        .workloads()
+        .iter()
+        .find(|w| w.name == "svc-0-0")
+        .expect("a client pod");
+    let proxy = Proxy::for_workload(client, ProxyType::Sidecar, "cluster.local");
+    let options = SidecarOptions::default();
+
+    let out = translate_sidecar(&snap, &proxy, &options);
+    eprintln!(
+        "full config: {} listeners, {} routes ({} virtual hosts), {} clusters, {} endpoint assignments",
+        out.listeners.len(),
+        out.routes.len(),
+        out.routes
+            .iter()
+            .map(|r| r.virtual_hosts.len())
+            .sum::<usize>(),
+        out.clusters.len(),
+        out.endpoints.len()
+    );
+
+    // Where one translation spends its time (informational).
+    let t = std::time::Instant::now();
+    let tr = SidecarTranslator::new(&snap, &proxy, &options);
+    let t_new = t.elapsed();
+    let t = std::time::Instant::now();
+    black_box(tr.listeners());
+    let t_lds = t.elapsed();
+    let t = std::time::Instant::now();
+    black_box(tr.route("8080"));
+    let t_rds = t.elapsed();
+    let t = std::time::Instant::now();
+    let clusters = tr.clusters();
+    let t_cds = t.elapsed();
+    let t = std::time::Instant::now();
+    for c in &clusters {
+        black_box(tr.endpoints(&c.name));
+    }
+    let t_eds = t.elapsed();
+    eprintln!(
+        "one pass: scope {t_new:?}, LDS {t_lds:?}, RDS {t_rds:?}, CDS {t_cds:?}, EDS {t_eds:?}"
+    );
+
+    let mut group = c.benchmark_group("sidecar");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(10));
+    group.bench_function(
+        "full config, 1,000 services x 3 subsets x 10 endpoints",
+        |b| {
+            b.iter(|| black_box(translate_sidecar(&snap, &proxy, &options)));
+        },
+    );
+
+    // After one VirtualService edit: the new snapshot, then only route configuration "8080".
+    let mut edited = Store::new(MeshOptions::default());
+    edited.apply_all(objects(0));
+    let changes = edited.apply_all(objects(1));
+    assert_eq!(changes.objects.len(), 1, "one VirtualService changed");
+    let snap2 = edited.snapshot();
+    group.bench_function("route configuration after one VirtualService edit", |b| {
+        b.iter(|| {
+            let t = SidecarTranslator::new(&snap2, &proxy, &options);
+            black_box(t.route("8080"))
+        });
+    });
+
+    // A proxy whose Sidecar imports only its own namespace (1/10th of the mesh).
+    let mut scoped = Store::new(MeshOptions::default());
+    let mut objs = objects(0);
+    objs.push(obj(serde_json::json!({
+        "apiVersion": "networking.istio.io/v1", "kind": "Sidecar",
+        "metadata": {"name": "default", "namespace": "ns-0"},
+        "spec": {"egress": [{"hosts": ["./*"]}]}
+    })));
+    scoped.apply_all(objs);
+    let snap3 = scoped.snapshot();
+    group.bench_function("full config, Sidecar-scoped to 100 services", |b| {
+        b.iter(|| black_box(translate_sidecar(&snap3, &proxy, &options)));
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
