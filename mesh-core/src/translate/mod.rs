@@ -7,6 +7,7 @@
 pub mod authn;
 pub mod authz;
 pub mod bootstrap;
+pub mod cache;
 pub mod cluster;
 pub mod delegate;
 pub mod endpoints;

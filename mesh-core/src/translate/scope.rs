@@ -115,6 +115,8 @@ pub struct ScopedVirtualService {
     pub namespace: String,
     /// The spec, hosts qualified, `http` rules with delegates merged.
     pub spec: VirtualServiceSpec,
+    /// A fingerprint of all the above (for caching what is built from it).
+    pub fingerprint: u64,
 }
 
 /// What one proxy can see.
@@ -357,12 +359,18 @@ pub fn mesh_virtual_services(snapshot: &Snapshot) -> Vec<ScopedVirtualService> {
             }
             qualify_destinations(&mut spec, &namespace, suffix);
             spec.http = merge_delegates(&spec.http, &namespace, &delegates);
+            let fingerprint = super::cache::Fingerprint::default()
+                .str(&v.metadata.name)
+                .str(&namespace)
+                .json(&spec)
+                .value();
             (
                 *v,
                 ScopedVirtualService {
                     name: v.metadata.name.clone(),
                     namespace,
                     spec,
+                    fingerprint,
                 },
             )
         })

@@ -55,13 +55,15 @@ use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
 use envoy_types::pb::envoy::config::listener::v3::{
     Filter, FilterChain, FilterChainMatch, Listener, ListenerFilter, filter, listener_filter,
 };
-use envoy_types::pb::envoy::config::route::v3::{RouteConfiguration, VirtualHost};
+use envoy_types::pb::envoy::config::route::v3::{Route, RouteConfiguration, VirtualHost, route};
 use envoy_types::pb::envoy::extensions::filters::listener::http_inspector::v3::HttpInspector;
 use envoy_types::pb::envoy::extensions::filters::listener::tls_inspector::v3::TlsInspector;
 use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3::{TcpProxy, tcp_proxy};
 use envoy_types::pb::google::protobuf::{BoolValue, Duration as PbDuration, Struct, Value, value};
+use prost::Message;
 
 use super::authz::{TrustDomains, build_http, build_tcp};
+use super::cache::{Fingerprint, RouteCache, put_field};
 use super::cluster::{
     ClusterDefaults, apply_traffic_policy, base_cluster, blackhole_cluster,
     effective_traffic_policy, outbound_cluster_name, passthrough_cluster,
@@ -582,13 +584,10 @@ impl<'a> SidecarTranslator<'a> {
         self.route_with_warnings(name, &mut Vec::new())
     }
 
-    fn route_with_warnings(
-        &self,
-        name: &str,
-        warnings: &mut Vec<String>,
-    ) -> Option<RouteConfiguration> {
-        let (port, services): (u32, Vec<&Service>) = match name.parse::<u32>() {
-            Ok(port) if self.http_ports.contains(&port) => (
+    /// The port and services of a route configuration name.
+    fn route_services(&self, name: &str) -> Option<(u32, Vec<&'a Service>)> {
+        match name.parse::<u32>() {
+            Ok(port) if self.http_ports.contains(&port) => Some((
                 port,
                 self.scope
                     .services()
@@ -596,17 +595,25 @@ impl<'a> SidecarTranslator<'a> {
                     .copied()
                     .filter(|s| s.port(port).is_some_and(|p| p.protocol.is_http()))
                     .collect(),
-            ),
-            Ok(_) => return None,
+            )),
+            Ok(_) => None,
             Err(_) => {
                 let (host, port) = name.rsplit_once(':')?;
                 let port: u32 = port.parse().ok()?;
                 let plan = self.tcp_listeners.iter().find(|t| {
                     t.protocol.is_sniffed() && t.port == port && t.service.hostname == host
                 })?;
-                (port, vec![plan.service])
+                Some((port, vec![plan.service]))
             }
-        };
+        }
+    }
+
+    fn route_with_warnings(
+        &self,
+        name: &str,
+        warnings: &mut Vec<String>,
+    ) -> Option<RouteConfiguration> {
+        let (port, services) = self.route_services(name)?;
         let vhosts = self.virtual_hosts(port, &services, warnings);
         Some(outbound_route_configuration(
             name,
@@ -621,12 +628,40 @@ impl<'a> SidecarTranslator<'a> {
         services: &[&Service],
         warnings: &mut Vec<String>,
     ) -> Vec<VirtualHost> {
-        let proxy = self.scope.proxy();
+        let mut build = |src: &RouteSource<'_>| {
+            let routes = self.source_routes(src, port);
+            (!routes.is_empty()).then_some(routes)
+        };
+        self.plan_virtual_hosts(port, services, warnings, &mut build)
+            .into_iter()
+            .map(|(name, domains, routes)| VirtualHost {
+                name,
+                domains,
+                routes,
+                ..Default::default()
+            })
+            .collect()
+    }
+
+    /// istiod's virtual host assembly for one port: VirtualServices claim their hosts (oldest
+    /// first), the rest get default routes; `build` makes the routes of a source (`None` when
+    /// it has none for this proxy, and the host is left out); names and domains are
+    /// de-duplicated in order. Returns (name, domains, routes) per virtual host.
+    fn plan_virtual_hosts<R: Clone>(
+        &self,
+        port: u32,
+        services: &[&Service],
+        warnings: &mut Vec<String>,
+        build: &mut dyn FnMut(&RouteSource<'_>) -> Option<R>,
+    ) -> Vec<(String, Vec<String>, R)> {
         let mut claimed: BTreeSet<&str> = BTreeSet::new();
         let mut seen_domains: BTreeSet<String> = BTreeSet::new();
         let mut seen_names: BTreeSet<String> = BTreeSet::new();
         let mut out = Vec::new();
-        let mut push = |name: String, domains: Vec<String>, routes, out: &mut Vec<VirtualHost>| {
+        let mut push = |name: String,
+                        domains: Vec<String>,
+                        routes: R,
+                        out: &mut Vec<(String, Vec<String>, R)>| {
             if !seen_names.insert(name.clone()) {
                 warnings.push(format!("duplicate virtual host {name}; dropped"));
                 return;
@@ -642,12 +677,7 @@ impl<'a> SidecarTranslator<'a> {
                 ));
             }
             if !domains.is_empty() {
-                out.push(VirtualHost {
-                    name,
-                    domains,
-                    routes,
-                    ..Default::default()
-                });
+                out.push((name, domains, routes));
             }
         };
         let by_host: BTreeMap<&str, &Service> =
@@ -675,18 +705,9 @@ impl<'a> SidecarTranslator<'a> {
             for s in &matched {
                 claimed.insert(&s.hostname);
             }
-            let cluster_name = |d: &Destination| self.destination_cluster(d, port);
-            let mut ctx = RouteContext::new(port, &cluster_name);
-            ctx.proxy_labels = proxy.labels.clone();
-            ctx.proxy_namespace = proxy.config_namespace.clone();
-            let mut routes = build_http_routes(&vs.spec.http, &ctx);
-            let meta = config_metadata("virtual-service", &vs.namespace, &vs.name);
-            for r in &mut routes {
-                r.metadata = Some(meta.clone());
-            }
-            if routes.is_empty() {
+            let Some(routes) = build(&RouteSource::VirtualService(vs)) else {
                 continue;
-            }
+            };
             for host in vs
                 .spec
                 .hosts
@@ -713,24 +734,123 @@ impl<'a> SidecarTranslator<'a> {
             .iter()
             .filter(|s| !claimed.contains(s.hostname.as_str()))
         {
-            let cluster = outbound_cluster_name(port, "", &s.hostname);
-            let hash = self.consistent_hash(s, port);
-            let mut route = default_outbound_route(&cluster, hash.is_some());
-            if let (
-                Some(h),
-                Some(envoy_types::pb::envoy::config::route::v3::route::Action::Route(a)),
-            ) = (hash, route.action.as_mut())
-            {
-                a.hash_policy = vec![h];
+            if let Some(routes) = build(&RouteSource::Default(s)) {
+                push(
+                    virtual_host_name(&s.hostname, port),
+                    self.domains(s),
+                    routes,
+                    &mut out,
+                );
             }
-            push(
-                virtual_host_name(&s.hostname, port),
-                self.domains(s),
-                vec![route],
-                &mut out,
-            );
         }
         out
+    }
+
+    /// The routes of one source on `port`.
+    fn source_routes(&self, src: &RouteSource<'_>, port: u32) -> Vec<Route> {
+        match src {
+            RouteSource::VirtualService(vs) => {
+                let proxy = self.scope.proxy();
+                let cluster_name = |d: &Destination| self.destination_cluster(d, port);
+                let mut ctx = RouteContext::new(port, &cluster_name);
+                ctx.proxy_labels = proxy.labels.clone();
+                ctx.proxy_namespace = proxy.config_namespace.clone();
+                let mut routes = build_http_routes(&vs.spec.http, &ctx);
+                let meta = config_metadata("virtual-service", &vs.namespace, &vs.name);
+                for r in &mut routes {
+                    r.metadata = Some(meta.clone());
+                }
+                routes
+            }
+            RouteSource::Default(s) => {
+                let cluster = outbound_cluster_name(port, "", &s.hostname);
+                let hash = self.consistent_hash(s, port);
+                let mut route = default_outbound_route(&cluster, hash.is_some());
+                if let (Some(h), Some(route::Action::Route(a))) = (hash, route.action.as_mut()) {
+                    a.hash_policy = vec![h];
+                }
+                vec![route]
+            }
+        }
+    }
+
+    /// A fingerprint of everything [`Self::source_routes`] reads.
+    fn source_fingerprint(&self, src: &RouteSource<'_>, port: u32) -> u64 {
+        let mut f = Fingerprint::default();
+        f.u64(u64::from(port));
+        match src {
+            RouteSource::VirtualService(vs) => {
+                let proxy = self.scope.proxy();
+                f.str("vs").u64(vs.fingerprint).str(&proxy.config_namespace);
+                for (k, v) in &proxy.labels {
+                    f.str(k).str(v);
+                }
+                // Destination ports decide cluster names (`GetDestinationCluster`).
+                let hosts = vs.spec.http.iter().flat_map(|r| {
+                    r.route
+                        .iter()
+                        .filter_map(|d| d.destination.as_ref())
+                        .chain(r.mirror.iter())
+                        .chain(r.mirrors.iter().filter_map(|m| m.destination.as_ref()))
+                });
+                for d in hosts {
+                    f.str(&d.host);
+                    if let Some(s) = self.scope.service(&d.host) {
+                        for p in &s.ports {
+                            f.u64(u64::from(p.number));
+                        }
+                    }
+                }
+            }
+            RouteSource::Default(s) => {
+                f.str("default").str(&s.hostname);
+                if let Some(h) = self.consistent_hash(s, port) {
+                    f.bytes(&h.encode_to_vec());
+                }
+            }
+        }
+        f.value()
+    }
+
+    /// RDS with a cache: the route configuration `name` encoded, assembled from cached virtual
+    /// host routes where their inputs are unchanged. Byte for byte the encoding of
+    /// [`Self::route`]'s result.
+    pub fn route_encoded(&self, name: &str, cache: &RouteCache) -> Option<Vec<u8>> {
+        let (port, services) = self.route_services(name)?;
+        let mut build = |src: &RouteSource<'_>| {
+            let key = self.source_fingerprint(src, port);
+            let bytes = cache.get_or_insert(key, || {
+                let mut out = Vec::new();
+                for r in self.source_routes(src, port) {
+                    put_field(&mut out, 3, &r.encode_to_vec());
+                }
+                out
+            });
+            (!bytes.is_empty()).then_some(bytes)
+        };
+        let mut vhosts = self.plan_virtual_hosts(port, &services, &mut Vec::new(), &mut build);
+        vhosts.sort_by(|a, b| a.0.cmp(&b.0));
+        // RouteConfiguration: name (1), virtual hosts (2), then the remaining fields.
+        let tail = outbound_route_configuration("", Vec::new(), &self.catch_all());
+        let mut out = Vec::new();
+        if !name.is_empty() {
+            put_field(&mut out, 1, name.as_bytes());
+        }
+        for (vname, domains, routes) in vhosts {
+            let mut vh = VirtualHost {
+                name: vname,
+                domains,
+                ..Default::default()
+            }
+            .encode_to_vec();
+            vh.extend_from_slice(&routes);
+            put_field(&mut out, 2, &vh);
+        }
+        let mut tail_bytes = tail.encode_to_vec();
+        // The tail's own catch-all virtual host comes first in its encoding (field 2),
+        // followed by the fixed fields: both belong after ours.
+        out.append(&mut tail_bytes);
+        Some(out)
     }
 
     fn domains(&self, s: &Service) -> Vec<String> {
@@ -1002,6 +1122,14 @@ pub fn config_of(metadata: Option<&Metadata>) -> Option<String> {
         ["", "apis", _, _, "namespaces", ns, _, name] => Some(format!("{name}.{ns}")),
         _ => None,
     }
+}
+
+/// Where a virtual host's routes come from.
+enum RouteSource<'s> {
+    /// The VirtualService claiming the host.
+    VirtualService(&'s super::scope::ScopedVirtualService),
+    /// No VirtualService: the default route to the service.
+    Default(&'s Service),
 }
 
 /// `items` in name order without duplicate names (the first kept), each moved once (clusters

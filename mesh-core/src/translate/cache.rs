@@ -1,0 +1,198 @@
+//! Caching translated pieces across proxies and snapshots, the way istiod's XDS cache lets a
+//! push rebuild only what changed.
+//!
+//! A [`RouteCache`] holds the encoded routes of a virtual host keyed by a fingerprint of every
+//! input they depend on (the VirtualService's content, the port, the proxy attributes its
+//! matches read, the ports of the destination services; for a default route the service and
+//! its consistent hash). [`super::sidecar::SidecarTranslator::route_encoded`] then assembles an
+//! encoded `RouteConfiguration` from cached pieces, byte for byte what encoding
+//! [`super::sidecar::SidecarTranslator::route`] gives, rebuilding only the virtual hosts whose
+//! inputs changed.
+//!
+//! Fingerprints are 64-bit FNV-1a hashes of the inputs' canonical JSON and fields: two different
+//! inputs sharing a fingerprint is possible in principle (about 2^-64 per pair) and would serve
+//! the older routes; [`RouteCache::clear`] drops everything.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// FNV-1a, 64 bits: a stable hash of bytes (the same on every machine and release).
+#[derive(Clone, Copy, Debug)]
+pub struct Fingerprint(u64);
+
+impl Default for Fingerprint {
+    fn default() -> Self {
+        Fingerprint(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fingerprint {
+    /// The hash so far.
+    pub fn value(&self) -> u64 {
+        self.0
+    }
+
+    /// Adds bytes.
+    pub fn bytes(&mut self, data: &[u8]) -> &mut Self {
+        for b in data {
+            self.0 = (self.0 ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self
+    }
+
+    /// Adds a string and a separator, so that `("ab", "c")` and `("a", "bc")` differ.
+    pub fn str(&mut self, s: &str) -> &mut Self {
+        self.bytes(s.as_bytes()).bytes(&[0xff])
+    }
+
+    /// Adds a number.
+    pub fn u64(&mut self, v: u64) -> &mut Self {
+        self.bytes(&v.to_le_bytes())
+    }
+
+    /// Adds a value's JSON form (serde), the canonical content of an API object.
+    pub fn json<T: serde::Serialize>(&mut self, value: &T) -> &mut Self {
+        // Writing into the hasher cannot fail; a serialization error leaves a marker.
+        if serde_json::to_writer(&mut *self, value).is_err() {
+            self.str("<unserializable>");
+        }
+        self
+    }
+}
+
+impl std::io::Write for Fingerprint {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.bytes(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Encoded virtual host routes by fingerprint, shared by every proxy and kept across
+/// snapshots. Safe to share between threads.
+#[derive(Debug)]
+pub struct RouteCache {
+    entries: Mutex<HashMap<u64, Arc<[u8]>>>,
+    max_entries: usize,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+impl Default for RouteCache {
+    fn default() -> Self {
+        RouteCache::new(200_000)
+    }
+}
+
+impl RouteCache {
+    /// A cache that empties itself when it would hold more than `max_entries` pieces.
+    pub fn new(max_entries: usize) -> RouteCache {
+        RouteCache {
+            entries: Mutex::new(HashMap::new()),
+            max_entries,
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    /// The cached bytes for `key`, or `build`'s (then cached).
+    pub fn get_or_insert(&self, key: u64, build: impl FnOnce() -> Vec<u8>) -> Arc<[u8]> {
+        if let Some(v) = self.lock().get(&key) {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            return Arc::clone(v);
+        }
+        self.misses.fetch_add(1, Ordering::Relaxed);
+        let value: Arc<[u8]> = build().into();
+        let mut entries = self.lock();
+        if entries.len() >= self.max_entries {
+            entries.clear();
+        }
+        entries.insert(key, Arc::clone(&value));
+        value
+    }
+
+    /// (hits, misses) since creation.
+    pub fn stats(&self) -> (u64, u64) {
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        )
+    }
+
+    /// How many pieces are cached.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether nothing is cached.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Drops every piece.
+    pub fn clear(&self) {
+        self.lock().clear();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<[u8]>>> {
+        // A panic while holding the lock leaves a valid map: keep using it.
+        self.entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Appends `bytes` as a length-delimited field `field` (protobuf wire type 2).
+pub(crate) fn put_field(out: &mut Vec<u8>, field: u32, bytes: &[u8]) {
+    put_varint(out, u64::from(field << 3 | 2));
+    put_varint(out, bytes.len() as u64);
+    out.extend_from_slice(bytes);
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8 & 0x7f) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprints_separate_fields() {
+        let a = Fingerprint::default().str("ab").str("c").value();
+        let b = Fingerprint::default().str("a").str("bc").value();
+        assert_ne!(a, b);
+        assert_eq!(a, Fingerprint::default().str("ab").str("c").value());
+    }
+
+    #[test]
+    fn cache_counts_and_bounds() {
+        let c = RouteCache::new(2);
+        assert_eq!(&*c.get_or_insert(1, || vec![1]), &[1]);
+        assert_eq!(&*c.get_or_insert(1, || vec![9]), &[1]);
+        assert_eq!(c.stats(), (1, 1));
+        c.get_or_insert(2, || vec![2]);
+        c.get_or_insert(3, || vec![3]);
+        assert_eq!(c.len(), 1, "emptied at the bound, then holds the new piece");
+    }
+
+    #[test]
+    fn varint_fields_match_prost() {
+        use prost::Message;
+        let rc = envoy_types::pb::envoy::config::route::v3::RouteConfiguration {
+            name: "x".repeat(200),
+            ..Default::default()
+        };
+        let mut ours = Vec::new();
+        put_field(&mut ours, 1, "x".repeat(200).as_bytes());
+        assert_eq!(ours, rc.encode_to_vec());
+    }
+}
