@@ -239,3 +239,47 @@ fn unknown_workload_is_a_clear_error() {
         "lists the known workloads: {err}"
     );
 }
+
+#[test]
+fn a_gateway_workload_gets_gateway_config() {
+    let listeners = pc(
+        "listeners",
+        "deploy/istio-ingressgateway.istio-system",
+        "short",
+    );
+    let cols = ["ADDRESSES", "PORT", "MATCH", "DESTINATION"];
+    let t = rows(&listeners, &cols);
+    assert_eq!(
+        t[1..],
+        [
+            vec![
+                "0.0.0.0".to_string(),
+                "8080".into(),
+                "ALL".into(),
+                "Route: http.8080".into()
+            ],
+            vec![
+                "0.0.0.0".to_string(),
+                "8443".into(),
+                "SNI: shop.example.com".into(),
+                "Route: https.8443.https.public.shop".into()
+            ],
+        ],
+        "{listeners}"
+    );
+    let routes: serde_json::Value = serde_json::from_str(&pc(
+        "routes",
+        "deploy/istio-ingressgateway.istio-system",
+        "json",
+    ))
+    .expect("json");
+    let plain = &routes[0]["virtual_hosts"][0];
+    assert_eq!(plain["name"], "shop.example.com:8080");
+    assert_eq!(plain["require_tls"], "ALL", "httpsRedirect");
+    let secure = &routes[1]["virtual_hosts"][0];
+    assert_eq!(secure["routes"][0]["route"]["prefix_rewrite"], "/api");
+    assert_eq!(
+        secure["routes"][0]["route"]["cluster"],
+        "outbound|8080||cart.shop.svc.cluster.local"
+    );
+}

@@ -19,7 +19,10 @@ use std::collections::BTreeMap;
 
 use envoy_types::pb::envoy::config::bootstrap::v3::{Admin, Bootstrap, bootstrap};
 use envoy_types::pb::envoy::config::cluster::v3::{Cluster, cluster as envoy_cluster};
-use envoy_types::pb::envoy::config::core::v3::{Address, Node, Pipe, address};
+use envoy_types::pb::envoy::config::core::v3::{
+    Address, ApiConfigSource, ApiVersion, GrpcService, Node, Pipe, address, api_config_source,
+    grpc_service,
+};
 use envoy_types::pb::envoy::config::endpoint::v3::{
     ClusterLoadAssignment, Endpoint, LbEndpoint, LocalityLbEndpoints, lb_endpoint,
 };
@@ -51,6 +54,9 @@ pub struct BootstrapOptions {
     /// The Unix socket of the SDS server (istio-agent's
     /// `./var/run/secrets/workload-spiffe-uds/socket`).
     pub sds_socket: String,
+    /// The control plane (`xds-grpc`, 127.0.0.1:15010) for what is only served over ADS:
+    /// a gateway's `credentialName` secrets.
+    pub xds_address: (String, u32),
 }
 
 impl Default for BootstrapOptions {
@@ -59,6 +65,7 @@ impl Default for BootstrapOptions {
             admin_ip: "127.0.0.1".into(),
             admin_port: 15000,
             sds_socket: "./var/run/secrets/workload-spiffe-uds/socket".into(),
+            xds_address: ("127.0.0.1".into(), 15010),
         }
     }
 }
@@ -89,7 +96,19 @@ pub fn static_bootstrap(
         .iter()
         .map(|c| static_endpoints(c, &assignments))
         .collect();
-    clusters.push(sds_cluster(&options.sds_socket));
+    clusters.push(grpc_cluster(
+        SDS_CLUSTER,
+        Address {
+            address: Some(address::Address::Pipe(Pipe {
+                path: options.sds_socket.clone(),
+                mode: 0,
+            })),
+        },
+    ));
+    clusters.push(grpc_cluster(
+        XDS_CLUSTER,
+        socket(&options.xds_address.0, options.xds_address.1),
+    ));
     let cluster_name = node_id.split('~').nth(2).unwrap_or_default().to_string();
     Bootstrap {
         node: Some(Node {
@@ -100,6 +119,23 @@ pub fn static_bootstrap(
         static_resources: Some(bootstrap::StaticResources {
             listeners,
             clusters,
+            ..Default::default()
+        }),
+        dynamic_resources: Some(bootstrap::DynamicResources {
+            ads_config: Some(ApiConfigSource {
+                api_type: api_config_source::ApiType::Grpc as i32,
+                transport_api_version: ApiVersion::V3 as i32,
+                grpc_services: vec![GrpcService {
+                    target_specifier: Some(grpc_service::TargetSpecifier::EnvoyGrpc(
+                        grpc_service::EnvoyGrpc {
+                            cluster_name: XDS_CLUSTER.into(),
+                            ..Default::default()
+                        },
+                    )),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }),
             ..Default::default()
         }),
         admin: Some(Admin {
@@ -164,8 +200,11 @@ fn static_endpoints(c: &Cluster, assignments: &BTreeMap<&str, &ClusterLoadAssign
     out
 }
 
-/// The `sds-grpc` cluster: HTTP/2 to the agent's Unix socket.
-fn sds_cluster(path: &str) -> Cluster {
+/// The bootstrap's control plane cluster.
+pub const XDS_CLUSTER: &str = "xds-grpc";
+
+/// A static HTTP/2 cluster to one address (`sds-grpc`, `xds-grpc`).
+fn grpc_cluster(name: &str, address: Address) -> Cluster {
     let options = HttpProtocolOptions {
         upstream_protocol_options: Some(
             http_protocol_options::UpstreamProtocolOptions::ExplicitHttpConfig(
@@ -181,7 +220,7 @@ fn sds_cluster(path: &str) -> Cluster {
         ..Default::default()
     };
     let mut c = Cluster {
-        name: SDS_CLUSTER.into(),
+        name: name.into(),
         cluster_discovery_type: Some(envoy_cluster::ClusterDiscoveryType::Type(
             envoy_cluster::DiscoveryType::Static as i32,
         )),
@@ -190,16 +229,11 @@ fn sds_cluster(path: &str) -> Cluster {
             nanos: 0,
         }),
         load_assignment: Some(ClusterLoadAssignment {
-            cluster_name: SDS_CLUSTER.into(),
+            cluster_name: name.into(),
             endpoints: vec![LocalityLbEndpoints {
                 lb_endpoints: vec![LbEndpoint {
                     host_identifier: Some(lb_endpoint::HostIdentifier::Endpoint(Endpoint {
-                        address: Some(Address {
-                            address: Some(address::Address::Pipe(Pipe {
-                                path: path.to_string(),
-                                mode: 0,
-                            })),
-                        }),
+                        address: Some(address),
                         ..Default::default()
                     })),
                     ..Default::default()

@@ -1,8 +1,10 @@
-//! Istio configuration to Envoy resources, as istiod builds them (being written).
+//! Istio configuration to Envoy resources, as istiod builds them.
 //!
-//! This module will hold the pure translation engine: mesh snapshot + proxy in, listeners,
-//! routes, clusters and endpoints out, named as istiod names them. It starts with the parts that
-//! depend only on the Istio API: how a DestinationRule's traffic policy becomes cluster settings.
+//! The pure translation engine: a mesh [`Snapshot`](crate::model::Snapshot) and a
+//! [`Proxy`](crate::model::Proxy) in; listeners, routes, clusters and endpoints out, named as
+//! istiod names them. [`translate_proxy`] picks [`sidecar::translate_sidecar`] or
+//! [`gateway::translate_gateway`] by the proxy's type; the other modules are the building
+//! blocks, each usable on its own.
 
 pub mod authn;
 pub mod authz;
@@ -11,6 +13,7 @@ pub mod cache;
 pub mod cluster;
 pub mod delegate;
 pub mod endpoints;
+pub mod gateway;
 pub mod inbound;
 pub mod jwt;
 pub mod listener;
@@ -19,3 +22,16 @@ pub mod scope;
 pub mod sidecar;
 pub mod tls;
 pub mod vhost;
+
+/// Everything for one proxy: a gateway's configuration for `router` proxies, a sidecar's for
+/// the others.
+pub fn translate_proxy(
+    snapshot: &crate::model::Snapshot,
+    proxy: &crate::model::Proxy,
+    options: &sidecar::SidecarOptions,
+) -> sidecar::ProxyResources {
+    match proxy.proxy_type {
+        crate::model::ProxyType::Router => gateway::translate_gateway(snapshot, proxy, options),
+        _ => sidecar::translate_sidecar(snapshot, proxy, options),
+    }
+}

@@ -161,7 +161,11 @@ impl<'a> ProxyScope<'a> {
     /// The scope of `proxy` in `snapshot`.
     pub fn new(snapshot: &'a Snapshot, proxy: &'a Proxy) -> ProxyScope<'a> {
         let ns = proxy.config_namespace.as_str();
-        let sidecar = select_sidecar(snapshot, proxy);
+        // Gateways ignore Sidecar resources.
+        let sidecar = match proxy.proxy_type {
+            crate::model::ProxyType::Sidecar => select_sidecar(snapshot, proxy),
+            _ => None,
+        };
         let imports: Vec<ImportedHost> = match sidecar {
             Some(sc) if !sc.spec.egress.is_empty() => sc
                 .spec
@@ -327,6 +331,17 @@ fn select_sidecar<'a>(snapshot: &'a Snapshot, proxy: &Proxy) -> Option<&'a Resou
 /// destinations qualified, delegates merged, oldest first. Proxy-independent: a snapshot
 /// computes it once ([`Snapshot::mesh_virtual_services`]).
 pub fn mesh_virtual_services(snapshot: &Snapshot) -> Vec<ScopedVirtualService> {
+    scoped_virtual_services(snapshot, |_, gateways| {
+        gateways.is_empty() || gateways.iter().any(|g| g == "mesh")
+    })
+}
+
+/// The VirtualServices (with hosts) that `bound(namespace, gateways)` accepts, scoped like
+/// [`mesh_virtual_services`].
+pub fn scoped_virtual_services(
+    snapshot: &Snapshot,
+    bound: impl Fn(&str, &[String]) -> bool,
+) -> Vec<ScopedVirtualService> {
     let suffix = snapshot.options().domain_suffix.as_str();
     let all: Vec<&Resource<VirtualServiceSpec>> = snapshot
         .objects_of(Kind::VirtualService)
@@ -350,7 +365,7 @@ pub fn mesh_virtual_services(snapshot: &Snapshot) -> Vec<ScopedVirtualService> {
     let mut out: Vec<(&Resource<VirtualServiceSpec>, ScopedVirtualService)> = all
         .iter()
         .filter(|v| !v.spec.hosts.is_empty())
-        .filter(|v| v.spec.gateways.is_empty() || v.spec.gateways.iter().any(|g| g == "mesh"))
+        .filter(|v| bound(namespace_of(&v.metadata), &v.spec.gateways))
         .map(|v| {
             let namespace = namespace_of(&v.metadata).to_string();
             let mut spec = v.spec.clone();

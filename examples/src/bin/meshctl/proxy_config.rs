@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::io::Write;
 use std::path::Path;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use envoy_types::pb::envoy::config::cluster::v3::{Cluster, cluster};
 use envoy_types::pb::envoy::config::core::v3::{HealthStatus, address, socket_address};
 use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
@@ -20,7 +20,8 @@ use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3::{TcpPro
 use mesh_core::load::{LoadOptions, Loader};
 use mesh_core::model::{MeshOptions, Proxy, ProxyType, Snapshot, Store, Workload};
 use mesh_core::translate::bootstrap::{BootstrapOptions, static_bootstrap};
-use mesh_core::translate::sidecar::{ProxyResources, SidecarOptions, config_of, translate_sidecar};
+use mesh_core::translate::sidecar::{ProxyResources, SidecarOptions, config_of};
+use mesh_core::translate::translate_proxy;
 use prost::Message;
 
 use crate::validate::collect;
@@ -52,16 +53,16 @@ pub fn run(args: &Args) -> Result<std::process::ExitCode> {
     let snapshot = load(&args.config)?;
     let workload = find_workload(&snapshot, &args.pod)?;
     let domain = snapshot.options().domain_suffix.clone();
-    let proxy = Proxy::for_workload(workload, ProxyType::Sidecar, &domain);
-    if let Some(gw) = gateway_for(&snapshot, workload) {
-        bail!(
-            "{} is selected by Gateway {gw}: gateway (router) translation is not implemented yet",
-            args.pod
-        );
-    }
+    // A workload a Gateway selects is a gateway (router) proxy, as istiod sees it.
+    let proxy_type = if gateway_for(&snapshot, workload).is_some() {
+        ProxyType::Router
+    } else {
+        ProxyType::Sidecar
+    };
+    let proxy = Proxy::for_workload(workload, proxy_type, &domain);
     let mut options = SidecarOptions::default();
     options.registry_only = args.registry_only;
-    let out = translate_sidecar(&snapshot, &proxy, &options);
+    let out = translate_proxy(&snapshot, &proxy, &options);
     for w in &out.warnings {
         eprintln!("meshctl: warning: {w}");
     }
