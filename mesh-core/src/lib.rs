@@ -31,6 +31,7 @@ pub mod dump;
 pub mod load;
 pub mod model;
 pub mod path;
+pub mod simulate;
 pub mod translate;
 pub mod validate;
 

@@ -339,6 +339,25 @@ spec:
     );
     let (code, _) = get(port, "unknown.example.com", "/");
     assert_eq!(code, 404);
+
+    // The simulator predicts what real Envoy just did, call for call.
+    use mesh_core::simulate::{Call, CallMode, SimulationError, simulate};
+    let call = |host: &str, path: &str| {
+        Call::http("127.0.0.1", u32::from(port), host, path).mode(CallMode::Gateway)
+    };
+    let hit = simulate(&out, &call("shop.example.com", "/anything")).expect("routes");
+    assert_eq!(
+        hit.cluster.as_deref(),
+        Some("outbound|8000||backend.shop.internal")
+    );
+    let hit = simulate(&out, &call("shop.example.com", "/teapot")).expect("routes");
+    assert_eq!(hit.direct_response, Some(418));
+    let hit = simulate(&out, &call("secure.example.com", "/x")).expect("routes");
+    assert!(hit.redirect);
+    assert!(matches!(
+        simulate(&out, &call("unknown.example.com", "/")),
+        Err(SimulationError::NoVirtualHost(..))
+    ));
 }
 
 /// Every Gateway in the corpus, translated for a gateway proxy its selector picks (with the
