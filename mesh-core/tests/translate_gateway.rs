@@ -442,3 +442,41 @@ fn corpus_gateways_are_accepted_by_envoy() {
         failures.join("\n")
     );
 }
+
+#[test]
+fn hosts_with_identical_routes_share_a_virtual_host() {
+    let yaml = r#"
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: web}
+spec:
+  selector: {istio: ingressgateway}
+  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ["*"]}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: both, namespace: web}
+spec:
+  hosts: [b.example.com, a.example.com]
+  gateways: [gw]
+  http: [{route: [{destination: {host: site.web.svc.cluster.local}}]}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: other, namespace: web}
+spec:
+  hosts: [c.example.com]
+  gateways: [gw]
+  http: [{route: [{destination: {host: other.web.svc.cluster.local}}]}]
+"#;
+    let out = translate_gateway(&snapshot(yaml), &ingress(), &SidecarOptions::default());
+    let rc = dump::message_to_json(&out.routes[0]).expect("dumps");
+    let vhosts = rc["virtual_hosts"].as_array().expect("vhosts");
+    assert_eq!(vhosts.len(), 2);
+    assert_eq!(vhosts[0]["name"], "a.example.com:80");
+    assert_eq!(
+        vhosts[0]["domains"],
+        serde_json::json!(["a.example.com", "b.example.com"])
+    );
+    assert_eq!(vhosts[1]["name"], "c.example.com:80");
+}

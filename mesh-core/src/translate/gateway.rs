@@ -216,22 +216,26 @@ pub fn gateway_servers<'a>(snapshot: &'a Snapshot, proxy: &Proxy) -> Vec<Gateway
         .collect()
 }
 
-/// The VirtualServices bound to a gateway (`ns/name`), exported to the proxy's namespace:
-/// hosts and destinations qualified, delegates merged, oldest first.
-fn virtual_services_for_gateway(
+/// The gateways (`ns/name`) a VirtualService in `namespace` binds to.
+fn bound_gateways<'g>(
+    namespace: &'g str,
+    gateways: &'g [String],
+) -> impl Iterator<Item = String> + 'g {
+    gateways
+        .iter()
+        .filter(|g| g.as_str() != "mesh")
+        .map(move |g| qualified(g, namespace))
+}
+
+/// The VirtualServices bound to any of `gateways` (`ns/name`), exported to the proxy's
+/// namespace: hosts and destinations qualified, delegates merged, oldest first.
+fn virtual_services_for_gateways(
     snapshot: &Snapshot,
-    gateway: &str,
+    gateways: &BTreeSet<String>,
     proxy_namespace: &str,
 ) -> Vec<ScopedVirtualService> {
-    super::scope::scoped_virtual_services(snapshot, |vs_namespace, gateways| {
-        gateways.iter().any(|g| {
-            let full = if g.contains('/') {
-                g.clone()
-            } else {
-                format!("{vs_namespace}/{g}")
-            };
-            full == gateway
-        })
+    super::scope::scoped_virtual_services(snapshot, |vs_namespace, bound| {
+        bound_gateways(vs_namespace, bound).any(|g| gateways.contains(&g))
     })
     .into_iter()
     .filter(|v| exported_to(&v.spec.export_to, &v.namespace, proxy_namespace))
@@ -250,11 +254,14 @@ pub fn translate_gateway(
     for s in &servers {
         by_port.entry(s.port()).or_default().push(s);
     }
+    let gateway_names: BTreeSet<String> = servers.iter().map(|s| s.gateway.clone()).collect();
     let mut vs_cache: BTreeMap<String, Vec<ScopedVirtualService>> = BTreeMap::new();
-    for s in &servers {
-        vs_cache.entry(s.gateway.clone()).or_insert_with(|| {
-            virtual_services_for_gateway(snapshot, &s.gateway, &proxy.config_namespace)
-        });
+    for vs in virtual_services_for_gateways(snapshot, &gateway_names, &proxy.config_namespace) {
+        for g in bound_gateways(&vs.namespace, &vs.spec.gateways) {
+            if gateway_names.contains(&g) {
+                vs_cache.entry(g).or_default().push(vs.clone());
+            }
+        }
     }
     let sidecar = SidecarTranslator::new(snapshot, proxy, options);
     let cluster_for = |d: &Destination, port: u32| {
@@ -746,7 +753,7 @@ fn gateway_route(
             ..Default::default()
         }]
     } else {
-        vhosts.into_values().collect()
+        collapse_duplicate_routes(vhosts)
     };
     for vh in &mut virtual_hosts {
         // `SortVHostRoutes`: catch-all routes go last, the others keep their order.
@@ -766,6 +773,43 @@ fn gateway_route(
         }),
         ..Default::default()
     }
+}
+
+/// `collapseDuplicateRoutes`: hosts (in name order) whose routes and TLS requirement are the
+/// same share one virtual host, the first host's, with every host as a domain.
+fn collapse_duplicate_routes(vhosts: BTreeMap<String, VirtualHost>) -> Vec<VirtualHost> {
+    let mut out: Vec<VirtualHost> = Vec::new();
+    // Candidates by a cheap key (TLS requirement; each route's name, source and cluster);
+    // equality decides.
+    let mut known: std::collections::HashMap<u64, Vec<usize>> = std::collections::HashMap::new();
+    for (_, vh) in vhosts {
+        let mut f = super::cache::Fingerprint::default();
+        f.u64(u64::try_from(vh.require_tls).unwrap_or(0));
+        for r in &vh.routes {
+            f.str(&r.name);
+            f.str(&super::sidecar::config_of(r.metadata.as_ref()).unwrap_or_default());
+            if let Some(envoy_types::pb::envoy::config::route::v3::route::Action::Route(a)) =
+                &r.action
+                && let Some(
+                    envoy_types::pb::envoy::config::route::v3::route_action::ClusterSpecifier::Cluster(c),
+                ) = &a.cluster_specifier
+            {
+                f.str(c);
+            }
+        }
+        let key = f.value();
+        let same = known
+            .get(&key)
+            .and_then(|idx| idx.iter().copied().find(|i| out[*i].routes == vh.routes));
+        match same {
+            Some(i) => out[i].domains.extend(vh.domains),
+            None => {
+                known.entry(key).or_default().push(out.len());
+                out.push(vh);
+            }
+        }
+    }
+    out
 }
 
 fn is_catch_all(r: &envoy_types::pb::envoy::config::route::v3::Route) -> bool {
