@@ -1,7 +1,40 @@
 //! # mesh-xds
 //!
-//! Pilot's job as a library (not yet written): an xDS server speaking ADS in both the
-//! State-of-the-World and Delta variants on tonic, per-proxy push state with debounced and scoped
-//! pushes ordered CDS -> EDS -> LDS -> RDS, ACK/NACK tracking and proxy status
-//! (SYNCED / STALE / NOT SENT), an xDS client for bespoke data planes, config sources (a watched
-//! directory of YAML), and the debug and metrics HTTP endpoints.
+//! Pilot's job as a library: an xDS server speaking ADS, State of the World and Delta, on
+//! tonic, over a pluggable [`Generator`] (the default, [`MeshGenerator`], translates a
+//! `mesh_core` snapshot for each proxy). See `docs/mesh-xds.md`.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use mesh_core::model::{MeshOptions, Store};
+//! use mesh_core::translate::sidecar::SidecarOptions;
+//! use mesh_xds::{MeshGenerator, XdsServer};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let store = Store::new(MeshOptions::default());
+//! let generator = Arc::new(MeshGenerator::new(store.snapshot(), SidecarOptions::default()));
+//! let server = XdsServer::new(generator.clone());
+//! let serve = tonic::transport::Server::builder()
+//!     .add_service(server.service())
+//!     .serve("127.0.0.1:15010".parse()?);
+//! // Later, on a config change:
+//! generator.set_snapshot(store.snapshot());
+//! server.push();
+//! serve.await?;
+//! # Ok(()) }
+//! ```
+//!
+//! Not yet: debouncing and push scoping, the debug and metrics HTTP endpoints, the client, the
+//! directory config source and the `control-plane` example (issue 5).
+
+#[doc = include_str!("../../docs/mesh-xds.md")]
+pub mod guide {}
+
+pub mod generator;
+pub mod server;
+pub mod status;
+pub mod types;
+
+pub use generator::{GenerateError, Generator, MeshGenerator, ProxyInfo, Resource};
+pub use server::XdsServer;
+pub use status::{ProxyStatus, SyncStatus, TypeStatus};

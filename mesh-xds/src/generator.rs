@@ -1,0 +1,189 @@
+//! How resources are made for a proxy: the [`Generator`] trait, and [`MeshGenerator`], which
+//! translates a `mesh_core` snapshot with `mesh_core::translate::translate_proxy`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use envoy_types::pb::envoy::config::core::v3::Node;
+use envoy_types::pb::google::protobuf::Any;
+use mesh_core::model::{Proxy, Snapshot};
+use mesh_core::translate::sidecar::{ProxyResources, SidecarOptions};
+use prost::Message;
+
+use crate::types;
+
+/// One resource, encoded, with its version (a hash of its bytes).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Resource {
+    /// The resource name (listener, cluster, route configuration, cluster of an assignment).
+    pub name: String,
+    /// Its version: changes exactly when its content does.
+    pub version: String,
+    /// The resource.
+    pub body: Any,
+}
+
+impl Resource {
+    /// A resource from an encoded message, versioned by its content.
+    pub fn new(name: impl Into<String>, body: Any) -> Resource {
+        let version = format!("{:016x}", fnv(&body.value));
+        Resource {
+            name: name.into(),
+            version,
+            body,
+        }
+    }
+}
+
+fn fnv(data: &[u8]) -> u64 {
+    data.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// What a generator knows about the proxy a stream serves.
+#[derive(Clone, Debug)]
+pub struct ProxyInfo {
+    /// The Envoy node as sent on the stream's first request.
+    pub node: Node,
+    /// The node read as Istio reads it, when its id has Istio's form.
+    pub proxy: Option<Proxy>,
+}
+
+impl ProxyInfo {
+    /// Reads a node: `proxy` is set when the id is `type~ip~id~domain`.
+    pub fn from_node(node: Node) -> ProxyInfo {
+        let metadata = node
+            .metadata
+            .as_ref()
+            .map(struct_to_json)
+            .unwrap_or(serde_json::Value::Null);
+        let proxy = Proxy::from_node(&node.id, &metadata).ok();
+        ProxyInfo { node, proxy }
+    }
+}
+
+/// A protobuf `Struct` as JSON.
+pub fn struct_to_json(s: &envoy_types::pb::google::protobuf::Struct) -> serde_json::Value {
+    serde_json::Value::Object(
+        s.fields
+            .iter()
+            .map(|(k, v)| (k.clone(), value_to_json(v)))
+            .collect(),
+    )
+}
+
+fn value_to_json(v: &envoy_types::pb::google::protobuf::Value) -> serde_json::Value {
+    use envoy_types::pb::google::protobuf::value::Kind;
+    match &v.kind {
+        Some(Kind::NullValue(_)) | None => serde_json::Value::Null,
+        Some(Kind::NumberValue(n)) => serde_json::Number::from_f64(*n)
+            .map_or(serde_json::Value::Null, serde_json::Value::Number),
+        Some(Kind::StringValue(s)) => serde_json::Value::String(s.clone()),
+        Some(Kind::BoolValue(b)) => serde_json::Value::Bool(*b),
+        Some(Kind::StructValue(s)) => struct_to_json(s),
+        Some(Kind::ListValue(l)) => {
+            serde_json::Value::Array(l.values.iter().map(value_to_json).collect())
+        }
+    }
+}
+
+/// Why resources could not be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum GenerateError {
+    /// The node is not one this generator can serve.
+    #[error("cannot serve node {0:?}: {1}")]
+    UnknownProxy(String, String),
+}
+
+/// Makes the resources of one type for one proxy. The server asks for every resource of the
+/// type and narrows to the stream's subscription itself.
+pub trait Generator: Send + Sync + 'static {
+    /// Every resource of `type_url` for `proxy`.
+    fn generate(&self, proxy: &ProxyInfo, type_url: &str) -> Result<Vec<Resource>, GenerateError>;
+}
+
+/// The default generator: `mesh_core` translation of the current snapshot, once per proxy and
+/// snapshot (the four types of a push share one translation).
+#[derive(Debug)]
+pub struct MeshGenerator {
+    state: RwLock<(u64, Snapshot)>,
+    options: SidecarOptions,
+    cache: Mutex<HashMap<String, (u64, Arc<ProxyResources>)>>,
+}
+
+impl MeshGenerator {
+    /// A generator over `snapshot`.
+    pub fn new(snapshot: Snapshot, options: SidecarOptions) -> MeshGenerator {
+        MeshGenerator {
+            state: RwLock::new((0, snapshot)),
+            options,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Replaces the snapshot (then call `XdsServer::push`).
+    pub fn set_snapshot(&self, snapshot: Snapshot) {
+        let mut state = self
+            .state
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        state.0 += 1;
+        state.1 = snapshot;
+    }
+
+    /// The proxy's translated resources at the current snapshot.
+    pub fn resources(&self, proxy: &Proxy) -> Arc<ProxyResources> {
+        let (epoch, snapshot) = {
+            let s = self
+                .state
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            (s.0, s.1.clone())
+        };
+        let key = proxy.node_id();
+        let mut cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((e, r)) = cache.get(&key)
+            && *e == epoch
+        {
+            return Arc::clone(r);
+        }
+        let r = Arc::new(mesh_core::translate::translate_proxy(
+            &snapshot,
+            proxy,
+            &self.options,
+        ));
+        cache.insert(key, (epoch, Arc::clone(&r)));
+        r
+    }
+}
+
+fn encode<M: Message + prost::Name>(items: &[M], name: impl Fn(&M) -> &str) -> Vec<Resource> {
+    items
+        .iter()
+        .map(|m| Resource::new(name(m), mesh_core::dump::to_any(m)))
+        .collect()
+}
+
+impl Generator for MeshGenerator {
+    fn generate(&self, proxy: &ProxyInfo, type_url: &str) -> Result<Vec<Resource>, GenerateError> {
+        let Some(p) = &proxy.proxy else {
+            return Err(GenerateError::UnknownProxy(
+                proxy.node.id.clone(),
+                "the node id is not type~ip~id~domain".into(),
+            ));
+        };
+        let r = self.resources(p);
+        Ok(match type_url {
+            types::CLUSTER => encode(&r.clusters, |c| &c.name),
+            types::ENDPOINT => encode(&r.endpoints, |e| &e.cluster_name),
+            types::LISTENER => encode(&r.listeners, |l| &l.name),
+            types::ROUTE => encode(&r.routes, |r| &r.name),
+            _ => Vec::new(),
+        })
+    }
+}

