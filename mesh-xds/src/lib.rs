@@ -24,17 +24,20 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Not yet: debouncing and push scoping, the debug and metrics HTTP endpoints, the client, the
-//! directory config source and the `control-plane` example (issue 5).
+//! A [`DirectorySource`] turns a watched directory of manifests into snapshots; the
+//! `control-plane` example in `examples/` puts it all together. Not yet: push scoping, the
+//! client, proxyless gRPC (issue 5).
 
 #[doc = include_str!("../../docs/mesh-xds.md")]
 pub mod guide {}
 
 pub mod generator;
 pub mod server;
+pub mod source;
 pub mod status;
 pub mod types;
 
 pub use generator::{GenerateError, Generator, MeshGenerator, ProxyInfo, Resource};
-pub use server::XdsServer;
+pub use server::{Totals, XdsServer};
+pub use source::{DirectorySource, FileError};
 pub use status::{ProxyStatus, SyncStatus, TypeStatus};

@@ -41,6 +41,17 @@ struct Inner {
     nonce: AtomicU64,
     connection: AtomicU64,
     status: Mutex<BTreeMap<String, ProxyStatus>>,
+    proxies: Mutex<BTreeMap<String, ProxyInfo>>,
+    totals: Mutex<Totals>,
+}
+
+/// Counters over the server's life (they never go down, unlike per-connection status).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Responses sent, by type URL.
+    pub pushes: BTreeMap<String, u64>,
+    /// Rejections received, by type URL.
+    pub rejects: BTreeMap<String, u64>,
 }
 
 impl std::fmt::Debug for XdsServer {
@@ -60,6 +71,8 @@ impl XdsServer {
                 nonce: AtomicU64::new(0),
                 connection: AtomicU64::new(0),
                 status: Mutex::new(BTreeMap::new()),
+                proxies: Mutex::new(BTreeMap::new()),
+                totals: Mutex::new(Totals::default()),
             }),
         }
     }
@@ -80,6 +93,40 @@ impl XdsServer {
         self.lock_status().values().cloned().collect()
     }
 
+    /// Responses sent and rejections received since the server started.
+    pub fn totals(&self) -> Totals {
+        self.inner
+            .totals
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The node of a connected proxy, by node id.
+    pub fn proxy_info(&self, node_id: &str) -> Option<ProxyInfo> {
+        self.inner
+            .proxies
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .values()
+            .find(|p| p.node.id == node_id)
+            .cloned()
+    }
+
+    fn count(&self, type_url: &str, reject: bool) {
+        let mut t = self
+            .inner
+            .totals
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let map = if reject {
+            &mut t.rejects
+        } else {
+            &mut t.pushes
+        };
+        *map.entry(type_url.to_string()).or_default() += 1;
+    }
+
     fn lock_status(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, ProxyStatus>> {
         self.inner
             .status
@@ -97,9 +144,40 @@ impl XdsServer {
         }
     }
 
+    fn sent(&self, conn: &str, type_url: &str, version: &str) {
+        self.count(type_url, false);
+        self.update_status(conn, |s| {
+            s.types
+                .entry(type_url.to_string())
+                .or_default()
+                .sent(version)
+        });
+    }
+
+    fn nacked(&self, conn: &str, type_url: &str, message: &str) {
+        tracing::warn!(
+            connection = conn,
+            type_url,
+            message,
+            "proxy rejected config"
+        );
+        self.count(type_url, true);
+        self.update_status(conn, |s| {
+            s.types
+                .entry(type_url.to_string())
+                .or_default()
+                .nacked(message)
+        });
+    }
+
     fn register(&self, info: &ProxyInfo, delta: bool) -> String {
         let n = self.inner.connection.fetch_add(1, Ordering::Relaxed);
         let conn = format!("{}-{n}", info.node.id);
+        self.inner
+            .proxies
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(conn.clone(), info.clone());
         self.lock_status().insert(
             conn.clone(),
             ProxyStatus {
@@ -219,12 +297,7 @@ async fn sotw_respond(
         nonce,
         ..Default::default()
     };
-    server.update_status(conn, |s| {
-        s.types
-            .entry(type_url.to_string())
-            .or_default()
-            .sent(&version)
-    });
+    server.sent(conn, type_url, &version);
     tx.send(Ok(response))
         .await
         .map_err(|_| Status::cancelled("client gone"))
@@ -277,9 +350,7 @@ async fn sotw_stream(
             continue;
         }
         if let Some(err) = &req.error_detail {
-            server.update_status(&conn, |s| {
-                s.types.entry(t.clone()).or_default().nacked(&err.message)
-            });
+            server.nacked(&conn, &t, &err.message);
             continue;
         }
         let names: Option<BTreeSet<String>> = {
@@ -316,6 +387,12 @@ struct Deregister(XdsServer, String);
 impl Drop for Deregister {
     fn drop(&mut self) {
         self.0.lock_status().remove(&self.1);
+        self.0
+            .inner
+            .proxies
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&self.1);
     }
 }
 
@@ -396,12 +473,7 @@ async fn delta_respond(
         sub.client.remove(n);
     }
     sub.nonce = nonce;
-    server.update_status(conn, |s| {
-        s.types
-            .entry(type_url.to_string())
-            .or_default()
-            .sent(&version)
-    });
+    server.sent(conn, type_url, &version);
     tx.send(Ok(response))
         .await
         .map_err(|_| Status::cancelled("client gone"))
@@ -483,9 +555,7 @@ async fn delta_stream(
             continue; // stale
         }
         if let Some(err) = &req.error_detail {
-            server.update_status(&conn, |s| {
-                s.types.entry(t.clone()).or_default().nacked(&err.message)
-            });
+            server.nacked(&conn, &t, &err.message);
             continue;
         }
         if !req.response_nonce.is_empty() {
