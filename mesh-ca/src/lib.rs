@@ -1,7 +1,34 @@
 //! # mesh-ca
 //!
-//! Citadel's job as a library (not yet written): SPIFFE identities and trust bundles, a CA
-//! (self-signed root or a plugged-in intermediate from Istio's `cacerts` files), CSR signing that
-//! checks the caller's identity, root rotation without downtime, the Istio CA gRPC API
-//! (`istio.v1.auth.IstioCertificateService`), and a workload certificate manager that renews
-//! certificates and serves them as SDS secrets `default` and `ROOTCA`.
+//! Citadel's job as a library: SPIFFE identities ([`SpiffeId`]), a certificate authority
+//! ([`Ca`]) with a generated root or Istio's `cacerts` plugged in, CSR signing that issues only
+//! the caller's own identity with a capped lifetime, a [`TrustBundle`] with root rotation, and
+//! chain verification. See `docs/mesh-ca.md`.
+//!
+//! ```
+//! use std::time::Duration;
+//! use mesh_ca::{Ca, CaOptions, SpiffeId, TrustDomain, workload_csr};
+//!
+//! let td = TrustDomain::new("cluster.local")?;
+//! let ca = Ca::generate(CaOptions::new(td.clone()))?;
+//! let me = SpiffeId::istio(&td, "shop", "web")?;
+//! let (_key, csr) = workload_csr(&me)?;
+//! let issued = ca.sign_csr(&csr, &me, Duration::from_secs(3600))?;
+//! let id = ca.bundle().verify(&issued.chain[..issued.chain.len() - 1], time::OffsetDateTime::now_utc())?;
+//! assert_eq!(id, me);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! Not yet (issue 6): the Istio CA gRPC API, the workload certificate manager and SDS, Envoy
+//! mTLS end to end.
+
+mod ca;
+mod spiffe;
+
+#[doc = include_str!("../../docs/mesh-ca.md")]
+pub mod guide {}
+
+pub use ca::{
+    Ca, CaError, CaOptions, Issued, SignError, TrustBundle, VerifyError, split_pem, workload_csr,
+};
+pub use spiffe::{SpiffeId, SpiffeIdError, TrustDomain};
