@@ -154,6 +154,26 @@ fn kb<M: Message>(items: &[M]) -> f64 {
     items.iter().map(|m| m.encoded_len()).sum::<usize>() as f64 / 1000.0
 }
 
+/// Prints resources and kilobytes per type, as `bench_test.go` reports them.
+fn report(id: &str, out: &mesh_core::translate::sidecar::ProxyResources) {
+    eprintln!(
+        "{id}: LDS {} res {:.1} kB | RDS {} res {:.1} kB ({} vhosts) | CDS {} res {:.1} kB | EDS {} res {:.1} kB | warnings {}",
+        out.listeners.len(),
+        kb(&out.listeners),
+        out.routes.len(),
+        kb(&out.routes),
+        out.routes
+            .iter()
+            .map(|r| r.virtual_hosts.len())
+            .sum::<usize>(),
+        out.clusters.len(),
+        kb(&out.clusters),
+        out.endpoints.len(),
+        kb(&out.endpoints),
+        out.warnings.len()
+    );
+}
+
 fn bench(c: &mut Criterion) {
     let options = SidecarOptions::default();
     let mut group = c.benchmark_group("istiod-fixtures");
@@ -170,22 +190,7 @@ fn bench(c: &mut Criterion) {
         let id = format!("{}/{}", case.name, case.services);
         if case.router {
             let out = translate_gateway(&snap, &p, &options);
-            eprintln!(
-                "{id}: LDS {} res {:.1} kB | RDS {} res {:.1} kB ({} vhosts) | CDS {} res {:.1} kB | EDS {} res {:.1} kB | warnings {}",
-                out.listeners.len(),
-                kb(&out.listeners),
-                out.routes.len(),
-                kb(&out.routes),
-                out.routes
-                    .iter()
-                    .map(|r| r.virtual_hosts.len())
-                    .sum::<usize>(),
-                out.clusters.len(),
-                kb(&out.clusters),
-                out.endpoints.len(),
-                kb(&out.endpoints),
-                out.warnings.len()
-            );
+            report(&id, &out);
             group.bench_function(format!("{id} gateway, all types"), |b| {
                 b.iter(|| black_box(translate_gateway(&snap, &p, &options)));
             });
@@ -193,22 +198,7 @@ fn bench(c: &mut Criterion) {
         }
         let t = SidecarTranslator::new(&snap, &p, &options);
         let out = t.translate();
-        eprintln!(
-            "{id}: LDS {} res {:.1} kB | RDS {} res {:.1} kB ({} vhosts) | CDS {} res {:.1} kB | EDS {} res {:.1} kB | warnings {}",
-            out.listeners.len(),
-            kb(&out.listeners),
-            out.routes.len(),
-            kb(&out.routes),
-            out.routes
-                .iter()
-                .map(|r| r.virtual_hosts.len())
-                .sum::<usize>(),
-            out.clusters.len(),
-            kb(&out.clusters),
-            out.endpoints.len(),
-            kb(&out.endpoints),
-            out.warnings.len()
-        );
+        report(&id, &out);
         group.bench_function(format!("{id} LDS"), |b| {
             b.iter(|| black_box(SidecarTranslator::new(&snap, &p, &options).listeners()));
         });

@@ -540,41 +540,20 @@ fn corpus_sidecars_are_accepted_by_envoy() {
         cases.len()
     );
     eprintln!("{} meshes, {total} workloads", cases.len());
-    let failures = std::sync::Mutex::new(Vec::new());
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    std::thread::scope(|scope| {
-        for _ in 0..2 {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    let Some((name, snap)) = cases.get(i) else {
-                        break;
-                    };
-                    for w in snap.workloads() {
-                        let proxy = Proxy::for_workload(w, ProxyType::Sidecar, "cluster.local");
-                        let out = translate_sidecar(snap, &proxy, &SidecarOptions::default());
-                        let b =
-                            static_bootstrap(&out, &proxy.node_id(), &BootstrapOptions::default());
-                        let json = dump::message_to_json(&b).expect("dumps");
-                        let (ok, text) = support::envoy::validate_json(&json);
-                        if !ok {
-                            failures
-                                .lock()
-                                .expect("lock")
-                                .push(format!("{name} / {}: {text}", w.name));
-                        }
-                    }
-                }
-            });
-        }
+    let validated = support::envoy::assert_all_accepted(&cases, |(name, snap)| {
+        snap.workloads()
+            .iter()
+            .map(|w| {
+                let proxy = Proxy::for_workload(w, ProxyType::Sidecar, "cluster.local");
+                let out = translate_sidecar(snap, &proxy, &SidecarOptions::default());
+                (
+                    format!("{name} / {}", w.name),
+                    static_bootstrap(&out, &proxy.node_id(), &BootstrapOptions::default()),
+                )
+            })
+            .collect()
     });
-    let failures = failures.into_inner().expect("lock");
-    assert!(
-        failures.is_empty(),
-        "{} rejected:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert_eq!(validated, total);
 }
 
 /// The cached, encoded route configuration is byte for byte the encoding of the typed one:

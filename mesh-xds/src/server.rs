@@ -246,7 +246,11 @@ impl AggregatedDiscoveryService for XdsServer {
         let (tx, rx) = mpsc::channel(16);
         let server = self.clone();
         tokio::spawn(async move {
-            if let Err(e) = sotw_stream(&server, &mut requests, &tx).await {
+            let session = SotwSession {
+                subs: BTreeMap::new(),
+                tx: tx.clone(),
+            };
+            if let Err(e) = run(&server, &mut requests, false, session).await {
                 let _ = tx.send(Err(e)).await;
             }
         });
@@ -261,7 +265,11 @@ impl AggregatedDiscoveryService for XdsServer {
         let (tx, rx) = mpsc::channel(16);
         let server = self.clone();
         tokio::spawn(async move {
-            if let Err(e) = delta_stream(&server, &mut requests, &tx).await {
+            let session = DeltaSession {
+                subs: BTreeMap::new(),
+                tx: tx.clone(),
+            };
+            if let Err(e) = run(&server, &mut requests, true, session).await {
                 let _ = tx.send(Err(e)).await;
             }
         });
@@ -303,55 +311,100 @@ async fn sotw_respond(
         .map_err(|_| Status::cancelled("client gone"))
 }
 
-async fn sotw_stream(
+/// What a stream does with its requests and with pushes; [`run`] drives either variant.
+#[tonic::async_trait]
+trait Session: Send {
+    type Request: Send + 'static;
+    /// The node a request carries.
+    fn node(req: &Self::Request) -> Option<envoy_types::pb::envoy::config::core::v3::Node>;
+    /// Handles one request from the proxy.
+    async fn request(&mut self, cx: &Cx<'_>, req: Self::Request) -> Result<(), Status>;
+    /// Regenerates and sends what changed, in push order.
+    async fn push(&mut self, cx: &Cx<'_>) -> Result<(), Status>;
+}
+
+/// A stream's fixed context.
+struct Cx<'a> {
+    server: &'a XdsServer,
+    conn: &'a str,
+    info: &'a ProxyInfo,
+}
+
+/// Reads the first request (it must carry the node), registers the proxy, then handles
+/// requests and pushes until the stream ends.
+async fn run<S: Session>(
     server: &XdsServer,
-    requests: &mut Streaming<DiscoveryRequest>,
-    tx: &SotwTx,
+    requests: &mut Streaming<S::Request>,
+    delta: bool,
+    mut session: S,
 ) -> Result<(), Status> {
     let mut epochs = server.inner.epoch.subscribe();
     let Some(first) = requests.next().await.transpose()? else {
         return Ok(());
     };
-    let Some(node) = first.node.clone() else {
+    let Some(node) = S::node(&first) else {
         return Err(Status::invalid_argument(
             "the first request carries no node",
         ));
     };
     let info = ProxyInfo::from_node(node);
-    let conn = server.register(&info, false);
+    let conn = server.register(&info, delta);
     let _guard = Deregister(server.clone(), conn.clone());
-    let mut subs: BTreeMap<String, Subscription> = BTreeMap::new();
-    let mut pending = Some(first);
+    let cx = Cx {
+        server,
+        conn: &conn,
+        info: &info,
+    };
+    session.request(&cx, first).await?;
     loop {
-        let req = match pending.take() {
-            Some(r) => r,
-            None => tokio::select! {
-                r = requests.next() => match r.transpose()? {
-                    Some(r) => r,
-                    None => return Ok(()),
-                },
-                changed = epochs.changed() => {
-                    if changed.is_err() {
-                        return Ok(());
-                    }
-                    for t in types::PUSH_ORDER {
-                        if let Some(sub) = subs.get_mut(t).filter(|s| s.requested) {
-                            sotw_respond(server, &conn, &info, t, sub, tx, false).await?;
-                        }
-                    }
-                    continue;
-                }
+        tokio::select! {
+            r = requests.next() => match r.transpose()? {
+                Some(r) => session.request(&cx, r).await?,
+                None => return Ok(()),
             },
-        };
+            changed = epochs.changed() => {
+                if changed.is_err() {
+                    return Ok(());
+                }
+                session.push(&cx).await?;
+            }
+        }
+    }
+}
+
+struct SotwSession {
+    subs: BTreeMap<String, Subscription>,
+    tx: SotwTx,
+}
+
+#[tonic::async_trait]
+impl Session for SotwSession {
+    type Request = DiscoveryRequest;
+
+    fn node(req: &DiscoveryRequest) -> Option<envoy_types::pb::envoy::config::core::v3::Node> {
+        req.node.clone()
+    }
+
+    async fn push(&mut self, cx: &Cx<'_>) -> Result<(), Status> {
+        for t in types::PUSH_ORDER {
+            if let Some(sub) = self.subs.get_mut(t).filter(|s| s.requested) {
+                sotw_respond(cx.server, cx.conn, cx.info, t, sub, &self.tx, false).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn request(&mut self, cx: &Cx<'_>, req: DiscoveryRequest) -> Result<(), Status> {
+        let (server, conn) = (cx.server, cx.conn);
         let t = req.type_url.clone();
-        let sub = subs.entry(t.clone()).or_default();
+        let sub = self.subs.entry(t.clone()).or_default();
         if !req.response_nonce.is_empty() && req.response_nonce != sub.nonce {
             // A stale nonce: the client has not seen our latest response yet.
-            continue;
+            return Ok(());
         }
         if let Some(err) = &req.error_detail {
-            server.nacked(&conn, &t, &err.message);
-            continue;
+            server.nacked(conn, &t, &err.message);
+            return Ok(());
         }
         let names: Option<BTreeSet<String>> = {
             let n: BTreeSet<String> = req.resource_names.iter().cloned().collect();
@@ -366,18 +419,19 @@ async fn sotw_stream(
         sub.requested = true;
         if req.response_nonce.is_empty() {
             // A first request (or a reconnect carrying its old version): always answer.
-            sotw_respond(server, &conn, &info, &t, sub, tx, true).await?;
+            sotw_respond(server, conn, cx.info, &t, sub, &self.tx, true).await?;
         } else {
-            server.update_status(&conn, |s| {
+            server.update_status(conn, |s| {
                 s.types
                     .entry(t.clone())
                     .or_default()
                     .acked(&req.version_info)
             });
             if changed {
-                sotw_respond(server, &conn, &info, &t, sub, tx, false).await?;
+                sotw_respond(server, conn, cx.info, &t, sub, &self.tx, false).await?;
             }
         }
+        Ok(())
     }
 }
 
@@ -479,48 +533,32 @@ async fn delta_respond(
         .map_err(|_| Status::cancelled("client gone"))
 }
 
-async fn delta_stream(
-    server: &XdsServer,
-    requests: &mut Streaming<DeltaDiscoveryRequest>,
-    tx: &DeltaTx,
-) -> Result<(), Status> {
-    let mut epochs = server.inner.epoch.subscribe();
-    let Some(first) = requests.next().await.transpose()? else {
-        return Ok(());
-    };
-    let Some(node) = first.node.clone() else {
-        return Err(Status::invalid_argument(
-            "the first request carries no node",
-        ));
-    };
-    let info = ProxyInfo::from_node(node);
-    let conn = server.register(&info, true);
-    let _guard = Deregister(server.clone(), conn.clone());
-    let mut subs: BTreeMap<String, DeltaSub> = BTreeMap::new();
-    let mut pending = Some(first);
-    loop {
-        let req = match pending.take() {
-            Some(r) => r,
-            None => tokio::select! {
-                r = requests.next() => match r.transpose()? {
-                    Some(r) => r,
-                    None => return Ok(()),
-                },
-                changed = epochs.changed() => {
-                    if changed.is_err() {
-                        return Ok(());
-                    }
-                    for t in types::PUSH_ORDER {
-                        if let Some(sub) = subs.get_mut(t).filter(|s| s.started) {
-                            delta_respond(server, &conn, &info, t, sub, tx).await?;
-                        }
-                    }
-                    continue;
-                }
-            },
-        };
+struct DeltaSession {
+    subs: BTreeMap<String, DeltaSub>,
+    tx: DeltaTx,
+}
+
+#[tonic::async_trait]
+impl Session for DeltaSession {
+    type Request = DeltaDiscoveryRequest;
+
+    fn node(req: &DeltaDiscoveryRequest) -> Option<envoy_types::pb::envoy::config::core::v3::Node> {
+        req.node.clone()
+    }
+
+    async fn push(&mut self, cx: &Cx<'_>) -> Result<(), Status> {
+        for t in types::PUSH_ORDER {
+            if let Some(sub) = self.subs.get_mut(t).filter(|s| s.started) {
+                delta_respond(cx.server, cx.conn, cx.info, t, sub, &self.tx).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn request(&mut self, cx: &Cx<'_>, req: DeltaDiscoveryRequest) -> Result<(), Status> {
+        let (server, conn) = (cx.server, cx.conn);
         let t = req.type_url.clone();
-        let sub = subs.entry(t.clone()).or_default();
+        let sub = self.subs.entry(t.clone()).or_default();
         let first_for_type = !sub.started;
         if first_for_type {
             sub.started = true;
@@ -552,21 +590,22 @@ async fn delta_stream(
         let subscription_changed =
             !req.resource_names_subscribe.is_empty() || !req.resource_names_unsubscribe.is_empty();
         if !req.response_nonce.is_empty() && req.response_nonce != sub.nonce {
-            continue; // stale
+            return Ok(()); // stale
         }
         if let Some(err) = &req.error_detail {
-            server.nacked(&conn, &t, &err.message);
-            continue;
+            server.nacked(conn, &t, &err.message);
+            return Ok(());
         }
         if !req.response_nonce.is_empty() {
-            server.update_status(&conn, |s| {
+            server.update_status(conn, |s| {
                 let ts: &mut TypeStatus = s.types.entry(t.clone()).or_default();
                 let sent = ts.sent_version.clone();
                 ts.acked(&sent)
             });
         }
         if first_for_type || subscription_changed || req.response_nonce.is_empty() {
-            delta_respond(server, &conn, &info, &t, sub, tx).await?;
+            delta_respond(server, conn, cx.info, &t, sub, &self.tx).await?;
         }
+        Ok(())
     }
 }

@@ -203,8 +203,8 @@ fn static_endpoints(c: &Cluster, assignments: &BTreeMap<&str, &ClusterLoadAssign
 /// The bootstrap's control plane cluster.
 pub const XDS_CLUSTER: &str = "xds-grpc";
 
-/// A static HTTP/2 cluster to one address (`sds-grpc`, `xds-grpc`).
-fn grpc_cluster(name: &str, address: Address) -> Cluster {
+/// A static HTTP/2 cluster to one address, as gRPC services (`sds-grpc`, `xds-grpc`) need.
+pub fn grpc_cluster(name: &str, address: Address) -> Cluster {
     let options = HttpProtocolOptions {
         upstream_protocol_options: Some(
             http_protocol_options::UpstreamProtocolOptions::ExplicitHttpConfig(

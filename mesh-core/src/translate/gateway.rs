@@ -79,7 +79,7 @@ use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::{
 use envoy_types::pb::google::protobuf::{BoolValue, UInt32Value};
 
 use super::cluster::outbound_cluster_name;
-use super::listener::{outbound_http_connection_manager, socket, tcp_proxy_filter};
+use super::listener::{outbound_http_connection_manager, socket};
 use super::route::{RouteContext, build_http_routes};
 use super::scope::{ScopedVirtualService, exported_to, host_matches};
 use super::sidecar::{ProxyResources, SidecarOptions, SidecarTranslator, config_metadata};
@@ -648,9 +648,6 @@ fn tcp_proxy(
     port: u32,
     cluster_for: &dyn Fn(&Destination, u32) -> String,
 ) -> Filter {
-    use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3::{
-        TcpProxy, tcp_proxy,
-    };
     let named: Vec<(String, u32)> = route
         .iter()
         .filter_map(|r| {
@@ -658,38 +655,11 @@ fn tcp_proxy(
             Some((cluster_for(d, port), u32::try_from(r.weight).unwrap_or(0)))
         })
         .collect();
-    match named.as_slice() {
-        [] => tcp_proxy_filter(
-            super::cluster::BLACKHOLE_CLUSTER,
-            super::cluster::BLACKHOLE_CLUSTER,
-        ),
-        [(only, _)] => tcp_proxy_filter(only, only),
-        many => {
-            let proxy = TcpProxy {
-                stat_prefix: many[0].0.clone(),
-                cluster_specifier: Some(tcp_proxy::ClusterSpecifier::WeightedClusters(
-                    tcp_proxy::WeightedCluster {
-                        clusters: many
-                            .iter()
-                            .filter(|(_, w)| *w > 0)
-                            .map(
-                                |(name, weight)| tcp_proxy::weighted_cluster::ClusterWeight {
-                                    name: name.clone(),
-                                    weight: *weight,
-                                    ..Default::default()
-                                },
-                            )
-                            .collect(),
-                    },
-                )),
-                ..Default::default()
-            };
-            Filter {
-                name: "envoy.filters.network.tcp_proxy".into(),
-                config_type: Some(filter::ConfigType::TypedConfig(to_any(&proxy))),
-            }
-        }
-    }
+    let default = named
+        .first()
+        .map_or(super::cluster::BLACKHOLE_CLUSTER, |(n, _)| n.as_str())
+        .to_string();
+    super::listener::weighted_tcp_proxy_filter(&named, &default)
 }
 
 /// `buildGatewayHTTPRouteConfig`.

@@ -121,6 +121,40 @@ pub fn tcp_proxy_filter(stat_prefix: &str, cluster: &str) -> Filter {
     }
 }
 
+/// A TCP proxy to route destinations `(cluster, weight)`: none goes to `default`, one to its
+/// cluster, several are weighted (zero weights left out), as istiod builds VirtualService
+/// `tcp` and `tls` routes.
+pub fn weighted_tcp_proxy_filter(destinations: &[(String, u32)], default: &str) -> Filter {
+    match destinations {
+        [] => tcp_proxy_filter(default, default),
+        [(only, _)] => tcp_proxy_filter(only, only),
+        many => {
+            let clusters = many
+                .iter()
+                .filter(|(_, w)| *w > 0)
+                .map(
+                    |(name, weight)| tcp_proxy::weighted_cluster::ClusterWeight {
+                        name: name.clone(),
+                        weight: *weight,
+                        ..Default::default()
+                    },
+                )
+                .collect();
+            let proxy = TcpProxy {
+                stat_prefix: default.to_string(),
+                cluster_specifier: Some(tcp_proxy::ClusterSpecifier::WeightedClusters(
+                    tcp_proxy::WeightedCluster { clusters },
+                )),
+                ..Default::default()
+            };
+            Filter {
+                name: "envoy.filters.network.tcp_proxy".into(),
+                config_type: Some(filter::ConfigType::TypedConfig(to_any(&proxy))),
+            }
+        }
+    }
+}
+
 fn hcm_filter(hcm: &HttpConnectionManager) -> Filter {
     Filter {
         name: "envoy.filters.network.http_connection_manager".into(),

@@ -58,7 +58,6 @@ use envoy_types::pb::envoy::config::listener::v3::{
 use envoy_types::pb::envoy::config::route::v3::{Route, RouteConfiguration, VirtualHost, route};
 use envoy_types::pb::envoy::extensions::filters::listener::http_inspector::v3::HttpInspector;
 use envoy_types::pb::envoy::extensions::filters::listener::tls_inspector::v3::TlsInspector;
-use envoy_types::pb::envoy::extensions::filters::network::tcp_proxy::v3::{TcpProxy, tcp_proxy};
 use envoy_types::pb::google::protobuf::{BoolValue, Duration as PbDuration, Struct, Value, value};
 use prost::Message;
 
@@ -415,34 +414,7 @@ impl<'a> SidecarTranslator<'a> {
                 ))
             })
             .collect();
-        match named.as_slice() {
-            [] => tcp_proxy(default, default),
-            [(only, _)] => tcp_proxy(only, only),
-            many => {
-                let clusters = many
-                    .iter()
-                    .filter(|(_, w)| *w > 0)
-                    .map(
-                        |(name, weight)| tcp_proxy::weighted_cluster::ClusterWeight {
-                            name: name.clone(),
-                            weight: *weight,
-                            ..Default::default()
-                        },
-                    )
-                    .collect();
-                let proxy = TcpProxy {
-                    stat_prefix: default.to_string(),
-                    cluster_specifier: Some(tcp_proxy::ClusterSpecifier::WeightedClusters(
-                        tcp_proxy::WeightedCluster { clusters },
-                    )),
-                    ..Default::default()
-                };
-                Filter {
-                    name: "envoy.filters.network.tcp_proxy".into(),
-                    config_type: Some(filter::ConfigType::TypedConfig(to_any(&proxy))),
-                }
-            }
-        }
+        super::listener::weighted_tcp_proxy_filter(&named, default)
     }
 
     fn virtual_inbound(&self) -> Listener {

@@ -11,12 +11,8 @@ use envoy_types::pb::envoy::config::core::v3::{
 use envoy_types::pb::envoy::config::endpoint::v3::{
     ClusterLoadAssignment, Endpoint, LbEndpoint, LocalityLbEndpoints, lb_endpoint,
 };
-use envoy_types::pb::envoy::extensions::upstreams::http::v3::{
-    HttpProtocolOptions, http_protocol_options,
-};
 use envoy_types::pb::google::protobuf::Duration;
 use mesh_core::dump;
-use mesh_core::translate::cluster::HTTP_PROTOCOL_OPTIONS;
 use mesh_core::translate::listener::socket;
 use serde_json::Value;
 
@@ -95,20 +91,9 @@ pub fn static_cluster(name: &str, endpoint: Option<(&str, u32)>) -> Cluster {
     }
 }
 
-/// A static HTTP/2 cluster, as gRPC services (`xds-grpc`, `sds-grpc`) need.
+/// A static HTTP/2 cluster to 127.0.0.1:`port`, as gRPC services (`xds-grpc`, `sds-grpc`) need.
 pub fn grpc_cluster(name: &str, port: u32) -> Cluster {
-    let mut c = static_cluster(name, Some(("127.0.0.1", port)));
-    let options = HttpProtocolOptions {
-        upstream_protocol_options: Some(http_protocol_options::UpstreamProtocolOptions::ExplicitHttpConfig(
-            http_protocol_options::ExplicitHttpConfig {
-                protocol_config: Some(http_protocol_options::explicit_http_config::ProtocolConfig::Http2ProtocolOptions(Default::default())),
-            },
-        )),
-        ..Default::default()
-    };
-    c.typed_extension_protocol_options
-        .insert(HTTP_PROTOCOL_OPTIONS.into(), dump::to_any(&options));
-    c
+    mesh_core::translate::bootstrap::grpc_cluster(name, socket("127.0.0.1", port))
 }
 
 /// ADS over gRPC to `cluster`.
@@ -304,4 +289,48 @@ pub fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)]) ->
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or_else(|| panic!("no status in {text:?}"))
+}
+
+/// Validates, on two threads, the bootstraps `bootstraps` makes for each case (named), and
+/// asserts real Envoy accepts every one. Returns how many were validated.
+pub fn assert_all_accepted<T: Sync>(
+    cases: &[T],
+    bootstraps: impl Fn(&T) -> Vec<(String, Bootstrap)> + Sync,
+) -> usize {
+    let failures = std::sync::Mutex::new(Vec::new());
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let count = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..2 {
+            scope.spawn(|| {
+                while let Some(case) =
+                    cases.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+                {
+                    for (name, b) in bootstraps(case) {
+                        count.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let (ok, text) = validate_json(&dump::message_to_json(&b).expect("dumps"));
+                        if !ok {
+                            let line = text
+                                .lines()
+                                .find(|l| l.contains("critical"))
+                                .unwrap_or(&text)
+                                .to_string();
+                            failures.lock().expect("lock").push(format!(
+                                "{name}: {}",
+                                line.chars().take(600).collect::<String>()
+                            ));
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let failures = failures.into_inner().expect("lock");
+    assert!(
+        failures.is_empty(),
+        "{} rejected:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    count.into_inner()
 }
