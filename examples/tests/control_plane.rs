@@ -87,6 +87,35 @@ fn directory_to_envoy() {
     assert!(dump.to_string().contains(&format!("http.{gw}")));
     let (_, metrics) = get(admin, "admin", "/metrics").expect("metrics");
     assert!(metrics.contains("pilot_xds 1"), "{metrics}");
+    // meshctl proxy-status prints istioctl's table.
+    let out = Command::new(env!("CARGO_BIN_EXE_meshctl"))
+        .args(["proxy-status", "--admin", &format!("127.0.0.1:{admin}")])
+        .output()
+        .expect("meshctl runs");
+    let table = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<Vec<&str>> = table
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        lines[0],
+        [
+            "NAME", "CLUSTER", "CDS", "LDS", "EDS", "RDS", "ISTIOD", "VERSION"
+        ],
+        "{table}"
+    );
+    assert_eq!(
+        lines[1][..6],
+        [
+            "gw-0.istio-system",
+            "Kubernetes",
+            "SYNCED",
+            "SYNCED",
+            "SYNCED",
+            "SYNCED"
+        ],
+        "{table}"
+    );
     assert!(
         metrics.contains("pilot_xds_pushes{type=\"rds\"}"),
         "{metrics}"

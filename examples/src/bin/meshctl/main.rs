@@ -3,9 +3,11 @@
 //! ```text
 //! meshctl validate -f samples/bookinfo/networking/ -f extra.yaml [-o json] [--lenient]
 //! meshctl proxy-config <listeners|routes|clusters|endpoints|all> --config DIR --pod NAME.NS [-o short|json|bootstrap]
+//! meshctl proxy-status [--admin 127.0.0.1:15014] [-o json]
 //! ```
 
 mod proxy_config;
+mod proxy_status;
 mod validate;
 
 use std::process::ExitCode;
@@ -31,6 +33,9 @@ enum Command {
     /// Print the Envoy configuration of a workload's sidecar, as istiod would send it.
     #[command(name = "proxy-config", alias = "pc")]
     ProxyConfig(proxy_config::Args),
+    /// Print each proxy's sync status with a control plane, like `istioctl proxy-status`.
+    #[command(name = "proxy-status", alias = "ps")]
+    ProxyStatus(proxy_status::Args),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +43,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Validate(args) => validate::run(&args),
         Command::ProxyConfig(args) => proxy_config::run(&args),
+        Command::ProxyStatus(args) => proxy_status::run(&args),
     };
     match result {
         Ok(code) => code,

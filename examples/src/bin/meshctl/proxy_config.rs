@@ -186,7 +186,7 @@ pub fn short(out: &ProxyResources, what: &str) -> String {
 
 /// Go's `text/tabwriter` as istioctl uses it: cells padded to the widest in their column
 /// plus `padding`, the last cell of a line left as is.
-fn tabulate(rows: &[Vec<String>], padding: usize) -> String {
+pub(crate) fn tabulate(rows: &[Vec<String>], padding: usize) -> String {
     let mut widths: Vec<usize> = Vec::new();
     for row in rows {
         for (i, cell) in row.iter().enumerate().take(row.len().saturating_sub(1)) {
