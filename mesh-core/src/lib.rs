@@ -26,6 +26,7 @@
 //! # Ok::<(), mesh_core::load::LoadErrors>(())
 //! ```
 
+pub mod analyze;
 pub mod api;
 pub mod dump;
 pub mod load;

@@ -4,8 +4,10 @@
 //! meshctl validate -f samples/bookinfo/networking/ -f extra.yaml [-o json] [--lenient]
 //! meshctl proxy-config <listeners|routes|clusters|endpoints|all> --config DIR --pod NAME.NS [-o short|json|bootstrap]
 //! meshctl proxy-status [--admin 127.0.0.1:15014] [-o json]
+//! meshctl analyze -f DIR... [-o json] [--list-analyzers]
 //! ```
 
+mod analyze;
 mod proxy_config;
 mod proxy_status;
 mod validate;
@@ -30,6 +32,8 @@ struct Cli {
 enum Command {
     /// Validate Istio configuration files as istiod's webhook would.
     Validate(validate::Args),
+    /// Analyze configuration files and report problems, like `istioctl analyze`.
+    Analyze(analyze::Args),
     /// Print the Envoy configuration of a workload's sidecar, as istiod would send it.
     #[command(name = "proxy-config", alias = "pc")]
     ProxyConfig(proxy_config::Args),
@@ -42,6 +46,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Validate(args) => validate::run(&args),
+        Command::Analyze(args) => analyze::run(&args),
         Command::ProxyConfig(args) => proxy_config::run(&args),
         Command::ProxyStatus(args) => proxy_status::run(&args),
     };
