@@ -5,9 +5,11 @@
 //! meshctl proxy-config <listeners|routes|clusters|endpoints|all> --config DIR --pod NAME.NS [-o short|json|bootstrap]
 //! meshctl proxy-status [--admin 127.0.0.1:15014] [-o json]
 //! meshctl analyze -f DIR... [-o json] [--list-analyzers]
+//! meshctl authz check --config DIR --pod NAME.NS [-v]
 //! ```
 
 mod analyze;
+mod authz;
 mod proxy_config;
 mod proxy_status;
 mod validate;
@@ -34,6 +36,8 @@ enum Command {
     Validate(validate::Args),
     /// Analyze configuration files and report problems, like `istioctl analyze`.
     Analyze(analyze::Args),
+    /// Authorization: which policies apply to a workload, like `istioctl x authz`.
+    Authz(authz::Args),
     /// Print the Envoy configuration of a workload's sidecar, as istiod would send it.
     #[command(name = "proxy-config", alias = "pc")]
     ProxyConfig(proxy_config::Args),
@@ -47,6 +51,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Validate(args) => validate::run(&args),
         Command::Analyze(args) => analyze::run(&args),
+        Command::Authz(args) => authz::run(&args),
         Command::ProxyConfig(args) => proxy_config::run(&args),
         Command::ProxyStatus(args) => proxy_status::run(&args),
     };

@@ -81,7 +81,7 @@ pub fn run(args: &Args) -> Result<std::process::ExitCode> {
 
 /// Every object in the given files, as a snapshot. Files that do not load are reported and
 /// skipped object by object, as the API server would refuse them.
-fn load(paths: &[String]) -> Result<Snapshot> {
+pub(crate) fn load(paths: &[String]) -> Result<Snapshot> {
     let loader = Loader::new(LoadOptions::lenient());
     let mut store = Store::new(MeshOptions::default());
     for p in paths {
@@ -99,7 +99,7 @@ fn load(paths: &[String]) -> Result<Snapshot> {
     Ok(store.snapshot())
 }
 
-fn find_workload<'a>(snapshot: &'a Snapshot, pod: &str) -> Result<&'a Workload> {
+pub(crate) fn find_workload<'a>(snapshot: &'a Snapshot, pod: &str) -> Result<&'a Workload> {
     let (deploy, rest) = match pod
         .strip_prefix("deploy/")
         .or_else(|| pod.strip_prefix("deployment/"))
