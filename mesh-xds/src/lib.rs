@@ -32,12 +32,14 @@
 pub mod guide {}
 
 pub mod generator;
+pub mod sds;
 pub mod server;
 pub mod source;
 pub mod status;
 pub mod types;
 
 pub use generator::{GenerateError, Generator, MeshGenerator, ProxyInfo, Resource};
+pub use sds::SdsGenerator;
 pub use server::{Totals, XdsServer};
 pub use source::{DirectorySource, FileError};
 pub use status::{ProxyStatus, SyncStatus, TypeStatus};

@@ -20,6 +20,9 @@ use envoy_types::pb::envoy::service::discovery::v3::{
     DeltaDiscoveryRequest, DeltaDiscoveryResponse, DiscoveryRequest, DiscoveryResponse,
     Resource as DeltaResource,
 };
+use envoy_types::pb::envoy::service::secret::v3::secret_discovery_service_server::{
+    SecretDiscoveryService, SecretDiscoveryServiceServer,
+};
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::{Stream, StreamExt};
@@ -242,7 +245,27 @@ impl AggregatedDiscoveryService for XdsServer {
         &self,
         request: Request<Streaming<DiscoveryRequest>>,
     ) -> Result<Response<Self::StreamAggregatedResourcesStream>, Status> {
-        let mut requests = request.into_inner();
+        Ok(Response::new(self.spawn_sotw(request.into_inner())))
+    }
+
+    async fn delta_aggregated_resources(
+        &self,
+        request: Request<Streaming<DeltaDiscoveryRequest>>,
+    ) -> Result<Response<Self::DeltaAggregatedResourcesStream>, Status> {
+        Ok(Response::new(self.spawn_delta(request.into_inner())))
+    }
+}
+
+type SotwTx = mpsc::Sender<Result<DiscoveryResponse, Status>>;
+
+impl XdsServer {
+    /// The same server as Envoy's SDS service (`SecretDiscoveryService`, what the `sds-grpc`
+    /// cluster of a sidecar's bootstrap points at): streams behave as on ADS, for secrets.
+    pub fn sds_service(&self) -> SecretDiscoveryServiceServer<XdsServer> {
+        SecretDiscoveryServiceServer::new(self.clone())
+    }
+
+    fn spawn_sotw(&self, mut requests: Streaming<DiscoveryRequest>) -> Boxed<DiscoveryResponse> {
         let (tx, rx) = mpsc::channel(16);
         let server = self.clone();
         tokio::spawn(async move {
@@ -254,14 +277,13 @@ impl AggregatedDiscoveryService for XdsServer {
                 let _ = tx.send(Err(e)).await;
             }
         });
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        Box::pin(ReceiverStream::new(rx))
     }
 
-    async fn delta_aggregated_resources(
+    fn spawn_delta(
         &self,
-        request: Request<Streaming<DeltaDiscoveryRequest>>,
-    ) -> Result<Response<Self::DeltaAggregatedResourcesStream>, Status> {
-        let mut requests = request.into_inner();
+        mut requests: Streaming<DeltaDiscoveryRequest>,
+    ) -> Boxed<DeltaDiscoveryResponse> {
         let (tx, rx) = mpsc::channel(16);
         let server = self.clone();
         tokio::spawn(async move {
@@ -273,11 +295,38 @@ impl AggregatedDiscoveryService for XdsServer {
                 let _ = tx.send(Err(e)).await;
             }
         });
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        Box::pin(ReceiverStream::new(rx))
     }
 }
 
-type SotwTx = mpsc::Sender<Result<DiscoveryResponse, Status>>;
+#[tonic::async_trait]
+impl SecretDiscoveryService for XdsServer {
+    type StreamSecretsStream = Boxed<DiscoveryResponse>;
+    type DeltaSecretsStream = Boxed<DeltaDiscoveryResponse>;
+
+    async fn stream_secrets(
+        &self,
+        request: Request<Streaming<DiscoveryRequest>>,
+    ) -> Result<Response<Self::StreamSecretsStream>, Status> {
+        Ok(Response::new(self.spawn_sotw(request.into_inner())))
+    }
+
+    async fn delta_secrets(
+        &self,
+        request: Request<Streaming<DeltaDiscoveryRequest>>,
+    ) -> Result<Response<Self::DeltaSecretsStream>, Status> {
+        Ok(Response::new(self.spawn_delta(request.into_inner())))
+    }
+
+    async fn fetch_secrets(
+        &self,
+        _request: Request<DiscoveryRequest>,
+    ) -> Result<Response<DiscoveryResponse>, Status> {
+        Err(Status::unimplemented(
+            "REST-style FetchSecrets is not served; use StreamSecrets",
+        ))
+    }
+}
 
 /// Sends `type_url` if its content differs from what was last sent (or `force`).
 async fn sotw_respond(

@@ -142,6 +142,11 @@ pub fn start_envoy(xds_port: u16, admin_port: u16, api_type: &str) -> Envoy {
             ]}]}
         }]}
     });
+    run_envoy(&bootstrap)
+}
+
+/// Starts Envoy on a bootstrap given as JSON.
+pub fn run_envoy(bootstrap: &serde_json::Value) -> Envoy {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("bootstrap.json");
     let log = dir.path().join("envoy.log");
