@@ -320,7 +320,7 @@ fn mtls_between_two_envoys_with_our_certificates() {
     assert_eq!(code, 503, "a foreign certificate does not get through");
 
     // Rotation under load: 6 s certificates renewed at half-life, pushes every 500 ms, a
-    // steady stream of requests for 14 s; none fails and the client presents several
+    // steady stream of requests for 22 s; none fails and the client presents several
     // certificates (XFCC carries the certificate hash).
     let stop = Arc::new(AtomicBool::new(false));
     let pusher = {
@@ -335,7 +335,18 @@ fn mtls_between_two_envoys_with_our_certificates() {
     let started = Instant::now();
     let (mut ok, mut failed) = (0u32, Vec::new());
     let mut hashes = std::collections::BTreeSet::new();
-    while started.elapsed() < Duration::from_secs(14) {
+    // Then a root rotation in the middle: a new root signs from 8 s (both trusted), the old one
+    // is retired at 16 s, once every certificate in use was renewed under the new root.
+    let (mut rotated, mut retired) = (false, false);
+    while started.elapsed() < Duration::from_secs(22) {
+        if !rotated && started.elapsed() > Duration::from_secs(8) {
+            ca.lock().expect("ca").rotate_root().expect("rotates");
+            rotated = true;
+        }
+        if !retired && started.elapsed() > Duration::from_secs(16) {
+            ca.lock().expect("ca").retire_old_roots();
+            retired = true;
+        }
         match get(client_port, "web.shop", "/") {
             Some((200, text)) => {
                 ok += 1;
@@ -365,5 +376,10 @@ fn mtls_between_two_envoys_with_our_certificates() {
         ok as usize + failed.len()
     );
     assert!(ok > 100);
-    assert!(hashes.len() >= 3, "certificates rotated: {hashes:?}");
+    assert!(hashes.len() >= 5, "certificates rotated: {hashes:?}");
+    assert_eq!(
+        ca.lock().expect("ca").bundle().roots().len(),
+        1,
+        "the old root is retired"
+    );
 }
