@@ -19,10 +19,10 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! Not yet (issue 6): the Istio CA gRPC API, the workload certificate manager and SDS, Envoy
-//! mTLS end to end.
+//! [`grpc`] serves the Istio CA API (`CreateCertificate`) with pluggable authenticators.
 
 mod ca;
+pub mod grpc;
 mod spiffe;
 
 #[doc = include_str!("../../docs/mesh-ca.md")]

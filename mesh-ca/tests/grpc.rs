@@ -1,0 +1,176 @@
+//! The Istio CA API over real gRPC on 127.0.0.1: certificates for callers whose bearer token
+//! (ES256, checked against a JWKS) names their service account; every bad request refused with
+//! its gRPC status and nothing issued.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
+use mesh_ca::grpc::{CertificateService, JwtAuthenticator, create_certificate};
+use mesh_ca::{Ca, CaOptions, SpiffeId, TrustDomain, workload_csr};
+use ring::rand::SystemRandom;
+use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+use tonic::Code;
+
+fn b64(data: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(data)
+}
+
+struct Issuer {
+    key: EcdsaKeyPair,
+    rng: SystemRandom,
+}
+
+impl Issuer {
+    fn new() -> Issuer {
+        let rng = SystemRandom::new();
+        let pkcs8 =
+            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).expect("key");
+        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
+            .expect("key");
+        Issuer { key, rng }
+    }
+
+    fn jwks(&self) -> String {
+        let pk = self.key.public_key().as_ref();
+        serde_json::json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "k1",
+            "x": b64(&pk[1..33]), "y": b64(&pk[33..65])}]})
+        .to_string()
+    }
+
+    fn token(&self, claims: serde_json::Value) -> String {
+        let head = b64(br#"{"alg":"ES256","kid":"k1"}"#);
+        let body = b64(claims.to_string().as_bytes());
+        let sig = self
+            .key
+            .sign(&self.rng, format!("{head}.{body}").as_bytes())
+            .expect("signs");
+        format!("{head}.{body}.{}", b64(sig.as_ref()))
+    }
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+}
+
+fn claims(sub: &str, exp: u64) -> serde_json::Value {
+    serde_json::json!({"iss": "https://kubernetes.default.svc", "aud": ["istio-ca"], "sub": sub, "exp": exp})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_certificate_over_grpc() {
+    let td = TrustDomain::new("cluster.local").expect("td");
+    let mut options = CaOptions::new(td.clone());
+    options.max_ttl = Duration::from_secs(3600);
+    let ca = Arc::new(Mutex::new(Ca::generate(options).expect("ca")));
+    let issuer = Issuer::new();
+    let auth = JwtAuthenticator::new(
+        td.clone(),
+        "https://kubernetes.default.svc",
+        "istio-ca",
+        &issuer.jwks(),
+    )
+    .expect("jwks");
+    let service = CertificateService::new(ca.clone(), vec![Box::new(auth)]);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+    );
+    let channel = tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{port}"))
+        .expect("uri")
+        .connect()
+        .await
+        .expect("connects");
+
+    let web = SpiffeId::istio(&td, "shop", "web").expect("id");
+    let (_key, csr) = workload_csr(&web).expect("csr");
+    let good = issuer.token(claims("system:serviceaccount:shop:web", now() + 600));
+    let chain = create_certificate(channel.clone(), &good, &csr, Duration::from_secs(600))
+        .await
+        .expect("issued");
+    assert_eq!(chain.len(), 2);
+    let id = ca
+        .lock()
+        .expect("ca")
+        .bundle()
+        .verify(&chain[..1], time::OffsetDateTime::now_utc())
+        .expect("verifies");
+    assert_eq!(id, web);
+
+    let other = Issuer::new();
+    let cases: Vec<(&str, String, String, Duration, Code)> = vec![
+        (
+            "no token",
+            String::new(),
+            csr.clone(),
+            Duration::ZERO,
+            Code::Unauthenticated,
+        ),
+        (
+            "foreign signer",
+            other.token(claims("system:serviceaccount:shop:web", now() + 600)),
+            csr.clone(),
+            Duration::ZERO,
+            Code::Unauthenticated,
+        ),
+        (
+            "expired token",
+            issuer.token(claims("system:serviceaccount:shop:web", now() - 1)),
+            csr.clone(),
+            Duration::ZERO,
+            Code::Unauthenticated,
+        ),
+        (
+            "not a service account",
+            issuer.token(claims("alice", now() + 600)),
+            csr.clone(),
+            Duration::ZERO,
+            Code::Unauthenticated,
+        ),
+        (
+            "another identity",
+            issuer.token(claims("system:serviceaccount:shop:admin", now() + 600)),
+            csr.clone(),
+            Duration::ZERO,
+            Code::PermissionDenied,
+        ),
+        (
+            "malformed CSR",
+            good.clone(),
+            "not a csr".into(),
+            Duration::ZERO,
+            Code::InvalidArgument,
+        ),
+        (
+            "TTL over the cap",
+            good.clone(),
+            csr.clone(),
+            Duration::from_secs(7200),
+            Code::InvalidArgument,
+        ),
+    ];
+    for (what, token, csr, ttl, code) in cases {
+        let token = if token.is_empty() {
+            "x".to_string()
+        } else {
+            token
+        };
+        match create_certificate(channel.clone(), &token, &csr, ttl).await {
+            Ok(_) => panic!("{what}: issued"),
+            Err(s) => assert_eq!(s.code(), code, "{what}: {s:?}"),
+        }
+    }
+    let metrics = ca.lock().expect("ca").metrics();
+    assert!(
+        metrics.contains("citadel_server_success_cert_issuance_count 1"),
+        "{metrics}"
+    );
+}
