@@ -23,6 +23,7 @@
 
 mod ca;
 pub mod grpc;
+mod manager;
 mod spiffe;
 
 #[doc = include_str!("../../docs/mesh-ca.md")]
@@ -31,4 +32,5 @@ pub mod guide {}
 pub use ca::{
     Ca, CaError, CaOptions, Issued, SignError, TrustBundle, VerifyError, split_pem, workload_csr,
 };
+pub use manager::{CertManager, ManagerOptions, WorkloadCert};
 pub use spiffe::{SpiffeId, SpiffeIdError, TrustDomain};

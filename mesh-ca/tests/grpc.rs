@@ -174,3 +174,98 @@ async fn create_certificate_over_grpc() {
         "{metrics}"
     );
 }
+
+async fn serve_on(port: u16, service: CertificateService) -> tokio::task::JoinHandle<()> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .expect("bind");
+    tokio::spawn(async move {
+        let _ = tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
+            .await;
+    })
+}
+
+async fn until<T>(secs: u64, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    while std::time::Instant::now() < deadline {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    None
+}
+
+/// The workload certificate manager: waits out a CA that is not there yet (backoff), renews at
+/// half-life, and keeps its last good certificate when the CA goes away.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificate_manager_renews_and_survives_the_ca_going_away() {
+    let td = TrustDomain::new("cluster.local").expect("td");
+    let ca = Arc::new(Mutex::new(
+        Ca::generate(CaOptions::new(td.clone())).expect("ca"),
+    ));
+    let issuer = Arc::new(Issuer::new());
+    let auth = JwtAuthenticator::new(
+        td.clone(),
+        "https://kubernetes.default.svc",
+        "istio-ca",
+        &issuer.jwks(),
+    )
+    .expect("jwks");
+    let service = CertificateService::new(ca.clone(), vec![Box::new(auth)]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+
+    let web = SpiffeId::istio(&td, "shop", "web").expect("id");
+    let mut options = mesh_ca::ManagerOptions::default();
+    options.ttl = Duration::from_secs(2);
+    options.initial_backoff = Duration::from_millis(50);
+    options.max_backoff = Duration::from_millis(400);
+    let token = {
+        let issuer = issuer.clone();
+        Arc::new(move || issuer.token(claims("system:serviceaccount:shop:web", now() + 600)))
+    };
+    let manager = mesh_ca::CertManager::spawn(
+        format!("http://127.0.0.1:{port}"),
+        token,
+        web.clone(),
+        options,
+    );
+
+    // No CA yet: nothing, and the manager keeps trying.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(manager.current().is_none());
+    let server = serve_on(port, service).await;
+    let first = until(10, || manager.current())
+        .await
+        .expect("a certificate once the CA is up");
+    let bundle = ca.lock().expect("ca").bundle().clone();
+    assert_eq!(
+        bundle.verify(&first.chain[..1], time::OffsetDateTime::now_utc()),
+        Ok(web.clone())
+    );
+    // Renewed around half-life (1 s).
+    let second = until(5, || manager.current().filter(|c| c.chain != first.chain))
+        .await
+        .expect("renewed");
+    assert!(second.received > first.received);
+    // The CA goes away: the last good certificate stays.
+    server.abort();
+    let _ = server.await;
+    // A request already under way when the CA stopped may still land; then nothing more.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let latest = manager.current().expect("a certificate");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let kept = manager.current().expect("kept");
+    assert_eq!(
+        kept.chain, latest.chain,
+        "no new certificate without a CA, the last good one kept"
+    );
+    let at = time::OffsetDateTime::from(kept.received);
+    assert_eq!(bundle.verify(&kept.chain[..1], at), Ok(web));
+}
