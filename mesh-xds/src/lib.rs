@@ -25,12 +25,13 @@
 //! ```
 //!
 //! A [`DirectorySource`] turns a watched directory of manifests into snapshots; the
-//! `control-plane` example in `examples/` puts it all together. Not yet: push scoping, the
-//! client, proxyless gRPC (issue 5).
+//! `control-plane` example in `examples/` puts it all together; [`client`] is the other end.
+//! Not yet: push scoping, proxyless gRPC, the scale benchmark (issue 5).
 
 #[doc = include_str!("../../docs/mesh-xds.md")]
 pub mod guide {}
 
+pub mod client;
 pub mod generator;
 pub mod sds;
 pub mod server;

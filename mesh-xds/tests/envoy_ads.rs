@@ -7,7 +7,7 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use support::{admin, eventually, free_port, get, start_envoy, stat, upstream};
+use support::{admin, eventually, free_port, get, serve, start_envoy, stat, upstream};
 
 use mesh_core::model::{MeshOptions, Snapshot, Store};
 use mesh_core::translate::sidecar::SidecarOptions;
@@ -22,55 +22,6 @@ fn snapshot(upstream: u16, gateway_port: u16, teapot: u16) -> Snapshot {
     let mut store = Store::new(MeshOptions::default());
     store.apply_all(objects);
     store.snapshot()
-}
-
-/// The server on its own thread and runtime: dropping it ends the runtime, killing every
-/// task and connection at once, as a crashed control plane would.
-struct Running {
-    stop: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
-fn serve(server: XdsServer, port: u16) -> Running {
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let (ready_tx, ready) = std::sync::mpsc::channel();
-    let thread = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-                .await
-                .expect("bind xds");
-            let _ = ready_tx.send(());
-            let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-            tokio::select! {
-                _ = tonic::transport::Server::builder()
-                    .add_service(server.service())
-                    .serve_with_incoming(incoming) => {}
-                _ = stopped => {}
-            }
-        });
-        rt.shutdown_background();
-    });
-    let _ = ready.recv_timeout(Duration::from_secs(10));
-    Running {
-        stop: Some(stop),
-        thread: Some(thread),
-    }
 }
 
 fn scenario(api_type: &str) {

@@ -230,3 +230,52 @@ spec:
 "#
     )
 }
+
+/// The server on its own thread and runtime: dropping it ends the runtime, killing every
+/// task and connection at once, as a crashed control plane would.
+pub struct Running {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+pub fn serve(server: mesh_xds::XdsServer, port: u16) -> Running {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (ready_tx, ready) = std::sync::mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+                .await
+                .expect("bind xds");
+            let _ = ready_tx.send(());
+            let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+            tokio::select! {
+                _ = tonic::transport::Server::builder()
+                    .add_service(server.service())
+                    .serve_with_incoming(incoming) => {}
+                _ = stopped => {}
+            }
+        });
+        rt.shutdown_background();
+    });
+    let _ = ready.recv_timeout(Duration::from_secs(10));
+    Running {
+        stop: Some(stop),
+        thread: Some(thread),
+    }
+}
