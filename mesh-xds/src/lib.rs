@@ -33,6 +33,7 @@ pub mod guide {}
 
 pub mod client;
 pub mod generator;
+pub mod scope;
 pub mod sds;
 pub mod server;
 pub mod source;
@@ -41,6 +42,6 @@ pub mod types;
 
 pub use generator::{GenerateError, Generator, MeshGenerator, ProxyInfo, Resource};
 pub use sds::SdsGenerator;
-pub use server::{Totals, XdsServer};
+pub use server::{DEFAULT_PUSH_CONCURRENCY, PushFilter, Totals, XdsServer};
 pub use source::{DirectorySource, FileError};
 pub use status::{ProxyStatus, SyncStatus, TypeStatus};

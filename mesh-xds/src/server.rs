@@ -32,6 +32,15 @@ use crate::generator::{Generator, ProxyInfo, Resource};
 use crate::status::{ProxyStatus, TypeStatus};
 use crate::types;
 
+/// Which proxies a push concerns.
+pub type PushFilter = Arc<dyn Fn(&ProxyInfo) -> bool + Send + Sync>;
+
+/// How many proxies regenerate at once at most (others wait their turn).
+pub const DEFAULT_PUSH_CONCURRENCY: usize = 64;
+
+/// How many recent pushes are remembered for scoping.
+const SCOPE_HISTORY: usize = 256;
+
 /// An xDS server over a [`Generator`]. Cheap to clone; clones share state.
 #[derive(Clone)]
 pub struct XdsServer {
@@ -41,6 +50,10 @@ pub struct XdsServer {
 struct Inner {
     generator: Arc<dyn Generator>,
     epoch: watch::Sender<u64>,
+    /// Recent pushes: epoch and which proxies they concern (`None`: all).
+    scopes: Mutex<std::collections::VecDeque<(u64, Option<PushFilter>)>>,
+    /// Bounds how many proxies regenerate at once.
+    permits: tokio::sync::Semaphore,
     nonce: AtomicU64,
     connection: AtomicU64,
     status: Mutex<BTreeMap<String, ProxyStatus>>,
@@ -71,6 +84,8 @@ impl XdsServer {
             inner: Arc::new(Inner {
                 generator,
                 epoch,
+                scopes: Mutex::new(std::collections::VecDeque::new()),
+                permits: tokio::sync::Semaphore::new(DEFAULT_PUSH_CONCURRENCY),
                 nonce: AtomicU64::new(0),
                 connection: AtomicU64::new(0),
                 status: Mutex::new(BTreeMap::new()),
@@ -83,7 +98,45 @@ impl XdsServer {
     /// Asks every connected proxy to regenerate; each receives the types whose content
     /// changed, in push order.
     pub fn push(&self) {
-        self.inner.epoch.send_modify(|e| *e += 1);
+        self.push_with(None);
+    }
+
+    /// A push for the proxies `filter` accepts only (say, those whose scope a change set
+    /// touches: see [`crate::scope::affected`]). Pushes that follow each other before a proxy
+    /// looks are all taken into account: it regenerates if any of them concerns it.
+    pub fn push_scoped(&self, filter: PushFilter) {
+        self.push_with(Some(filter));
+    }
+
+    fn push_with(&self, filter: Option<PushFilter>) {
+        let mut scopes = self
+            .inner
+            .scopes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let epoch = *self.inner.epoch.borrow() + 1;
+        scopes.push_back((epoch, filter));
+        while scopes.len() > SCOPE_HISTORY {
+            scopes.pop_front();
+        }
+        self.inner.epoch.send_modify(|e| *e = epoch);
+    }
+
+    /// Whether a proxy that last looked at `seen` must regenerate for the pushes since.
+    fn concerns(&self, seen: u64, info: &ProxyInfo) -> bool {
+        let scopes = self
+            .inner
+            .scopes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // History lost (more pushes than kept): regenerate to be safe.
+        if scopes.front().is_none_or(|(e, _)| *e > seen + 1) {
+            return true;
+        }
+        scopes
+            .iter()
+            .filter(|(e, _)| *e > seen)
+            .any(|(_, f)| f.as_ref().is_none_or(|f| f(info)))
     }
 
     /// The tonic service to add to a `tonic::transport::Server`.
@@ -388,6 +441,7 @@ async fn run<S: Session>(
     mut session: S,
 ) -> Result<(), Status> {
     let mut epochs = server.inner.epoch.subscribe();
+    let mut seen = *epochs.borrow_and_update();
     let Some(first) = requests.next().await.transpose()? else {
         return Ok(());
     };
@@ -415,7 +469,13 @@ async fn run<S: Session>(
                 if changed.is_err() {
                     return Ok(());
                 }
-                session.push(&cx).await?;
+                let epoch = *epochs.borrow_and_update();
+                if server.concerns(seen, &info) {
+                    // Bounded concurrency: a burst of pushes never regenerates everyone at once.
+                    let _permit = server.inner.permits.acquire().await;
+                    session.push(&cx).await?;
+                }
+                seen = epoch;
             }
         }
     }

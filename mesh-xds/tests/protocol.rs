@@ -360,3 +360,142 @@ async fn stale_nonces_and_unsubscribe_on_raw_streams() {
     let r = delta.next().await.expect("response").expect("ok");
     assert_eq!(r.removed_resources, ["ghost"]);
 }
+
+/// Counts generations per node id.
+#[derive(Default)]
+struct Counting {
+    inner: Fixed,
+    calls: Mutex<BTreeMap<String, u64>>,
+}
+
+impl Generator for Counting {
+    fn generate(&self, proxy: &ProxyInfo, type_url: &str) -> Result<Vec<Resource>, GenerateError> {
+        *self
+            .calls
+            .lock()
+            .expect("lock")
+            .entry(proxy.node.id.clone())
+            .or_default() += 1;
+        self.inner.generate(proxy, type_url)
+    }
+}
+
+fn node_in(ns: &str) -> Node {
+    use envoy_types::pb::google::protobuf::{Struct, Value, value::Kind};
+    Node {
+        id: format!("sidecar~10.0.0.1~app-0.{ns}~{ns}.svc.cluster.local"),
+        metadata: Some(Struct {
+            fields: [(
+                "NAMESPACE".to_string(),
+                Value {
+                    kind: Some(Kind::StringValue(ns.into())),
+                },
+            )]
+            .into(),
+        }),
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scoped_pushes_reach_only_the_proxies_concerned() {
+    let gen_ = Arc::new(Counting::default());
+    gen_.inner.set_clusters(&[("a", 1)]);
+    let server = XdsServer::new(gen_.clone());
+    let port = free_port();
+    let _running = serve(server.clone(), port);
+    let clients: Vec<AdsClient> = ["a", "b"]
+        .iter()
+        .map(|ns| {
+            AdsClient::spawn(
+                format!("http://127.0.0.1:{port}"),
+                ClientOptions::new(node_in(ns)),
+                vec![Subscription::wildcard(types::CLUSTER)],
+                Arc::new(|_: &str, _: &[Received]| Ok(())),
+            )
+        })
+        .collect();
+    for c in &clients {
+        until(5, || (c.state().acks == 1).then_some(()))
+            .await
+            .expect("initial config");
+    }
+    let calls = |ns: &str| {
+        gen_.calls
+            .lock()
+            .expect("lock")
+            .get(&node_in(ns).id)
+            .copied()
+            .unwrap_or(0)
+    };
+    let ns_of = |ns: &'static str| -> mesh_xds::PushFilter {
+        Arc::new(move |p: &ProxyInfo| p.proxy.as_ref().is_some_and(|p| p.config_namespace == ns))
+    };
+    let (a0, b0) = (calls("a"), calls("b"));
+    gen_.inner.set_clusters(&[("a", 2)]);
+    server.push_scoped(ns_of("a"));
+    until(5, || (clients[0].state().acks == 2).then_some(()))
+        .await
+        .expect("a pushed");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(calls("a") > a0);
+    assert_eq!(calls("b"), b0, "b is not concerned: not even regenerated");
+    assert_eq!(clients[1].state().acks, 1);
+    // Two scoped pushes in a row: each proxy concerned by either regenerates.
+    gen_.inner.set_clusters(&[("a", 3)]);
+    server.push_scoped(ns_of("a"));
+    server.push_scoped(ns_of("b"));
+    until(5, || {
+        (clients[0].state().acks == 3 && clients[1].state().acks == 2).then_some(())
+    })
+    .await
+    .expect("both pushed");
+}
+
+#[test]
+fn change_sets_concern_the_namespaces_proxies_import() {
+    use mesh_core::model::{ChangeKind, ChangeSet, MeshOptions, ObjectKey, Store};
+    let objects = mesh_core::load::from_str(
+        r#"
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: default, namespace: scoped}
+spec: {egress: [{hosts: ["./*", "shared/*"]}]}
+"#,
+        "sidecar.yaml",
+    )
+    .expect("loads");
+    let mut store = Store::new(MeshOptions::default());
+    store.apply_all(objects.into_iter().map(|l| l.object));
+    let snap = store.snapshot();
+    let change = |ns: &str| {
+        let mut c = ChangeSet::default();
+        c.objects.insert(
+            ObjectKey {
+                kind: "VirtualService".into(),
+                namespace: ns.into(),
+                name: "x".into(),
+            },
+            ChangeKind::Updated,
+        );
+        c
+    };
+    let scoped = ProxyInfo::from_node(node_in("scoped"));
+    let open = ProxyInfo::from_node(node_in("open"));
+    for (ns, expected) in [
+        ("scoped", true),
+        ("shared", true),
+        ("istio-system", true),
+        ("other", false),
+    ] {
+        assert_eq!(
+            mesh_xds::scope::affected(&change(ns), &snap, &scoped),
+            expected,
+            "{ns}"
+        );
+    }
+    assert!(
+        mesh_xds::scope::affected(&change("other"), &snap, &open),
+        "no Sidecar: everything"
+    );
+}
