@@ -89,6 +89,9 @@ pub struct ClientOptions {
     pub initial_backoff: Duration,
     /// Longest reconnection delay.
     pub max_backoff: Duration,
+    /// Keep the resources' bodies (default); without, only names and versions are kept
+    /// (load tests with thousands of clients in one process).
+    pub keep_bodies: bool,
 }
 
 impl ClientOptions {
@@ -99,6 +102,7 @@ impl ClientOptions {
             delta: false,
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(10),
+            keep_bodies: true,
         }
     }
 }
@@ -155,6 +159,23 @@ fn resource_name(any: &Any) -> String {
         .unwrap_or_default()
 }
 
+/// The resources as kept: bodies dropped unless `keep`.
+fn strip(received: Vec<Received>, keep: bool) -> Vec<Received> {
+    if keep {
+        return received;
+    }
+    received
+        .into_iter()
+        .map(|r| Received {
+            body: Any {
+                type_url: r.body.type_url,
+                value: Vec::new(),
+            },
+            ..r
+        })
+        .collect()
+}
+
 /// Half to all of `d`, spread by the clock's sub-second part (enough to keep reconnecting
 /// clients from moving in step).
 fn jitter(d: Duration) -> Duration {
@@ -164,10 +185,44 @@ fn jitter(d: Duration) -> Duration {
     d.mul_f64(0.5 + 0.5 * f64::from(n % 1000) / 1000.0)
 }
 
+/// Where the client's streams go.
+#[derive(Clone, Debug)]
+enum Target {
+    /// Dial this endpoint for each stream.
+    Endpoint(String),
+    /// Open streams on this (shared, HTTP/2-multiplexed) channel.
+    Channel(tonic::transport::Channel),
+}
+
 impl AdsClient {
-    /// Starts the client (within a tokio runtime).
+    /// Starts the client (within a tokio runtime), dialing `endpoint` (`http://host:port`).
     pub fn spawn(
         endpoint: String,
+        options: ClientOptions,
+        subscriptions: Vec<Subscription>,
+        validator: Validator,
+    ) -> AdsClient {
+        Self::start(
+            Target::Endpoint(endpoint),
+            options,
+            subscriptions,
+            validator,
+        )
+    }
+
+    /// Starts the client on a channel shared with others (their streams multiplexed on its
+    /// connection, as load tests with thousands of clients need).
+    pub fn spawn_on(
+        channel: tonic::transport::Channel,
+        options: ClientOptions,
+        subscriptions: Vec<Subscription>,
+        validator: Validator,
+    ) -> AdsClient {
+        Self::start(Target::Channel(channel), options, subscriptions, validator)
+    }
+
+    fn start(
+        endpoint: Target,
         options: ClientOptions,
         subscriptions: Vec<Subscription>,
         validator: Validator,
@@ -207,8 +262,12 @@ impl AdsClient {
 type StreamResult = Result<bool, String>;
 
 async fn connect(
-    endpoint: &str,
+    target: &Target,
 ) -> Result<AggregatedDiscoveryServiceClient<tonic::transport::Channel>, String> {
+    let endpoint = match target {
+        Target::Channel(c) => return Ok(AggregatedDiscoveryServiceClient::new(c.clone())),
+        Target::Endpoint(e) => e,
+    };
     let channel = tonic::transport::Channel::from_shared(endpoint.to_string())
         .map_err(|e| e.to_string())?
         .connect_timeout(Duration::from_secs(2))
@@ -219,7 +278,7 @@ async fn connect(
 }
 
 async fn sotw_stream(
-    endpoint: &str,
+    endpoint: &Target,
     options: &ClientOptions,
     subscriptions: &[Subscription],
     validator: &Validator,
@@ -276,6 +335,7 @@ async fn sotw_stream(
             .unwrap_or_default();
         let request = match verdict {
             Ok(()) => {
+                let received = strip(received, options.keep_bodies);
                 state.send_modify(|s| {
                     s.accepted.insert(
                         r.type_url.clone(),
@@ -317,7 +377,7 @@ async fn sotw_stream(
 }
 
 async fn delta_stream(
-    endpoint: &str,
+    endpoint: &Target,
     options: &ClientOptions,
     subscriptions: &[Subscription],
     validator: &Validator,
@@ -372,6 +432,7 @@ async fn delta_stream(
             .collect();
         let request = match validator(&r.type_url, &received) {
             Ok(()) => {
+                let received = strip(received, options.keep_bodies);
                 state.send_modify(|s| {
                     let m = s.accepted.entry(r.type_url.clone()).or_default();
                     for x in received {

@@ -104,13 +104,17 @@ pub trait Generator: Send + Sync + 'static {
     fn generate(&self, proxy: &ProxyInfo, type_url: &str) -> Result<Vec<Resource>, GenerateError>;
 }
 
+/// The resources of one proxy, encoded, by type URL.
+type Encoded = std::collections::BTreeMap<&'static str, Vec<Resource>>;
+
 /// The default generator: `mesh_core` translation of the current snapshot, once per proxy and
-/// snapshot (the four types of a push share one translation).
+/// snapshot (the four types of a push share one translation). What is kept between the types
+/// of a push is the encoded resources, much smaller than the typed ones.
 #[derive(Debug)]
 pub struct MeshGenerator {
     state: RwLock<(u64, Snapshot)>,
     options: SidecarOptions,
-    cache: Mutex<HashMap<String, (u64, Arc<ProxyResources>)>>,
+    cache: Mutex<HashMap<String, (u64, Arc<Encoded>)>>,
 }
 
 impl MeshGenerator {
@@ -133,15 +137,27 @@ impl MeshGenerator {
         state.1 = snapshot;
     }
 
-    /// The proxy's translated resources at the current snapshot.
+    fn current(&self) -> (u64, Snapshot) {
+        let s = self
+            .state
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        (s.0, s.1.clone())
+    }
+
+    /// The proxy's translated resources at the current snapshot (translated anew: for debug
+    /// endpoints and tools).
     pub fn resources(&self, proxy: &Proxy) -> Arc<ProxyResources> {
-        let (epoch, snapshot) = {
-            let s = self
-                .state
-                .read()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            (s.0, s.1.clone())
-        };
+        let (_, snapshot) = self.current();
+        Arc::new(mesh_core::translate::translate_proxy(
+            &snapshot,
+            proxy,
+            &self.options,
+        ))
+    }
+
+    fn encoded(&self, proxy: &Proxy) -> Arc<Encoded> {
+        let (epoch, snapshot) = self.current();
         let key = proxy.node_id();
         let mut cache = self
             .cache
@@ -152,13 +168,15 @@ impl MeshGenerator {
         {
             return Arc::clone(r);
         }
-        let r = Arc::new(mesh_core::translate::translate_proxy(
-            &snapshot,
-            proxy,
-            &self.options,
-        ));
-        cache.insert(key, (epoch, Arc::clone(&r)));
-        r
+        let r = mesh_core::translate::translate_proxy(&snapshot, proxy, &self.options);
+        let mut out = Encoded::new();
+        out.insert(types::CLUSTER, encode(&r.clusters, |c| &c.name));
+        out.insert(types::ENDPOINT, encode(&r.endpoints, |e| &e.cluster_name));
+        out.insert(types::LISTENER, encode(&r.listeners, |l| &l.name));
+        out.insert(types::ROUTE, encode(&r.routes, |r| &r.name));
+        let out = Arc::new(out);
+        cache.insert(key, (epoch, Arc::clone(&out)));
+        out
     }
 }
 
@@ -177,13 +195,6 @@ impl Generator for MeshGenerator {
                 "the node id is not type~ip~id~domain".into(),
             ));
         };
-        let r = self.resources(p);
-        Ok(match type_url {
-            types::CLUSTER => encode(&r.clusters, |c| &c.name),
-            types::ENDPOINT => encode(&r.endpoints, |e| &e.cluster_name),
-            types::LISTENER => encode(&r.listeners, |l| &l.name),
-            types::ROUTE => encode(&r.routes, |r| &r.name),
-            _ => Vec::new(),
-        })
+        Ok(self.encoded(p).get(type_url).cloned().unwrap_or_default())
     }
 }
