@@ -7,7 +7,6 @@
 
 mod support;
 
-use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -35,38 +34,15 @@ use support::{Envoy, eventually, free_port, get, run_envoy};
 
 /// An upstream answering 200 with the `x-forwarded-client-cert` it received as the body.
 fn xfcc_echo() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            std::thread::spawn(move || {
-                let mut s = stream;
-                let mut buf = [0u8; 8192];
-                let mut seen = Vec::new();
-                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match s.read(&mut buf) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => seen.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let head = String::from_utf8_lossy(&seen).to_string();
-                let xfcc = head
-                    .lines()
-                    .find_map(|l| {
-                        let (k, v) = l.split_once(':')?;
-                        k.eq_ignore_ascii_case("x-forwarded-client-cert")
-                            .then(|| v.trim().to_string())
-                    })
-                    .unwrap_or_default();
-                let _ = write!(
-                    s,
-                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{xfcc}",
-                    xfcc.len()
-                );
-            });
-        }
-    });
-    port
+    support::http_server(|head| {
+        head.lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("x-forwarded-client-cert")
+                    .then(|| v.trim().to_string())
+            })
+            .unwrap_or_default()
+    })
 }
 
 fn static_cluster(name: &str, port: u16) -> Cluster {

@@ -26,13 +26,19 @@ pub fn free_port() -> u16 {
 
 /// A plain HTTP/1.1 upstream answering `200 upstream`.
 pub fn upstream() -> u16 {
+    http_server(|_| "upstream".to_string())
+}
+
+/// A plain HTTP/1.1 server on 127.0.0.1 answering every request `200` with the body `body`
+/// makes from the request head; its port.
+pub fn http_server(body: fn(&str) -> String) -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
             std::thread::spawn(move || {
                 let mut s = stream;
-                let mut buf = [0u8; 4096];
+                let mut buf = [0u8; 8192];
                 let mut seen = Vec::new();
                 while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
                     match s.read(&mut buf) {
@@ -40,8 +46,11 @@ pub fn upstream() -> u16 {
                         Ok(n) => seen.extend_from_slice(&buf[..n]),
                     }
                 }
-                let _ = s.write_all(
-                    b"HTTP/1.1 200 OK\r\ncontent-length: 8\r\nconnection: close\r\n\r\nupstream",
+                let b = body(&String::from_utf8_lossy(&seen));
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{b}",
+                    b.len()
                 );
             });
         }
