@@ -104,8 +104,33 @@ pub trait Generator: Send + Sync + 'static {
     fn generate(&self, proxy: &ProxyInfo, type_url: &str) -> Result<Vec<Resource>, GenerateError>;
 }
 
-/// The resources of one proxy, encoded, by type URL.
-type Encoded = std::collections::BTreeMap<&'static str, Vec<Resource>>;
+/// The resources of one proxy, encoded, by type URL; identical resources of different proxies
+/// are one allocation.
+type Encoded = std::collections::BTreeMap<&'static str, Vec<Arc<Resource>>>;
+
+/// Encoded resources by (name, version), shared by every proxy that has them (most proxies of
+/// a namespace get the same bytes); entries die with their last user.
+#[derive(Debug, Default)]
+struct Interner {
+    map: HashMap<(String, String), std::sync::Weak<Resource>>,
+    sweep_at: usize,
+}
+
+impl Interner {
+    fn intern(&mut self, r: Resource) -> Arc<Resource> {
+        let key = (r.name.clone(), r.version.clone());
+        if let Some(shared) = self.map.get(&key).and_then(std::sync::Weak::upgrade) {
+            return shared;
+        }
+        let shared = Arc::new(r);
+        self.map.insert(key, Arc::downgrade(&shared));
+        if self.map.len() > self.sweep_at {
+            self.map.retain(|_, w| w.strong_count() > 0);
+            self.sweep_at = (self.map.len() * 2).max(1024);
+        }
+        shared
+    }
+}
 
 /// The default generator: `mesh_core` translation of the current snapshot, once per proxy and
 /// snapshot (the four types of a push share one translation). What is kept between the types
@@ -115,6 +140,7 @@ pub struct MeshGenerator {
     state: RwLock<(u64, Snapshot)>,
     options: SidecarOptions,
     cache: Mutex<HashMap<String, (u64, Arc<Encoded>)>>,
+    interner: Mutex<Interner>,
 }
 
 impl MeshGenerator {
@@ -124,6 +150,7 @@ impl MeshGenerator {
             state: RwLock::new((0, snapshot)),
             options,
             cache: Mutex::new(HashMap::new()),
+            interner: Mutex::new(Interner::default()),
         }
     }
 
@@ -169,11 +196,21 @@ impl MeshGenerator {
             return Arc::clone(r);
         }
         let r = mesh_core::translate::translate_proxy(&snapshot, proxy, &self.options);
+        let mut interner = self
+            .interner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut shared = |rs: Vec<Resource>| -> Vec<Arc<Resource>> {
+            rs.into_iter().map(|r| interner.intern(r)).collect()
+        };
         let mut out = Encoded::new();
-        out.insert(types::CLUSTER, encode(&r.clusters, |c| &c.name));
-        out.insert(types::ENDPOINT, encode(&r.endpoints, |e| &e.cluster_name));
-        out.insert(types::LISTENER, encode(&r.listeners, |l| &l.name));
-        out.insert(types::ROUTE, encode(&r.routes, |r| &r.name));
+        out.insert(types::CLUSTER, shared(encode(&r.clusters, |c| &c.name)));
+        out.insert(
+            types::ENDPOINT,
+            shared(encode(&r.endpoints, |e| &e.cluster_name)),
+        );
+        out.insert(types::LISTENER, shared(encode(&r.listeners, |l| &l.name)));
+        out.insert(types::ROUTE, shared(encode(&r.routes, |r| &r.name)));
         let out = Arc::new(out);
         cache.insert(key, (epoch, Arc::clone(&out)));
         out
@@ -195,6 +232,10 @@ impl Generator for MeshGenerator {
                 "the node id is not type~ip~id~domain".into(),
             ));
         };
-        Ok(self.encoded(p).get(type_url).cloned().unwrap_or_default())
+        Ok(self
+            .encoded(p)
+            .get(type_url)
+            .map(|rs| rs.iter().map(|r| (**r).clone()).collect())
+            .unwrap_or_default())
     }
 }
