@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use mesh_core::api::Object;
 use mesh_core::load::{LoadOptions, Loader};
-use mesh_core::model::{MeshOptions, Snapshot, Store};
+use mesh_core::model::{ChangeSet, MeshOptions, ObjectKey, Snapshot, Store};
 
 /// A problem with one file, kept until the file is fixed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,10 +24,12 @@ pub struct FileError {
 #[derive(Debug)]
 pub struct DirectorySource {
     root: PathBuf,
-    options: MeshOptions,
     /// The last good objects of each file, and the text they came from.
     files: BTreeMap<PathBuf, (String, Vec<Object>)>,
     errors: BTreeMap<PathBuf, FileError>,
+    /// Every good object, kept in step with `files` to report what each reload changed.
+    store: Store,
+    last_changes: ChangeSet,
 }
 
 fn is_manifest(p: &Path) -> bool {
@@ -78,11 +80,13 @@ fn check(text: &str, name: &str) -> Result<Vec<Object>, String> {
 impl DirectorySource {
     /// A source over `root` (nothing read yet).
     pub fn new(root: impl Into<PathBuf>, options: MeshOptions) -> DirectorySource {
+        let store = Store::new(options.clone());
         DirectorySource {
             root: root.into(),
-            options,
             files: BTreeMap::new(),
             errors: BTreeMap::new(),
+            store,
+            last_changes: ChangeSet::default(),
         }
     }
 
@@ -133,6 +137,11 @@ impl DirectorySource {
                 }
             }
         }
+        if changed {
+            self.sync_store();
+        } else {
+            self.last_changes = ChangeSet::default();
+        }
         changed
     }
 
@@ -143,9 +152,34 @@ impl DirectorySource {
 
     /// A snapshot of every good object.
     pub fn snapshot(&self) -> Snapshot {
-        let mut store = Store::new(self.options.clone());
-        store.apply_all(self.files.values().flat_map(|(_, o)| o.iter().cloned()));
-        store.snapshot()
+        self.store.snapshot()
+    }
+
+    /// What the last [`Self::reload`] changed (objects added, updated, deleted).
+    pub fn last_changes(&self) -> &ChangeSet {
+        &self.last_changes
+    }
+
+    /// Brings the store in step with the files, recording the changes.
+    fn sync_store(&mut self) {
+        let mut wanted: BTreeMap<ObjectKey, Object> = BTreeMap::new();
+        for (_, objects) in self.files.values() {
+            for o in objects {
+                wanted.insert(ObjectKey::of(o), o.clone());
+            }
+        }
+        let mut changes = ChangeSet::default();
+        let gone: Vec<ObjectKey> = self
+            .store
+            .keys()
+            .filter(|k| !wanted.contains_key(*k))
+            .cloned()
+            .collect();
+        for k in gone {
+            changes.merge(self.store.delete(&k));
+        }
+        changes.merge(self.store.apply_all(wanted.into_values()));
+        self.last_changes = changes;
     }
 
     /// Watches the directory and calls `on_change` with a new snapshot after changes settle:
@@ -221,10 +255,23 @@ mod tests {
             "{}",
             src.errors()[0].message
         );
-        // Fixed: accepted, error cleared.
+        // Fixed: accepted, error cleared; the change set says what changed.
         std::fs::write(&f, VS.replace("name: a,", "name: b,")).expect("write");
         assert!(src.reload());
         assert!(src.errors().is_empty());
+        let kinds: Vec<(String, mesh_core::model::ChangeKind)> = src
+            .last_changes()
+            .objects
+            .iter()
+            .map(|(k, c)| (k.name.clone(), *c))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("a".to_string(), mesh_core::model::ChangeKind::Deleted),
+                ("b".to_string(), mesh_core::model::ChangeKind::Added)
+            ]
+        );
         // Renamed and deleted files.
         std::fs::rename(&f, dir.path().join("renamed.yml")).expect("rename");
         assert!(src.reload());

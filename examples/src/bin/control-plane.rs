@@ -99,8 +99,15 @@ async fn main() -> Result<()> {
                 .errors
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner) = src.errors();
-            state.generator.set_snapshot(snapshot);
-            state.server.push();
+            let changes = src.last_changes().clone();
+            if changes.is_empty() {
+                return; // only the set of failing files changed
+            }
+            state.generator.set_snapshot(snapshot.clone());
+            // Only the proxies whose scope the change touches regenerate.
+            state.server.push_scoped(Arc::new(move |p| {
+                mesh_xds::scope::affected(&changes, &snapshot, p)
+            }));
         }
     };
     let _watcher = source

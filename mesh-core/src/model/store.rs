@@ -205,6 +205,11 @@ impl Store {
         self.objects.len()
     }
 
+    /// The keys of every object, in order.
+    pub fn keys(&self) -> impl Iterator<Item = &ObjectKey> + '_ {
+        self.objects.keys()
+    }
+
     /// Whether the store is empty.
     pub fn is_empty(&self) -> bool {
         self.objects.is_empty()
