@@ -51,7 +51,18 @@ fn admin_json(port: u16, path: &str) -> serde_json::Value {
 }
 
 #[test]
-fn directory_to_envoy() {
+fn directory_to_envoy_sotw() {
+    directory_to_envoy("GRPC");
+}
+
+#[test]
+fn directory_to_envoy_delta() {
+    directory_to_envoy("DELTA_GRPC");
+}
+
+/// The example end to end with Envoy on `api_type` (`GRPC`: State of the World,
+/// `DELTA_GRPC`: Delta).
+fn directory_to_envoy(api_type: &str) {
     let up = upstream();
     let gw = free_port();
     let (xds, admin, envoy_admin) = (free_port(), free_port(), free_port());
@@ -59,7 +70,7 @@ fn directory_to_envoy() {
     let file = dir.path().join("mesh.yaml");
     std::fs::write(&file, mesh_yaml(up, gw, 418)).expect("write");
     let mut cp = start(dir.path(), xds, admin);
-    let _envoy = start_envoy(xds, envoy_admin, "GRPC");
+    let _envoy = start_envoy(xds, envoy_admin, api_type);
 
     let served = eventually(20, || {
         get(gw, "shop.example.com", "/teapot").filter(|(c, _)| *c == 418)
@@ -128,7 +139,22 @@ fn directory_to_envoy() {
         get(gw, "shop.example.com", "/teapot").filter(|(c, _)| *c == 419)
     });
     assert!(edited.is_some(), "the edit reached envoy");
-    eprintln!("file edit -> Envoy routing: {:?}", t.elapsed());
+    eprintln!("{api_type}: file edit -> Envoy routing: {:?}", t.elapsed());
+    // The push was timed: per type, and from the change to the proxy having it all.
+    let (_, metrics) = get(admin, "admin", "/metrics").expect("metrics");
+    let count = |name: &str| -> Option<u64> {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+    };
+    assert!(
+        count("pilot_proxy_convergence_time_count").is_some_and(|n| n >= 1),
+        "{metrics}"
+    );
+    assert!(
+        count("pilot_xds_push_time_bucket{type=\"rds\",le=\"+Inf\"}").is_some_and(|n| n >= 2),
+        "{metrics}"
+    );
 
     // An invalid edit changes nothing and is reported.
     std::fs::write(

@@ -44,4 +44,4 @@ pub use generator::{GenerateError, Generator, MeshGenerator, ProxyInfo, Resource
 pub use sds::SdsGenerator;
 pub use server::{DEFAULT_PUSH_CONCURRENCY, PushFilter, Totals, XdsServer};
 pub use source::{DirectorySource, FileError};
-pub use status::{ProxyStatus, SyncStatus, TypeStatus};
+pub use status::{Histogram, ProxyStatus, SyncStatus, TypeStatus};

@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use envoy_types::pb::envoy::service::discovery::v3::aggregated_discovery_service_server::{
     AggregatedDiscoveryService, AggregatedDiscoveryServiceServer,
@@ -29,7 +30,7 @@ use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::generator::{Generator, ProxyInfo, Resource};
-use crate::status::{ProxyStatus, TypeStatus};
+use crate::status::{Histogram, ProxyStatus, TypeStatus};
 use crate::types;
 
 /// Which proxies a push concerns.
@@ -50,8 +51,8 @@ pub struct XdsServer {
 struct Inner {
     generator: Arc<dyn Generator>,
     epoch: watch::Sender<u64>,
-    /// Recent pushes: epoch and which proxies they concern (`None`: all).
-    scopes: Mutex<std::collections::VecDeque<(u64, Option<PushFilter>)>>,
+    /// Recent pushes: epoch, when, and which proxies they concern (`None`: all).
+    scopes: Mutex<std::collections::VecDeque<(u64, Instant, Option<PushFilter>)>>,
     /// Bounds how many proxies regenerate at once.
     permits: tokio::sync::Semaphore,
     nonce: AtomicU64,
@@ -61,13 +62,31 @@ struct Inner {
     totals: Mutex<Totals>,
 }
 
-/// Counters over the server's life (they never go down, unlike per-connection status).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// Counters and timings over the server's life (they never go down, unlike per-connection
+/// status), as istiod exports them.
+#[derive(Clone, Debug, PartialEq)]
 pub struct Totals {
-    /// Responses sent, by type URL.
+    /// Responses sent, by type URL (`pilot_xds_pushes`).
     pub pushes: BTreeMap<String, u64>,
-    /// Rejections received, by type URL.
+    /// Rejections received, by type URL (`pilot_total_xds_rejects`).
     pub rejects: BTreeMap<String, u64>,
+    /// By type URL, from generating a response to handing it to the stream
+    /// (`pilot_xds_push_time`).
+    pub push_time: BTreeMap<String, Histogram>,
+    /// From a push being asked for ([`XdsServer::push`]) to a proxy concerned having been
+    /// sent everything that changed for it (`pilot_proxy_convergence_time`).
+    pub convergence: Histogram,
+}
+
+impl Default for Totals {
+    fn default() -> Totals {
+        Totals {
+            pushes: BTreeMap::new(),
+            rejects: BTreeMap::new(),
+            push_time: BTreeMap::new(),
+            convergence: Histogram::new(&Histogram::CONVERGENCE_BOUNDS),
+        }
+    }
 }
 
 impl std::fmt::Debug for XdsServer {
@@ -115,28 +134,30 @@ impl XdsServer {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let epoch = *self.inner.epoch.borrow() + 1;
-        scopes.push_back((epoch, filter));
+        scopes.push_back((epoch, Instant::now(), filter));
         while scopes.len() > SCOPE_HISTORY {
             scopes.pop_front();
         }
         self.inner.epoch.send_modify(|e| *e = epoch);
     }
 
-    /// Whether a proxy that last looked at `seen` must regenerate for the pushes since.
-    fn concerns(&self, seen: u64, info: &ProxyInfo) -> bool {
+    /// Whether a proxy that last looked at `seen` must regenerate for the pushes since: when
+    /// the earliest push concerning it was asked for.
+    fn concerns(&self, seen: u64, info: &ProxyInfo) -> Option<Instant> {
         let scopes = self
             .inner
             .scopes
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         // History lost (more pushes than kept): regenerate to be safe.
-        if scopes.front().is_none_or(|(e, _)| *e > seen + 1) {
-            return true;
+        if scopes.front().is_none_or(|(e, _, _)| *e > seen + 1) {
+            return Some(scopes.front().map_or_else(Instant::now, |(_, at, _)| *at));
         }
         scopes
             .iter()
-            .filter(|(e, _)| *e > seen)
-            .any(|(_, f)| f.as_ref().is_none_or(|f| f(info)))
+            .filter(|(e, _, _)| *e > seen)
+            .find(|(_, _, f)| f.as_ref().is_none_or(|f| f(info)))
+            .map(|(_, at, _)| *at)
     }
 
     /// The tonic service to add to a `tonic::transport::Server`.
@@ -151,11 +172,7 @@ impl XdsServer {
 
     /// Responses sent and rejections received since the server started.
     pub fn totals(&self) -> Totals {
-        self.inner
-            .totals
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        self.lock_totals().clone()
     }
 
     /// The node of a connected proxy, by node id.
@@ -169,12 +186,23 @@ impl XdsServer {
             .cloned()
     }
 
-    fn count(&self, type_url: &str, reject: bool) {
-        let mut t = self
-            .inner
+    fn lock_totals(&self) -> std::sync::MutexGuard<'_, Totals> {
+        self.inner
             .totals
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn observe_push(&self, type_url: &str, started: Instant) {
+        self.lock_totals()
+            .push_time
+            .entry(type_url.to_string())
+            .or_insert_with(|| Histogram::new(&Histogram::PUSH_TIME_BOUNDS))
+            .observe(started.elapsed());
+    }
+
+    fn count(&self, type_url: &str, reject: bool) {
+        let mut t = self.lock_totals();
         let map = if reject {
             &mut t.rejects
         } else {
@@ -391,6 +419,7 @@ async fn sotw_respond(
     tx: &SotwTx,
     force: bool,
 ) -> Result<(), Status> {
+    let started = Instant::now();
     let resources = filter(server.generate(info, type_url)?, sub.names.as_ref());
     let version = sotw_version(&resources);
     if !force && sub.sent.as_deref() == Some(version.as_str()) {
@@ -410,7 +439,9 @@ async fn sotw_respond(
     server.sent(conn, type_url, &version);
     tx.send(Ok(response))
         .await
-        .map_err(|_| Status::cancelled("client gone"))
+        .map_err(|_| Status::cancelled("client gone"))?;
+    server.observe_push(type_url, started);
+    Ok(())
 }
 
 /// What a stream does with its requests and with pushes; [`run`] drives either variant.
@@ -470,10 +501,11 @@ async fn run<S: Session>(
                     return Ok(());
                 }
                 let epoch = *epochs.borrow_and_update();
-                if server.concerns(seen, &info) {
+                if let Some(asked) = server.concerns(seen, &info) {
                     // Bounded concurrency: a burst of pushes never regenerates everyone at once.
                     let _permit = server.inner.permits.acquire().await;
                     session.push(&cx).await?;
+                    server.lock_totals().convergence.observe(asked.elapsed());
                 }
                 seen = epoch;
             }
@@ -582,6 +614,7 @@ async fn delta_respond(
     sub: &mut DeltaSub,
     tx: &DeltaTx,
 ) -> Result<(), Status> {
+    let started = Instant::now();
     let all = server.generate(info, type_url)?;
     let current: BTreeMap<String, Resource> = all
         .into_iter()
@@ -639,7 +672,9 @@ async fn delta_respond(
     server.sent(conn, type_url, &version);
     tx.send(Ok(response))
         .await
-        .map_err(|_| Status::cancelled("client gone"))
+        .map_err(|_| Status::cancelled("client gone"))?;
+    server.observe_push(type_url, started);
+    Ok(())
 }
 
 struct DeltaSession {

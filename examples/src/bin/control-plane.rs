@@ -292,6 +292,23 @@ fn metrics(state: &State) -> String {
             types::short_name(t).to_lowercase()
         );
     }
+    let _ = writeln!(
+        out,
+        "# HELP pilot_xds_push_time Seconds from generating an xDS response to sending it, by type."
+    );
+    let _ = writeln!(out, "# TYPE pilot_xds_push_time histogram");
+    for (t, h) in &totals.push_time {
+        let short = types::short_name(t).to_lowercase();
+        h.write_prometheus(&mut out, "pilot_xds_push_time", &[("type", &short)]);
+    }
+    let _ = writeln!(
+        out,
+        "# HELP pilot_proxy_convergence_time Seconds from a config change to a proxy having been sent all of it."
+    );
+    let _ = writeln!(out, "# TYPE pilot_proxy_convergence_time histogram");
+    totals
+        .convergence
+        .write_prometheus(&mut out, "pilot_proxy_convergence_time", &[]);
     let stale = status
         .iter()
         .flat_map(|p| p.types.keys().map(move |t| p.sync(t)))

@@ -159,6 +159,10 @@ pub struct NodeMetadata {
         skip_serializing_if = "Option::is_none"
     )]
     pub interception_mode: Option<String>,
+    /// `GENERATOR`: which xDS generator serves the node; `grpc` for proxyless gRPC clients
+    /// (istiod's `grpcgen`), unset for Envoy.
+    #[serde(rename = "GENERATOR", default, skip_serializing_if = "Option::is_none")]
+    pub generator: Option<String>,
     /// Every other key, as sent.
     #[serde(flatten)]
     pub other: BTreeMap<String, serde_json::Value>,
@@ -385,6 +389,13 @@ impl Proxy {
                 ..NodeMetadata::default()
             },
         }
+    }
+
+    /// Whether the node is a proxyless gRPC client (metadata `GENERATOR: grpc`, as Istio's
+    /// gRPC bootstrap writes it): it reads `ApiListener`s named `host:port`, not sidecar
+    /// listeners.
+    pub fn is_proxyless_grpc(&self) -> bool {
+        self.metadata.generator.as_deref() == Some("grpc")
     }
 
     /// The node id this proxy would connect with.

@@ -3,7 +3,8 @@
 //! The pure translation engine: a mesh [`Snapshot`](crate::model::Snapshot) and a
 //! [`Proxy`](crate::model::Proxy) in; listeners, routes, clusters and endpoints out, named as
 //! istiod names them. [`translate_proxy`] picks [`sidecar::translate_sidecar`] or
-//! [`gateway::translate_gateway`] by the proxy's type; the other modules are the building
+//! [`gateway::translate_gateway`] by the proxy's type (or [`grpc::translate_grpc`] for
+//! proxyless gRPC clients); the other modules are the building
 //! blocks, each usable on its own.
 
 pub mod authn;
@@ -14,6 +15,7 @@ pub mod cluster;
 pub mod delegate;
 pub mod endpoints;
 pub mod gateway;
+pub mod grpc;
 pub mod inbound;
 pub mod jwt;
 pub mod listener;
@@ -23,8 +25,8 @@ pub mod sidecar;
 pub mod tls;
 pub mod vhost;
 
-/// Everything for one proxy: a gateway's configuration for `router` proxies, a sidecar's for
-/// the others.
+/// Everything for one proxy: a gateway's configuration for `router` proxies, a proxyless
+/// gRPC client's for nodes that ask for it ([`grpc`]), a sidecar's for the others.
 pub fn translate_proxy(
     snapshot: &crate::model::Snapshot,
     proxy: &crate::model::Proxy,
@@ -32,6 +34,7 @@ pub fn translate_proxy(
 ) -> sidecar::ProxyResources {
     match proxy.proxy_type {
         crate::model::ProxyType::Router => gateway::translate_gateway(snapshot, proxy, options),
+        _ if proxy.is_proxyless_grpc() => grpc::translate_grpc(snapshot, proxy, options),
         _ => sidecar::translate_sidecar(snapshot, proxy, options),
     }
 }
