@@ -120,7 +120,7 @@ pub enum VerifyError {
     NoIdentity,
 }
 
-fn pem_to_der(pem: &str) -> Result<Vec<u8>, String> {
+pub(crate) fn pem_to_der(pem: &str) -> Result<Vec<u8>, String> {
     let (_, p) = x509_parser::pem::parse_x509_pem(pem.as_bytes()).map_err(|e| e.to_string())?;
     Ok(p.contents)
 }
@@ -160,6 +160,15 @@ impl TrustBundle {
             .iter()
             .map(|p| pem_to_der(p).map_err(VerifyError::Malformed))
             .collect::<Result<_, _>>()?;
+        self.verify_der(&ders, now)
+    }
+
+    /// As [`TrustBundle::verify`], for a chain of DER certificates (as TLS carries them).
+    pub fn verify_der(
+        &self,
+        ders: &[Vec<u8>],
+        now: OffsetDateTime,
+    ) -> Result<SpiffeId, VerifyError> {
         let roots: Vec<Vec<u8>> = self
             .roots
             .iter()
@@ -229,6 +238,8 @@ pub struct Ca {
     /// Certificates above the signing one, up to the root.
     parents: Vec<String>,
     bundle: TrustBundle,
+    /// A root added to the bundle that does not sign yet ([`Ca::add_root`]).
+    pending: Option<(String, KeyPair)>,
     csr_count: AtomicU64,
     issued: AtomicU64,
     errors: AtomicU64,
@@ -320,6 +331,7 @@ impl Ca {
             cert_pem,
             issuer,
             parents: Vec::new(),
+            pending: None,
             csr_count: AtomicU64::new(0),
             issued: AtomicU64::new(0),
             errors: AtomicU64::new(0),
@@ -363,6 +375,7 @@ impl Ca {
             issuer,
             parents,
             bundle: TrustBundle { roots },
+            pending: None,
             csr_count: AtomicU64::new(0),
             issued: AtomicU64::new(0),
             errors: AtomicU64::new(0),
@@ -394,15 +407,37 @@ impl Ca {
         &self.options
     }
 
-    /// Starts a root rotation: a new root signs from now on; the old roots stay trusted until
-    /// [`Ca::retire_old_roots`], so certificates from both verify during the overlap.
-    pub fn rotate_root(&mut self) -> Result<(), CaError> {
+    /// Root rotation without downtime, step 1: a new root joins the bundle, trusted but not
+    /// signing yet, so that every workload learns it (from SDS, or with its next certificate)
+    /// before any peer presents a certificate it signed. Then [`Ca::activate_root`], then,
+    /// once every certificate in use was renewed, [`Ca::retire_old_roots`]. A pending root
+    /// lives in memory only: `save` after activating it.
+    pub fn add_root(&mut self) -> Result<(), CaError> {
         let (cert_pem, key) = new_root(&self.options)?;
-        self.issuer = issuer(&cert_pem, key)?;
         self.bundle.roots.push(cert_pem.clone());
+        self.pending = Some((cert_pem, key));
+        Ok(())
+    }
+
+    /// Step 2: the root added by [`Ca::add_root`] signs from now on; the old roots stay
+    /// trusted until [`Ca::retire_old_roots`].
+    pub fn activate_root(&mut self) -> Result<(), CaError> {
+        let (cert_pem, key) = self
+            .pending
+            .take()
+            .ok_or_else(|| CaError::Invalid("no root was added to activate".into()))?;
+        self.issuer = issuer(&cert_pem, key)?;
         self.cert_pem = cert_pem;
         self.parents.clear();
         Ok(())
+    }
+
+    /// Steps 1 and 2 at once: a new root signs from now on; the old roots stay trusted until
+    /// [`Ca::retire_old_roots`], so certificates from both verify during the overlap. Peers
+    /// that learn roots only with their own renewals need [`Ca::add_root`] first.
+    pub fn rotate_root(&mut self) -> Result<(), CaError> {
+        self.add_root()?;
+        self.activate_root()
     }
 
     /// Ends a rotation: only the current signing root stays trusted.
@@ -412,7 +447,10 @@ impl Ca {
             .last()
             .cloned()
             .unwrap_or_else(|| self.cert_pem.clone());
-        self.bundle.roots.retain(|r| r.trim() == current.trim());
+        let pending = self.pending.as_ref().map(|(p, _)| p.trim().to_string());
+        self.bundle
+            .roots
+            .retain(|r| r.trim() == current.trim() || pending.as_deref() == Some(r.trim()));
     }
 
     /// Signs a workload's CSR for `caller` (the identity the caller authenticated as), for

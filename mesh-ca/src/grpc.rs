@@ -1,7 +1,9 @@
 //! The Istio CA API on tonic: `istio.v1.auth.IstioCertificateService/CreateCertificate`
 //! (messages of istio/api `security/v1alpha1/ca.proto`, written here with prost), with
-//! pluggable [`Authenticator`]s deciding who the caller is; [`JwtAuthenticator`] checks a
-//! bearer token (ES256) against a JWKS, as istiod checks Kubernetes service account tokens.
+//! pluggable [`Authenticator`]s deciding who the caller is: [`JwtAuthenticator`] checks a
+//! bearer token (ES256) against a JWKS, as istiod checks Kubernetes service account tokens;
+//! [`MtlsAuthenticator`] takes the identity of the client certificate presented on a TLS
+//! connection (served with [`crate::tls`]), as istiod does for renewals over mTLS.
 //!
 //! Statuses: no or bad credentials `UNAUTHENTICATED`; an identity that is not the caller's
 //! `PERMISSION_DENIED`; a malformed CSR, a bad CSR signature, several SANs, an unsupported key or a
@@ -18,6 +20,7 @@ use tonic::{Request, Response, Status};
 
 use crate::ca::{Ca, SignError};
 use crate::spiffe::{SpiffeId, TrustDomain};
+use crate::tls::PeerCertificates;
 
 /// `IstioCertificateRequest`.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -44,10 +47,61 @@ pub struct IstioCertificateResponse {
 /// The gRPC path of `CreateCertificate`.
 pub const CREATE_CERTIFICATE: &str = "/istio.v1.auth.IstioCertificateService/CreateCertificate";
 
-/// Decides who is calling, from the request's metadata.
+/// What is known of a caller: the request's metadata, and the certificates it presented when
+/// the connection is TLS ([`crate::tls`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Caller<'a> {
+    /// The gRPC metadata (headers).
+    pub metadata: &'a MetadataMap,
+    /// The TLS peer's certificates, when served over [`crate::tls::incoming`].
+    pub peer: Option<&'a PeerCertificates>,
+}
+
+/// Decides who is calling.
 pub trait Authenticator: Send + Sync + 'static {
     /// The caller's identity, or `UNAUTHENTICATED` with why not.
-    fn authenticate(&self, metadata: &MetadataMap) -> Result<SpiffeId, Status>;
+    fn authenticate(&self, caller: &Caller<'_>) -> Result<SpiffeId, Status>;
+}
+
+/// The identity of the client certificate: a chain that verifies against the CA's current
+/// trust bundle (every root during a rotation), unexpired, with a SPIFFE URI SAN. A
+/// certificate that is expired, foreign or without an identity is refused with
+/// `UNAUTHENTICATED` naming why.
+#[derive(Clone)]
+pub struct MtlsAuthenticator {
+    ca: Arc<Mutex<Ca>>,
+}
+
+impl std::fmt::Debug for MtlsAuthenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MtlsAuthenticator").finish_non_exhaustive()
+    }
+}
+
+impl MtlsAuthenticator {
+    /// Client certificates are checked against `ca`'s bundle at each request.
+    pub fn new(ca: Arc<Mutex<Ca>>) -> MtlsAuthenticator {
+        MtlsAuthenticator { ca }
+    }
+}
+
+impl Authenticator for MtlsAuthenticator {
+    fn authenticate(&self, caller: &Caller<'_>) -> Result<SpiffeId, Status> {
+        let chain = caller
+            .peer
+            .map(|p| p.chain.as_slice())
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| Status::unauthenticated("no client certificate"))?;
+        let bundle = self
+            .ca
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .bundle()
+            .clone();
+        bundle
+            .verify_der(chain, time::OffsetDateTime::now_utc())
+            .map_err(|e| Status::unauthenticated(format!("client certificate: {e}")))
+    }
 }
 
 /// Bearer JWTs signed with ES256 by a key of a JWKS, for an issuer and audience; the subject
@@ -113,8 +167,9 @@ impl JwtAuthenticator {
 }
 
 impl Authenticator for JwtAuthenticator {
-    fn authenticate(&self, metadata: &MetadataMap) -> Result<SpiffeId, Status> {
-        let header = metadata
+    fn authenticate(&self, caller: &Caller<'_>) -> Result<SpiffeId, Status> {
+        let header = caller
+            .metadata
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .ok_or_else(|| Status::unauthenticated("no authorization header"))?;
@@ -212,10 +267,14 @@ impl CertificateService {
         request: Request<IstioCertificateRequest>,
     ) -> Result<Response<IstioCertificateResponse>, Status> {
         let mut why = Vec::new();
+        let who = Caller {
+            metadata: request.metadata(),
+            peer: request.extensions().get::<PeerCertificates>(),
+        };
         let caller = self
             .authenticators
             .iter()
-            .find_map(|a| match a.authenticate(request.metadata()) {
+            .find_map(|a| match a.authenticate(&who) {
                 Ok(id) => Some(id),
                 Err(e) => {
                     why.push(e.message().to_string());
@@ -233,13 +292,28 @@ impl CertificateService {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         match ca.sign_csr(&req.csr, &caller, ttl) {
             Ok(issued) => Ok(Response::new(IstioCertificateResponse {
-                cert_chain: issued.chain,
+                cert_chain: with_bundle(issued.chain, ca.bundle()),
             })),
             Err(e @ SignError::NotCaller { .. }) => Err(Status::permission_denied(e.to_string())),
             Err(e @ SignError::Signing(_)) => Err(Status::internal(e.to_string())),
             Err(e) => Err(Status::invalid_argument(e.to_string())),
         }
     }
+}
+
+/// The chain as istiod answers it: the leaf, the intermediates, and last the whole trust
+/// bundle (every root during a rotation, in one element, as `root-cert.pem` holds them), which
+/// the workload serves as `ROOTCA`.
+fn with_bundle(mut chain: Vec<String>, bundle: &crate::ca::TrustBundle) -> Vec<String> {
+    while chain.len() > 1
+        && chain
+            .last()
+            .is_some_and(|c| bundle.roots().iter().any(|r| r.trim() == c.trim()))
+    {
+        chain.pop();
+    }
+    chain.push(bundle.pem());
+    chain
 }
 
 impl tonic::server::NamedService for CertificateService {
@@ -284,7 +358,8 @@ where
     }
 }
 
-/// Calls `CreateCertificate` on `channel` with a bearer token: the chain, or the status.
+/// Calls `CreateCertificate` on `channel` with a bearer token (none when `token` is empty:
+/// a TLS channel's client certificate is the credential then): the chain, or the status.
 pub async fn create_certificate(
     channel: tonic::transport::Channel,
     token: &str,
@@ -301,10 +376,12 @@ pub async fn create_certificate(
         validity_duration: i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX),
         metadata: None,
     });
-    let value = format!("Bearer {token}")
-        .parse()
-        .map_err(|_| Status::invalid_argument("the token is not a valid header value"))?;
-    request.metadata_mut().insert("authorization", value);
+    if !token.is_empty() {
+        let value = format!("Bearer {token}")
+            .parse()
+            .map_err(|_| Status::invalid_argument("the token is not a valid header value"))?;
+        request.metadata_mut().insert("authorization", value);
+    }
     let path = http::uri::PathAndQuery::from_static(CREATE_CERTIFICATE);
     let response: Response<IstioCertificateResponse> = client
         .unary(request, path, tonic_prost::ProstCodec::default())

@@ -25,6 +25,7 @@ mod ca;
 pub mod grpc;
 mod manager;
 mod spiffe;
+pub mod tls;
 
 #[doc = include_str!("../../docs/mesh-ca.md")]
 pub mod guide {}

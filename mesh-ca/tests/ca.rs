@@ -298,6 +298,46 @@ fn root_rotation_keeps_both_roots_during_the_overlap() {
     assert_eq!(ca.bundle().verify(&new.chain[..1], now()), Ok(me));
 }
 
+/// The three steps: a new root trusted before it signs, then signing, then the old retired.
+#[test]
+fn root_rotation_in_three_steps() {
+    let mut ca = Ca::generate(CaOptions::new(td())).expect("ca");
+    let me = id("shop", "web");
+    let (_k, csr) = workload_csr(&me).expect("csr");
+    let sign = |ca: &Ca| {
+        ca.sign_csr(&csr, &me, Duration::from_secs(3600))
+            .expect("signed")
+    };
+    let before = sign(&ca);
+    assert!(ca.activate_root().is_err(), "nothing to activate yet");
+    ca.add_root().expect("adds");
+    assert_eq!(ca.bundle().roots().len(), 2, "the new root is trusted");
+    let added = sign(&ca);
+    assert_eq!(
+        added.chain.last(),
+        before.chain.last(),
+        "the old root still signs"
+    );
+    ca.activate_root().expect("activates");
+    let after = sign(&ca);
+    assert_ne!(
+        after.chain.last(),
+        before.chain.last(),
+        "the new root signs"
+    );
+    assert_eq!(after.chain.last(), ca.bundle().roots().last());
+    for c in [&before, &added, &after] {
+        assert_eq!(ca.bundle().verify(&c.chain[..1], now()), Ok(me.clone()));
+    }
+    ca.retire_old_roots();
+    assert_eq!(ca.bundle().roots().len(), 1);
+    assert_eq!(
+        ca.bundle().verify(&before.chain[..1], now()),
+        Err(VerifyError::Untrusted)
+    );
+    assert_eq!(ca.bundle().verify(&after.chain[..1], now()), Ok(me));
+}
+
 #[test]
 fn persisted_root_survives_a_restart() {
     let dir = tempfile::tempdir().expect("tempdir");

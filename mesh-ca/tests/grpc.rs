@@ -269,3 +269,114 @@ async fn certificate_manager_renews_and_survives_the_ca_going_away() {
     let at = time::OffsetDateTime::from(kept.received);
     assert_eq!(bundle.verify(&kept.chain[..1], at), Ok(web));
 }
+
+/// Over TLS a client certificate from the CA is the credential (istiod's renewals on 15012):
+/// its identity is the caller's. Absent, foreign and expired certificates are refused with
+/// `UNAUTHENTICATED` naming why; another identity than the certificate's with
+/// `PERMISSION_DENIED`; nothing is issued on any of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_certificate_over_mtls() {
+    use mesh_ca::grpc::MtlsAuthenticator;
+    use mesh_ca::tls::{ClientIdentity, channel, incoming, server_config};
+
+    let td = TrustDomain::new("cluster.local").expect("td");
+    let mut options = CaOptions::new(td.clone());
+    options.max_ttl = Duration::from_secs(3600);
+    let ca = Arc::new(Mutex::new(Ca::generate(options.clone()).expect("ca")));
+    // The CA server's own serving certificate, as istiod's.
+    const SERVER: &str = "istiod.istio-system.svc";
+    let serving = rcgen::generate_simple_self_signed(vec![SERVER.to_string()]).expect("cert");
+    let serving_pem = serving.cert.pem();
+    let config = server_config(&serving_pem, &serving.signing_key.serialize_pem()).expect("tls");
+    let service = CertificateService::new(
+        ca.clone(),
+        vec![Box::new(MtlsAuthenticator::new(ca.clone()))],
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming(incoming(listener, Arc::new(config))),
+    );
+
+    // A workload's certificate (its first, from a token), then a renewal authenticated by it.
+    let web = SpiffeId::istio(&td, "shop", "web").expect("id");
+    let certificate = |ca: &Mutex<Ca>, ttl: u64| {
+        let (key, csr) = workload_csr(&web).expect("csr");
+        let issued = ca
+            .lock()
+            .expect("ca")
+            .sign_csr(&csr, &web, Duration::from_secs(ttl))
+            .expect("signed");
+        (issued.chain.concat(), key.serialize_pem())
+    };
+    let (chain, key) = certificate(&ca, 600);
+    let identity = ClientIdentity {
+        chain_pem: &chain,
+        key_pem: &key,
+    };
+    let mtls = channel(addr, SERVER, &serving_pem, Some(identity))
+        .await
+        .expect("connects");
+    let (_, csr) = workload_csr(&web).expect("csr");
+    let renewed = create_certificate(mtls.clone(), "", &csr, Duration::from_secs(600))
+        .await
+        .expect("renewed over mTLS");
+    let bundle = ca.lock().expect("ca").bundle().clone();
+    assert_eq!(
+        bundle.verify(&renewed[..1], time::OffsetDateTime::now_utc()),
+        Ok(web.clone())
+    );
+
+    // Someone else's identity with this certificate.
+    let admin = SpiffeId::istio(&td, "shop", "admin").expect("id");
+    let (_, admin_csr) = workload_csr(&admin).expect("csr");
+    let denied = create_certificate(mtls, "", &admin_csr, Duration::from_secs(600))
+        .await
+        .expect_err("not the caller's identity");
+    assert_eq!(denied.code(), Code::PermissionDenied, "{denied:?}");
+
+    // No certificate, a foreign CA's, an expired one.
+    let foreign_ca = Mutex::new(Ca::generate(options).expect("ca"));
+    let (foreign_chain, foreign_key) = certificate(&foreign_ca, 600);
+    let (short_chain, short_key) = certificate(&ca, 1);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let cases = [
+        ("no certificate", None, "no client certificate"),
+        (
+            "foreign CA",
+            Some(ClientIdentity {
+                chain_pem: &foreign_chain,
+                key_pem: &foreign_key,
+            }),
+            "trusted root",
+        ),
+        (
+            "expired",
+            Some(ClientIdentity {
+                chain_pem: &short_chain,
+                key_pem: &short_key,
+            }),
+            "expired",
+        ),
+    ];
+    for (what, identity, why) in cases {
+        let ch = channel(addr, SERVER, &serving_pem, identity)
+            .await
+            .unwrap_or_else(|e| panic!("{what}: the handshake completes: {e}"));
+        let status = create_certificate(ch, "", &csr, Duration::from_secs(600))
+            .await
+            .expect_err(what);
+        assert_eq!(status.code(), Code::Unauthenticated, "{what}: {status:?}");
+        assert!(status.message().contains(why), "{what}: {status:?}");
+    }
+    // Issued: the two certificates signed directly above and the renewal; nothing else.
+    let metrics = ca.lock().expect("ca").metrics();
+    assert!(
+        metrics.contains("citadel_server_success_cert_issuance_count 3"),
+        "{metrics}"
+    );
+}

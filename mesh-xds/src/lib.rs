@@ -41,7 +41,7 @@ pub mod status;
 pub mod types;
 
 pub use generator::{GenerateError, Generator, MeshGenerator, ProxyInfo, Resource};
-pub use sds::SdsGenerator;
+pub use sds::{AgentSdsGenerator, SdsGenerator};
 pub use server::{DEFAULT_PUSH_CONCURRENCY, PushFilter, Totals, XdsServer};
 pub use source::{DirectorySource, FileError};
 pub use status::{Histogram, ProxyStatus, SyncStatus, TypeStatus};

@@ -1,8 +1,13 @@
-//! SDS for workloads: each proxy gets a certificate for its own SPIFFE identity from a
-//! `mesh_ca::Ca`, served as the secrets Istio's config names: `default` (the certificate chain
-//! and key) and `ROOTCA` (the trust bundle). Certificates are renewed when a fraction of their
-//! lifetime has passed (half by default, as istio-agent does): call `XdsServer::push`
-//! periodically (or on [`SdsGenerator::next_renewal`]) and proxies get the new ones.
+//! SDS for workloads, serving the secrets Istio's config names: `default` (the certificate
+//! chain and key) and `ROOTCA` (the trust bundle). Two generators:
+//!
+//! - [`SdsGenerator`], beside the CA: each proxy gets a certificate for its own SPIFFE
+//!   identity from a `mesh_ca::Ca`, renewed when a fraction of its lifetime has passed (half
+//!   by default, as istio-agent does): call `XdsServer::push` periodically (or on
+//!   [`SdsGenerator::next_renewal`]) and proxies get the new ones.
+//! - [`AgentSdsGenerator`], beside the workload (istio-agent's SDS server): one workload's
+//!   certificate as a `mesh_ca::CertManager` keeps it, fetched from the CA over its gRPC API;
+//!   [`AgentSdsGenerator::push_on_renewal`] pushes each new one.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -12,7 +17,7 @@ use envoy_types::pb::envoy::config::core::v3::{DataSource, data_source};
 use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::{
     CertificateValidationContext, Secret, TlsCertificate, secret,
 };
-use mesh_ca::{Ca, SpiffeId, workload_csr};
+use mesh_ca::{Ca, CertManager, SpiffeId, WorkloadCert, workload_csr};
 
 use crate::generator::{GenerateError, Generator, ProxyInfo, Resource};
 use crate::types;
@@ -132,26 +137,76 @@ impl Generator for SdsGenerator {
         let id = self.identity(proxy)?;
         let (chain, key) = self.certificate(&id)?;
         let roots = self.lock_ca().bundle().pem();
-        let default = Secret {
-            name: "default".into(),
-            r#type: Some(secret::Type::TlsCertificate(TlsCertificate {
-                certificate_chain: inline(&chain),
-                private_key: inline(&key),
-                ..Default::default()
-            })),
-        };
-        let root = Secret {
-            name: "ROOTCA".into(),
-            r#type: Some(secret::Type::ValidationContext(
-                CertificateValidationContext {
-                    trusted_ca: inline(&roots),
-                    ..Default::default()
-                },
-            )),
-        };
-        Ok(vec![
-            Resource::new("default", mesh_core::dump::to_any(&default)),
-            Resource::new("ROOTCA", mesh_core::dump::to_any(&root)),
-        ])
+        Ok(secrets(&chain, &key, &roots))
     }
+}
+
+/// Serves the certificate a [`CertManager`] holds to the workload's own proxy, as
+/// istio-agent's SDS server does: `default` is the chain without its last element and the
+/// key, `ROOTCA` the last element (the CA's whole trust bundle, as `mesh_ca`'s and istiod's
+/// CA answer it). Nothing is served before the first certificate arrives (the proxy waits).
+#[derive(Debug, Clone)]
+pub struct AgentSdsGenerator {
+    current: tokio::sync::watch::Receiver<Option<WorkloadCert>>,
+}
+
+impl AgentSdsGenerator {
+    /// Serves what `manager` holds, now and after every renewal.
+    pub fn new(manager: &CertManager) -> AgentSdsGenerator {
+        AgentSdsGenerator {
+            current: manager.subscribe(),
+        }
+    }
+
+    /// Pushes to `server`'s proxies each time the manager gets a new certificate, until the
+    /// manager stops. Call within a tokio runtime.
+    pub fn push_on_renewal(&self, server: crate::XdsServer) -> tokio::task::JoinHandle<()> {
+        let mut rx = self.current.clone();
+        tokio::spawn(async move {
+            while rx.changed().await.is_ok() {
+                server.push();
+            }
+        })
+    }
+}
+
+impl Generator for AgentSdsGenerator {
+    fn generate(&self, _proxy: &ProxyInfo, type_url: &str) -> Result<Vec<Resource>, GenerateError> {
+        if type_url != types::SECRET {
+            return Ok(Vec::new());
+        }
+        let current = self.current.borrow().clone();
+        let Some(cert) = current else {
+            return Ok(Vec::new());
+        };
+        let Some((roots, chain)) = cert.chain.split_last() else {
+            return Ok(Vec::new());
+        };
+        Ok(secrets(&chain.concat(), &cert.key_pem, roots))
+    }
+}
+
+/// `default` (chain and key) and `ROOTCA` (roots), inline.
+fn secrets(chain: &str, key: &str, roots: &str) -> Vec<Resource> {
+    let default = Secret {
+        name: "default".into(),
+        r#type: Some(secret::Type::TlsCertificate(TlsCertificate {
+            certificate_chain: inline(chain),
+            private_key: inline(key),
+            ..Default::default()
+        })),
+    };
+    let root = Secret {
+        name: "ROOTCA".into(),
+        r#type: Some(secret::Type::ValidationContext(
+            CertificateValidationContext {
+                trusted_ca: inline(roots),
+                ..Default::default()
+            },
+        )),
+    };
+    vec![
+        Resource::new("default", mesh_core::dump::to_any(&default)),
+        Resource::new("ROOTCA", mesh_core::dump::to_any(&root)),
+    ]
 }
