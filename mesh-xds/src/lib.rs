@@ -43,5 +43,5 @@ pub mod types;
 pub use generator::{GenerateError, Generator, MeshGenerator, ProxyInfo, Resource};
 pub use sds::{AgentSdsGenerator, SdsGenerator};
 pub use server::{DEFAULT_PUSH_CONCURRENCY, PushFilter, Totals, XdsServer};
-pub use source::{DirectorySource, FileError};
+pub use source::{ConfigSource, Debounce, DirectorySource, FileError, SourceUpdate};
 pub use status::{Histogram, ProxyStatus, SyncStatus, TypeStatus};

@@ -1,7 +1,10 @@
-//! Config sources: where a control plane's objects come from. [`DirectorySource`] reads a
+//! Config sources: where a control plane's objects come from. [`ConfigSource`] is the
+//! interface a control plane is written against (as `pilot`'s config controllers are):
+//! a first update with everything, then one per settled change, each a snapshot, the change
+//! set since the previous one and the inputs that currently fail. [`DirectorySource`] reads a
 //! directory of YAML (and JSON) files and watches it: adds, edits, deletes and renames. A file
 //! that does not load or validate is reported and keeps its last good objects; nothing of it
-//! replaces what was there.
+//! replaces what was there. (`mesh-k8s` implements the same trait over the Kubernetes API.)
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,13 +14,74 @@ use mesh_core::api::Object;
 use mesh_core::load::{LoadOptions, Loader};
 use mesh_core::model::{ChangeSet, MeshOptions, ObjectKey, Snapshot, Store};
 
-/// A problem with one file, kept until the file is fixed.
+/// A problem with one input, kept until it is fixed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FileError {
-    /// The file.
+    /// The input: a file, or for API sources a path naming the object
+    /// (`kubernetes/<namespace>/<kind>/<name>`).
     pub path: PathBuf,
     /// What is wrong, as the loader and validator say it (with positions).
     pub message: String,
+}
+
+/// How changes are debounced before an update: an update comes `quiet` after the last event
+/// of a burst, and at most `max_delay` after its first (istiod's `PILOT_DEBOUNCE_AFTER` and
+/// `PILOT_DEBOUNCE_MAX`: 100 ms and 10 s).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Debounce {
+    /// Quiet period.
+    pub quiet: Duration,
+    /// Longest delay after the first event.
+    pub max_delay: Duration,
+}
+
+impl Default for Debounce {
+    fn default() -> Debounce {
+        Debounce {
+            quiet: Duration::from_millis(100),
+            max_delay: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What a source reports: everything good now, what changed, what fails.
+#[derive(Clone, Debug)]
+pub struct SourceUpdate {
+    /// Every good object.
+    pub snapshot: Snapshot,
+    /// The change since the previous update (for the first: everything, as added); empty when
+    /// only the failing inputs changed.
+    pub changes: ChangeSet,
+    /// Inputs that currently fail, with why; none of them replaced its last good objects.
+    pub errors: Vec<FileError>,
+}
+
+/// Where a control plane's configuration comes from.
+///
+/// ```no_run
+/// use mesh_core::model::MeshOptions;
+/// use mesh_xds::source::{ConfigSource, Debounce, DirectorySource, SourceUpdate};
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let source = DirectorySource::new("config/", MeshOptions::default());
+/// let (first, _running) = source.start(
+///     Debounce::default(),
+///     Box::new(|u: SourceUpdate| println!("{} objects, {} failing", u.snapshot.len(), u.errors.len())),
+/// )?;
+/// println!("{} objects to start with", first.snapshot.len());
+/// # Ok(()) }
+/// ```
+pub trait ConfigSource: Send + 'static {
+    /// Keeps the source running; dropping it stops the updates.
+    type Running: Send;
+
+    /// Reads everything once (the first update, returned), then calls `on_update` after each
+    /// settled change (debounced by `debounce`). Call within a tokio runtime.
+    fn start(
+        self,
+        debounce: Debounce,
+        on_update: Box<dyn FnMut(SourceUpdate) + Send>,
+    ) -> Result<(SourceUpdate, Self::Running), String>;
 }
 
 /// A directory of manifests, read into snapshots.
@@ -222,6 +286,36 @@ impl DirectorySource {
     }
 }
 
+impl DirectorySource {
+    fn update(&self) -> SourceUpdate {
+        SourceUpdate {
+            snapshot: self.snapshot(),
+            changes: self.last_changes.clone(),
+            errors: self.errors(),
+        }
+    }
+}
+
+impl ConfigSource for DirectorySource {
+    type Running = notify::RecommendedWatcher;
+
+    fn start(
+        mut self,
+        debounce: Debounce,
+        mut on_update: Box<dyn FnMut(SourceUpdate) + Send>,
+    ) -> Result<(SourceUpdate, notify::RecommendedWatcher), String> {
+        self.reload();
+        let first = self.update();
+        let root = self.root.clone();
+        let watcher = self
+            .watch(debounce.quiet, debounce.max_delay, move |src| {
+                on_update(src.update());
+            })
+            .map_err(|e| format!("watching {}: {e}", root.display()))?;
+        Ok((first, watcher))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -279,5 +373,51 @@ mod tests {
         std::fs::remove_file(dir.path().join("renamed.yml")).expect("rm");
         assert!(src.reload());
         assert!(src.snapshot().is_empty());
+    }
+
+    /// Through the trait: the first update, then one per settled change.
+    #[tokio::test]
+    async fn updates_through_the_config_source_trait() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = dir.path().join("vs.yaml");
+        std::fs::write(&f, VS).expect("write");
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let source = DirectorySource::new(dir.path(), MeshOptions::default());
+        let debounce = Debounce {
+            quiet: Duration::from_millis(50),
+            max_delay: Duration::from_secs(1),
+        };
+        let (first, _running) = source
+            .start(
+                debounce,
+                Box::new(move |u| {
+                    let _ = tx.send(u);
+                }),
+            )
+            .expect("starts");
+        assert_eq!(first.snapshot.len(), 1);
+        assert_eq!(first.changes.objects.len(), 1, "everything, as added");
+        assert!(first.errors.is_empty());
+
+        async fn next(rx: &mut tokio::sync::mpsc::UnboundedReceiver<SourceUpdate>) -> SourceUpdate {
+            tokio::time::timeout(Duration::from_secs(5), rx.recv())
+                .await
+                .expect("an update")
+                .expect("open")
+        }
+        std::fs::write(
+            dir.path().join("b.yaml"),
+            VS.replace("name: a,", "name: b,"),
+        )
+        .expect("write");
+        let added = next(&mut rx).await;
+        assert_eq!(added.snapshot.len(), 2);
+        assert_eq!(added.changes.objects.len(), 1);
+        // A bad edit: reported, nothing changed.
+        std::fs::write(&f, "apiVersion: [").expect("write");
+        let bad = next(&mut rx).await;
+        assert!(bad.changes.is_empty());
+        assert_eq!(bad.snapshot.len(), 2);
+        assert_eq!(bad.errors.len(), 1);
     }
 }

@@ -24,7 +24,10 @@ use hyper::body::Bytes;
 use hyper::{Request, Response};
 use mesh_core::model::MeshOptions;
 use mesh_core::translate::sidecar::SidecarOptions;
-use mesh_xds::{DirectorySource, FileError, MeshGenerator, SyncStatus, XdsServer, types};
+use mesh_xds::{
+    ConfigSource, Debounce, DirectorySource, FileError, MeshGenerator, SourceUpdate, SyncStatus,
+    XdsServer, types,
+};
 
 /// Serve xDS from a directory of Istio and Kubernetes YAML.
 #[derive(Parser, Debug)]
@@ -63,60 +66,9 @@ async fn main() -> Result<()> {
         "--config {}: not a directory",
         args.config.display()
     );
-    let mut source = DirectorySource::new(&args.config, MeshOptions::default());
-    source.reload();
-    for e in source.errors() {
-        tracing::warn!(file = %e.path.display(), message = %e.message, "invalid file");
-    }
-    let generator = Arc::new(MeshGenerator::new(
-        source.snapshot(),
-        SidecarOptions::default(),
-    ));
-    let server = XdsServer::new(generator.clone());
-    let state = State {
-        server: server.clone(),
-        generator: generator.clone(),
-        errors: Arc::new(Mutex::new(source.errors())),
-    };
-    tracing::info!(
-        objects = source.snapshot().len(),
-        "loaded {}",
-        args.config.display()
-    );
-    let on_change = {
-        let state = state.clone();
-        move |src: &DirectorySource| {
-            let snapshot = src.snapshot();
-            tracing::info!(
-                objects = snapshot.len(),
-                errors = src.errors().len(),
-                "config changed; pushing"
-            );
-            for e in src.errors() {
-                tracing::warn!(file = %e.path.display(), message = %e.message, "invalid file kept its last good objects");
-            }
-            *state
-                .errors
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = src.errors();
-            let changes = src.last_changes().clone();
-            if changes.is_empty() {
-                return; // only the set of failing files changed
-            }
-            state.generator.set_snapshot(snapshot.clone());
-            // Only the proxies whose scope the change touches regenerate.
-            state.server.push_scoped(Arc::new(move |p| {
-                mesh_xds::scope::affected(&changes, &snapshot, p)
-            }));
-        }
-    };
-    let _watcher = source
-        .watch(
-            Duration::from_millis(100),
-            Duration::from_secs(10),
-            on_change,
-        )
-        .context("watching the config directory")?;
+    let source = DirectorySource::new(&args.config, MeshOptions::default());
+    let (server, state, _running) = serve_source(source)?;
+    tracing::info!("serving {}", args.config.display());
 
     // On SIGTERM: stop accepting, let streams end for up to 2 s (ADS streams do not end on
     // their own: proxies keep them open), then exit.
@@ -260,6 +212,70 @@ fn admin(state: &State, req: &Request<hyper::body::Incoming>) -> Response<Full<B
         "/metrics" => respond(200, "text/plain; version=0.0.4", metrics(state)),
         _ => respond(404, "text/plain", "not found\n".into()),
     }
+}
+
+/// Starts a generator and an xDS server over any config source: the first update becomes the
+/// snapshot; every later one is pushed to the proxies its change set concerns, and the failing
+/// inputs are kept for `/debug/config_errors`.
+fn serve_source<S: ConfigSource>(source: S) -> Result<(XdsServer, State, S::Running)> {
+    let slot: Arc<Mutex<Option<State>>> = Arc::new(Mutex::new(None));
+    let on_update = {
+        let slot = slot.clone();
+        move |update: SourceUpdate| {
+            let Some(state) = slot
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone()
+            else {
+                return;
+            };
+            tracing::info!(
+                objects = update.snapshot.len(),
+                errors = update.errors.len(),
+                "config changed"
+            );
+            for e in &update.errors {
+                tracing::warn!(input = %e.path.display(), message = %e.message, "invalid input kept its last good objects");
+            }
+            *state
+                .errors
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = update.errors;
+            if update.changes.is_empty() {
+                return; // only the set of failing inputs changed
+            }
+            let (changes, snapshot) = (update.changes, update.snapshot);
+            state.generator.set_snapshot(snapshot.clone());
+            // Only the proxies whose scope the change touches regenerate.
+            state.server.push_scoped(Arc::new(move |p| {
+                mesh_xds::scope::affected(&changes, &snapshot, p)
+            }));
+        }
+    };
+    // Held until the state exists, so that an update arriving meanwhile waits for it.
+    let mut ready = slot
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let (first, running) = source
+        .start(Debounce::default(), Box::new(on_update))
+        .map_err(anyhow::Error::msg)?;
+    for e in &first.errors {
+        tracing::warn!(input = %e.path.display(), message = %e.message, "invalid input");
+    }
+    tracing::info!(objects = first.snapshot.len(), "loaded");
+    let generator = Arc::new(MeshGenerator::new(
+        first.snapshot,
+        SidecarOptions::default(),
+    ));
+    let server = XdsServer::new(generator.clone());
+    let state = State {
+        server: server.clone(),
+        generator,
+        errors: Arc::new(Mutex::new(first.errors)),
+    };
+    *ready = Some(state.clone());
+    drop(ready);
+    Ok((server, state, running))
 }
 
 /// Prometheus text exposition with Istio's metric names.
