@@ -88,3 +88,60 @@ fn lists_the_policies_that_apply() {
         "{text}"
     );
 }
+
+/// CUSTOM policies appear with their provider once the mesh configuration names it, and
+/// are reported as denying (with a warning) when it does not.
+#[test]
+fn custom_policies_with_and_without_their_provider() {
+    let inputs =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../mesh-core/tests/golden/inputs");
+    let run = |mesh: Option<&str>| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_meshctl"));
+        cmd.args(["authz", "check", "--config"])
+            .arg(inputs.join("ext-authz.yaml"))
+            .args(["--pod", "httpbin-0.foo"]);
+        if let Some(m) = mesh {
+            cmd.arg("--mesh-config").arg(inputs.join(m));
+        }
+        let out = cmd.output().expect("runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let rows = |text: &str| -> Vec<Vec<String>> {
+        text.lines()
+            .map(|l| l.split_whitespace().map(String::from).collect())
+            .collect()
+    };
+    let (text, warnings) = run(Some("ext-authz-mesh.yaml"));
+    assert_eq!(
+        rows(&text),
+        [
+            vec!["ACTION", "AuthorizationPolicy", "RULES"],
+            vec!["CUSTOM", "(http-authz)", "ext-authz-admin.foo", "1"],
+            vec!["DENY", "deny-delete.foo", "1"],
+        ],
+        "{text}"
+    );
+    assert!(warnings.is_empty(), "{warnings}");
+    let (text, warnings) = run(None);
+    assert_eq!(
+        rows(&text)[1],
+        [
+            "CUSTOM",
+            "(http-authz",
+            "unusable:",
+            "denies)",
+            "ext-authz-admin.foo",
+            "1"
+        ],
+        "{text}"
+    );
+    assert!(warnings.contains("http-authz"), "{warnings}");
+}

@@ -148,3 +148,181 @@ fn dry_run_policies_are_not_enforced() {
     let yaml = "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata:\n  name: deny-dry\n  namespace: foo\n  annotations: {istio.io/dry-run: \"true\"}\nspec:\n  action: DENY\n  rules:\n  - {}\n";
     check(yaml, &[("GET", "/", &[], 200)]);
 }
+
+/// A plain HTTP/1.1 server on 127.0.0.1 answering each request with `respond(head)`: status,
+/// extra header lines, body. Counts the requests it got.
+fn http_server(
+    respond: fn(&str) -> (u16, String, String),
+) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = count.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let counted = counted.clone();
+            std::thread::spawn(move || {
+                let mut s = stream;
+                let mut buf = [0u8; 8192];
+                let mut seen = Vec::new();
+                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => seen.extend_from_slice(&buf[..n]),
+                    }
+                }
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let (status, headers, body) = respond(&String::from_utf8_lossy(&seen));
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 {status} X\r\n{headers}content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            });
+        }
+    });
+    (port, count)
+}
+
+/// One request; the status and the response text.
+fn exchange(port: u16, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .expect("timeout");
+    let mut req = format!("GET {path} HTTP/1.1\r\nhost: httpbin.foo\r\nconnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).expect("send");
+    let mut resp = Vec::new();
+    let _ = s.read_to_end(&mut resp);
+    let text = String::from_utf8_lossy(&resp).to_string();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, text)
+}
+
+/// CUSTOM policies with real Envoy and a real HTTP authorization service: only requests a
+/// CUSTOM rule matches are checked; the service's denial (and its headers) reaches the
+/// client, its approval lets the request through with the headers it adds; a service that is
+/// down fails closed with `statusOnError`; an unusable provider turns the rules into DENY.
+#[test]
+fn custom_action_calls_the_external_service() {
+    use mesh_core::api::mesh::MeshConfig;
+    use mesh_core::translate::ext_authz::{ExtAuthzProviders, build_custom_http};
+    use std::sync::atomic::Ordering;
+
+    // The authorization service: alice may, everyone else may not.
+    let (authz_port, checks) = http_server(|head| {
+        let alice = head
+            .lines()
+            .any(|l| l.eq_ignore_ascii_case("x-user: alice"));
+        let under_prefix = head.starts_with("GET /check/admin/");
+        if alice && under_prefix {
+            (200, "x-auth-user: alice\r\n".into(), String::new())
+        } else {
+            (403, "x-reason: not-alice\r\n".into(), "denied".into())
+        }
+    });
+    // The application: echoes the request head.
+    let (app_port, _) = http_server(|head| (200, String::new(), head.to_string()));
+    let closed = envoy::free_port();
+
+    let mesh = MeshConfig::from_yaml(
+        r#"
+extensionProviders:
+- name: authz
+  envoyExtAuthzHttp:
+    service: authz.foo.svc.cluster.local
+    port: 8000
+    pathPrefix: /check
+    statusOnError: "503"
+    includeRequestHeadersInCheck: [x-user]
+    headersToUpstreamOnAllow: ["x-auth-*"]
+    headersToDownstreamOnDeny: [x-reason]
+- name: down
+  envoyExtAuthzHttp: {service: down.foo.svc.cluster.local, port: 8000, statusOnError: "503"}
+- name: broken
+  envoyExtAuthzHttp: {service: nowhere.foo.svc.cluster.local, port: 8000}
+"#,
+        "mesh.yaml",
+    )
+    .expect("mesh config");
+    let providers =
+        ExtAuthzProviders::resolve(&mesh.extension_providers, &|host: &str| match host {
+            "authz.foo.svc.cluster.local" | "down.foo.svc.cluster.local" => vec!["foo".into()],
+            _ => Vec::new(),
+        });
+    assert_eq!(providers.errors().len(), 1, "{:?}", providers.errors());
+    let custom = |provider: &str| {
+        policies(&format!(
+            "{}spec:\n  action: CUSTOM\n  provider: {{name: {provider}}}\n  rules:\n  - to:\n    - operation:\n        paths: [\"/admin/*\"]\n",
+            META.replace("NAME", provider)
+        ))
+    };
+    let tds = TrustDomains::new("cluster.local");
+    let ports: Vec<u16> = (0..3).map(|_| envoy::free_port()).collect();
+    let listeners = ["authz", "down", "broken"]
+        .iter()
+        .zip(&ports)
+        .map(|(provider, port)| {
+            let ps = custom(provider);
+            let refs: Vec<&AuthorizationPolicy> = ps.iter().collect();
+            envoy::http_listener(
+                u32::from(*port),
+                inbound_route_configuration(9080, "inbound|9080||"),
+                build_custom_http(&refs, &providers, &tds),
+            )
+        })
+        .collect();
+    let clusters = vec![
+        envoy::static_cluster("inbound|9080||", Some(("127.0.0.1", u32::from(app_port)))),
+        envoy::static_cluster(
+            "outbound|8000||authz.foo.svc.cluster.local",
+            Some(("127.0.0.1", u32::from(authz_port))),
+        ),
+        envoy::static_cluster(
+            "outbound|8000||down.foo.svc.cluster.local",
+            Some(("127.0.0.1", u32::from(closed))),
+        ),
+    ];
+    let running = envoy::start(&envoy::bootstrap(listeners, clusters, false), ports[2]);
+    let log = || std::fs::read_to_string(&running.log).unwrap_or_default();
+    let [with_authz, with_down, with_broken] = [ports[0], ports[1], ports[2]];
+
+    // Outside the CUSTOM rule: no check at all.
+    let (status, _) = exchange(with_authz, "/public", &[("x-user", "bob")]);
+    assert_eq!(status, 200, "{}", log());
+    assert_eq!(checks.load(Ordering::SeqCst), 0, "not sent to the service");
+
+    // Inside: the service decides. Its denial and the header it allows through reach the client.
+    let (status, text) = exchange(with_authz, "/admin/users", &[("x-user", "bob")]);
+    assert_eq!(status, 403, "{text}\n{}", log());
+    assert!(
+        text.to_ascii_lowercase().contains("x-reason: not-alice"),
+        "{text}"
+    );
+    assert_eq!(checks.load(Ordering::SeqCst), 1);
+    // Its approval: through, with the header it added for the application.
+    let (status, text) = exchange(with_authz, "/admin/users", &[("x-user", "alice")]);
+    assert_eq!(status, 200, "{text}\n{}", log());
+    assert!(
+        text.to_ascii_lowercase().contains("x-auth-user: alice"),
+        "the application sees the service's header: {text}"
+    );
+    assert_eq!(checks.load(Ordering::SeqCst), 2);
+
+    // The service is down: fail closed with statusOnError.
+    assert_eq!(exchange(with_down, "/admin/users", &[]).0, 503, "{}", log());
+    assert_eq!(exchange(with_down, "/public", &[]).0, 200);
+
+    // An unusable provider: its rules deny, the rest is untouched.
+    assert_eq!(exchange(with_broken, "/admin/users", &[]).0, 403);
+    assert_eq!(exchange(with_broken, "/public", &[]).0, 200);
+}

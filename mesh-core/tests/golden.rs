@@ -39,13 +39,23 @@ fn snapshot(files: &[std::path::PathBuf]) -> Snapshot {
 }
 
 fn check(name: &str, snap: &Snapshot, pod: &str, proxy_type: ProxyType) {
+    check_with(name, snap, pod, proxy_type, &SidecarOptions::default());
+}
+
+fn check_with(
+    name: &str,
+    snap: &Snapshot,
+    pod: &str,
+    proxy_type: ProxyType,
+    options: &SidecarOptions,
+) {
     let w = snap
         .workloads()
         .iter()
         .find(|w| w.name == pod)
         .unwrap_or_else(|| panic!("{pod}"));
     let proxy = Proxy::for_workload(w, proxy_type, "cluster.local");
-    let out = translate_proxy(snap, &proxy, &SidecarOptions::default());
+    let out = translate_proxy(snap, &proxy, options);
     let json = out.config_dump("golden").to_json().expect("dumps");
     let text = format!("{}\n", serde_json::to_string_pretty(&json).expect("json"));
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -103,4 +113,72 @@ fn shop_example() {
         "istio-ingressgateway-0",
         ProxyType::Router,
     );
+}
+
+/// AuthorizationPolicy CUSTOM with an HTTP provider from the mesh configuration: the shadow
+/// RBAC and ext_authz filters first on the inbound HTTP chains, before the DENY filter.
+#[test]
+fn external_authorization() {
+    let inputs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/inputs");
+    let snap = snapshot(&[inputs.join("ext-authz.yaml")]);
+    let mesh = mesh_core::api::mesh::MeshConfig::from_yaml(
+        &std::fs::read_to_string(inputs.join("ext-authz-mesh.yaml")).expect("mesh config"),
+        "ext-authz-mesh.yaml",
+    )
+    .expect("mesh config");
+    let options = SidecarOptions::from_mesh_config(&mesh);
+    check_with(
+        "ext-authz-httpbin",
+        &snap,
+        "httpbin-0",
+        ProxyType::Sidecar,
+        &options,
+    );
+    // The filter order on the HTTP chain of port 80.
+    let w = snap
+        .workloads()
+        .iter()
+        .find(|w| w.name == "httpbin-0")
+        .expect("pod");
+    let proxy = Proxy::for_workload(w, ProxyType::Sidecar, "cluster.local");
+    let out = translate_proxy(&snap, &proxy, &options);
+    assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+    let inbound = out
+        .listeners
+        .iter()
+        .find(|l| l.name == "virtualInbound")
+        .expect("virtualInbound");
+    let json = mesh_core::dump::message_to_json(inbound).expect("dumps");
+    let chains = json["filter_chains"].as_array().expect("chains");
+    let port_80 = chains
+        .iter()
+        .find(|c| c["name"] == "0.0.0.0_80")
+        .expect("the chain of port 80");
+    let names: Vec<&str> = port_80["filters"][0]["typed_config"]["http_filters"]
+        .as_array()
+        .expect("http filters")
+        .iter()
+        .filter_map(|f| f["name"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "envoy.filters.http.rbac",
+            "envoy.filters.http.ext_authz",
+            "envoy.filters.http.rbac",
+            "envoy.filters.http.router"
+        ],
+        "CUSTOM (shadow RBAC, ext_authz), then DENY"
+    );
+    // Without the provider in the mesh configuration, the CUSTOM rule fails closed, and says so.
+    let out = translate_proxy(&snap, &proxy, &SidecarOptions::default());
+    assert!(
+        out.warnings.iter().any(|w| w.contains("http-authz")),
+        "{:?}",
+        out.warnings
+    );
+    let dump =
+        serde_json::to_string(&out.config_dump("x").to_json().expect("dumps")).expect("json");
+    assert!(!dump.contains("envoy.filters.http.ext_authz"));
+    assert!(dump.contains("-deny-due-to-bad-CUSTOM-action"));
 }

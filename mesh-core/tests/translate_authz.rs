@@ -278,3 +278,268 @@ fn envoy_accepts_the_rbac_filters() {
         "the RBAC filters",
     );
 }
+
+/// istiod's test mesh configurations for CUSTOM (`builder_test.go`), as mesh config YAML.
+const MESH_GRPC_NO_NAMESPACE: &str = r#"
+extensionProviders:
+- name: default
+  envoyExtAuthzGrpc:
+    service: my-custom-ext-authz.foo.svc.cluster.local
+    port: 9000
+    failOpen: true
+    statusOnError: "403"
+"#;
+const MESH_GRPC: &str = r#"
+extensionProviders:
+- name: default
+  envoyExtAuthzGrpc:
+    service: foo/my-custom-ext-authz.foo.svc.cluster.local
+    port: 9000
+    timeout: 0.002s
+    failOpen: true
+    statusOnError: "403"
+    includeRequestBodyInCheck: {maxRequestBytes: 4096, allowPartialMessage: true}
+"#;
+const MESH_HTTP: &str = r#"
+extensionProviders:
+- name: default
+  envoyExtAuthzHttp:
+    service: foo/my-custom-ext-authz.foo.svc.cluster.local
+    port: 9000
+    timeout: 10s
+    failOpen: true
+    statusOnError: "403"
+    pathPrefix: /check
+    includeRequestHeadersInCheck: [x-custom-id, x-prefix-*, "*-suffix"]
+    includeHeadersInCheck: [should-not-include-when-IncludeRequestHeadersInCheck-is-set]
+    includeAdditionalHeadersInCheck: {x-header-1: value-1, x-header-2: value-2}
+    includeRequestBodyInCheck: {maxRequestBytes: 2048, allowPartialMessage: true, packAsBytes: true}
+    headersToUpstreamOnAllow: [Authorization, x-prefix-*, "*-suffix"]
+    headersToDownstreamOnDeny: [Set-cookie, x-prefix-*, "*-suffix"]
+    headersToDownstreamOnAllow: [Set-cookie, x-prefix-*, "*-suffix"]
+"#;
+const MESH_INVALID: &str = r#"
+extensionProviders:
+- name: default
+  envoyExtAuthzHttp:
+    service: foo/my-custom-ext-authz
+    port: 999999
+    pathPrefix: check
+    statusOnError: "999"
+"#;
+
+/// (case, mesh config, input, outputs)
+type CustomCase<'a> = (&'a str, &'a str, &'a str, &'a [&'a str]);
+
+fn providers(mesh: &str) -> mesh_core::translate::ext_authz::ExtAuthzProviders {
+    let mesh = mesh_core::api::mesh::MeshConfig::from_yaml(mesh, "mesh.yaml").expect("mesh config");
+    // istiod's test registry: one service, in namespace foo.
+    mesh_core::translate::ext_authz::ExtAuthzProviders::resolve(
+        &mesh.extension_providers,
+        &|host: &str| {
+            if host == "my-custom-ext-authz.foo.svc.cluster.local" {
+                vec!["foo".to_string()]
+            } else {
+                Vec::new()
+            }
+        },
+    )
+}
+
+fn check_custom(cases: &[CustomCase<'_>], tcp: bool) {
+    use mesh_core::translate::ext_authz::{build_custom_http, build_custom_tcp};
+    let mut failures = Vec::new();
+    for (name, mesh, input, outputs) in cases {
+        let ps = policies(input);
+        let refs: Vec<&AuthorizationPolicy> = ps.iter().collect();
+        let p = providers(mesh);
+        let tds = TrustDomains::default();
+        let got: Vec<Value> = if tcp {
+            build_custom_tcp(&refs, &p, &tds)
+                .iter()
+                .map(|f| dump::message_to_json_with(f, FieldNames::Json).expect("dumps"))
+                .collect()
+        } else {
+            build_custom_http(&refs, &p, &tds)
+                .iter()
+                .map(|f| dump::message_to_json_with(f, FieldNames::Json).expect("dumps"))
+                .collect()
+        };
+        if got.len() != outputs.len() {
+            failures.push(format!(
+                "{name}: {} filters, istiod builds {}: {got:?}",
+                got.len(),
+                outputs.len()
+            ));
+            continue;
+        }
+        for (g, out) in got.iter().zip(outputs.iter()) {
+            let want = expected(out);
+            if *g != want {
+                failures.push(format!(
+                    "{name}: differs from {out}:\nours:   {g}\nistiod: {want}"
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases differ:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n\n")
+    );
+}
+
+#[test]
+fn custom_http_filters_match_istiods_oracle() {
+    check_custom(
+        &[
+            (
+                "custom-grpc-provider-no-namespace",
+                MESH_GRPC_NO_NAMESPACE,
+                "http/custom-simple-http-in.yaml",
+                &[
+                    "http/custom-grpc-provider-no-namespace-out1.yaml",
+                    "http/custom-grpc-provider-no-namespace-out2.yaml",
+                ],
+            ),
+            (
+                "custom-grpc-provider",
+                MESH_GRPC,
+                "http/custom-simple-http-in.yaml",
+                &[
+                    "http/custom-grpc-provider-out1.yaml",
+                    "http/custom-grpc-provider-out2.yaml",
+                ],
+            ),
+            (
+                "custom-http-provider",
+                MESH_HTTP,
+                "http/custom-simple-http-in.yaml",
+                &[
+                    "http/custom-http-provider-out1.yaml",
+                    "http/custom-http-provider-out2.yaml",
+                ],
+            ),
+            (
+                "custom-bad-multiple-providers",
+                MESH_HTTP,
+                "http/custom-bad-multiple-providers-in.yaml",
+                &[
+                    "http/custom-bad-multiple-providers-out1.yaml",
+                    "http/custom-bad-multiple-providers-out2.yaml",
+                ],
+            ),
+            (
+                "custom-bad-invalid-config",
+                MESH_INVALID,
+                "http/custom-simple-http-in.yaml",
+                &["http/custom-bad-out.yaml"],
+            ),
+        ],
+        false,
+    );
+}
+
+#[test]
+fn custom_tcp_filters_match_istiods_oracle() {
+    check_custom(
+        &[
+            (
+                "custom-both-http-tcp",
+                MESH_GRPC,
+                "tcp/custom-both-http-tcp-in.yaml",
+                &[
+                    "tcp/custom-both-http-tcp-out1.yaml",
+                    "tcp/custom-both-http-tcp-out2.yaml",
+                ],
+            ),
+            (
+                "custom-only-http",
+                MESH_HTTP,
+                "tcp/custom-only-http-in.yaml",
+                &[],
+            ),
+        ],
+        true,
+    );
+}
+
+#[test]
+fn bad_providers_say_what_is_wrong() {
+    let p = providers(MESH_INVALID);
+    let errors = p.errors();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    let (name, why) = &errors[0];
+    assert_eq!(name, "default");
+    for part in [
+        "port must be in the range [1, 65535], found: 999999",
+        "could not find service foo/my-custom-ext-authz",
+        "unsupported statusOnError 999",
+        "pathPrefix must begin with `/`",
+    ] {
+        assert!(why.contains(part), "{part} in {why}");
+    }
+    // A misspelt field is refused with its name, not ignored.
+    let err = mesh_core::api::mesh::MeshConfig::from_yaml(
+        "extensionProviders:\n- name: a\n  envoyExtAuthzHttp: {service: s, port: 1, includeRequestHeaderInCheck: [x]}\n",
+        "mesh.yaml",
+    )
+    .expect_err("unknown field");
+    assert!(
+        err.to_string().contains("includeRequestHeaderInCheck"),
+        "{err}"
+    );
+}
+
+/// Real Envoy accepts the CUSTOM filters of both provider kinds, on HTTP and TCP chains.
+#[test]
+fn envoy_accepts_the_custom_filters() {
+    use envoy_types::pb::envoy::config::listener::v3::{FilterChain, Listener};
+    use mesh_core::translate::ext_authz::{build_custom_http, build_custom_tcp};
+    use mesh_core::translate::inbound::inbound_route_configuration;
+    use mesh_core::translate::listener::{socket, tcp_proxy_filter};
+    let http_ps = policies("http/custom-simple-http-in.yaml");
+    let http_refs: Vec<&AuthorizationPolicy> = http_ps.iter().collect();
+    let tcp_ps = policies("tcp/custom-both-http-tcp-in.yaml");
+    let tcp_refs: Vec<&AuthorizationPolicy> = tcp_ps.iter().collect();
+    let tds = TrustDomains::new("cluster.local");
+    let mut listeners = Vec::new();
+    for (i, mesh) in [MESH_HTTP, MESH_GRPC].iter().enumerate() {
+        let p = providers(mesh);
+        let port = 19180 + u32::try_from(i).expect("small");
+        let mut http_filters = build_custom_http(&http_refs, &p, &tds);
+        http_filters.extend(build_http(&http_refs, &tds));
+        assert_eq!(http_filters.len(), 2, "shadow RBAC and ext_authz");
+        listeners.push(support::envoy::http_listener(
+            port,
+            inbound_route_configuration(9080, "inbound|9080||"),
+            http_filters,
+        ));
+    }
+    let mut tcp_filters = build_custom_tcp(&tcp_refs, &providers(MESH_GRPC), &tds);
+    assert_eq!(tcp_filters.len(), 2, "network shadow RBAC and ext_authz");
+    tcp_filters.push(tcp_proxy_filter("inbound|3306||", "inbound|3306||"));
+    listeners.push(Listener {
+        name: "tcp".into(),
+        address: Some(socket("127.0.0.1", 13307)),
+        filter_chains: vec![FilterChain {
+            filters: tcp_filters,
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    let clusters = vec![
+        support::envoy::static_cluster("inbound|9080||", None),
+        support::envoy::static_cluster("inbound|3306||", None),
+        support::envoy::grpc_cluster(
+            "outbound|9000||my-custom-ext-authz.foo.svc.cluster.local",
+            9000,
+        ),
+    ];
+    support::envoy::assert_accepts(
+        &support::envoy::bootstrap(listeners, clusters, false),
+        "the CUSTOM filters",
+    );
+}

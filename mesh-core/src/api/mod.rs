@@ -33,6 +33,7 @@ mod common;
 mod duration;
 pub mod extensions;
 pub mod k8s;
+pub mod mesh;
 mod meta;
 pub mod networking;
 pub mod security;

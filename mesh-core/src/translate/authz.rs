@@ -940,6 +940,60 @@ fn build_rules(
     Some((enforced, shadow))
 }
 
+/// The RBAC rules of CUSTOM policies, by provider name: the enforced policies' and the
+/// dry-run ones', each rule named `istio-ext-authz-<provider>-ns[..]-policy[..]-rule[..]`
+/// (the name the ext_authz filter's metadata match looks for) and built as DENY rules are
+/// (on TCP, HTTP-only fields widen the match rather than drop the rule).
+pub(crate) fn custom_rules(
+    policies: &[&AuthorizationPolicy],
+    for_tcp: bool,
+    tds: &TrustDomains,
+) -> std::collections::BTreeMap<String, (Rbac, Rbac)> {
+    let empty = || Rbac {
+        action: Action::Deny as i32,
+        policies: HashMap::new(),
+        ..Default::default()
+    };
+    let mut out: std::collections::BTreeMap<String, (Rbac, Rbac)> =
+        std::collections::BTreeMap::new();
+    for p in policies
+        .iter()
+        .filter(|p| p.spec.action == AuthorizationAction::Custom)
+    {
+        let provider = p
+            .spec
+            .provider
+            .as_ref()
+            .map(|x| x.name.clone())
+            .unwrap_or_default();
+        let prefix = if provider.is_empty() {
+            "istio-ext-authz-".to_string()
+        } else {
+            format!("istio-ext-authz-{provider}-")
+        };
+        let (enforced, dry_run) = out.entry(provider).or_insert_with(|| (empty(), empty()));
+        let target = if is_dry_run(p) { dry_run } else { enforced };
+        let ns = p.metadata.namespace.as_str();
+        for (i, rule) in p.spec.rules.iter().enumerate() {
+            let name = format!("{prefix}ns[{ns}]-policy[{}]-rule[{i}]", p.metadata.name);
+            let Ok(mut m) = Model::new(ns, rule) else {
+                continue;
+            };
+            m.migrate_trust_domain(tds);
+            if let Ok(policy) = m.generate(ns, for_tcp, Action::Deny) {
+                target.policies.insert(name, policy);
+            }
+        }
+        if p.spec.rules.is_empty() {
+            target.policies.insert(
+                format!("{prefix}ns[{ns}]-policy[{}]-rule[0]", p.metadata.name),
+                match_never(),
+            );
+        }
+    }
+    out
+}
+
 /// `shadowRuleStatPrefix`: by the shadow rules' action (ALLOW when there are none, as istiod).
 fn shadow_prefix(shadow: Option<&Rbac>) -> String {
     match shadow.map(|s| s.action) {

@@ -14,6 +14,7 @@ pub mod cache;
 pub mod cluster;
 pub mod delegate;
 pub mod endpoints;
+pub mod ext_authz;
 pub mod gateway;
 pub mod grpc;
 pub mod inbound;

@@ -68,6 +68,7 @@ use super::cluster::{
     effective_traffic_policy, outbound_cluster_name, passthrough_cluster,
 };
 use super::endpoints::{EndpointOptions, selected_cluster_load_assignment};
+use super::ext_authz::{ExtAuthzProviders, build_custom_http, build_custom_tcp, custom_errors};
 use super::inbound::{
     InboundPort, PortProtocol, inbound_cluster, inbound_passthrough_cluster,
     virtual_inbound_listener_with,
@@ -83,7 +84,7 @@ use super::vhost::{
     CatchAll, DomainOptions, outbound_route_configuration, virtual_host_domains, virtual_host_name,
 };
 use crate::api::networking::{Destination, RouteDestination, TrafficPolicy};
-use crate::api::{Duration, Kind, Object};
+use crate::api::{AuthorizationPolicy, Duration, Kind, Object};
 use crate::dump::to_any;
 use crate::model::{Port, Protocol, Proxy, Registry, Resolution, Service, Snapshot};
 
@@ -105,6 +106,21 @@ pub struct SidecarOptions {
     pub h2_upgrade: bool,
     /// Trust domain aliases (`trustDomainAliases`).
     pub trust_domain_aliases: Vec<String>,
+    /// Extension providers (`extensionProviders`): the external authorization services
+    /// AuthorizationPolicy CUSTOM actions name.
+    pub extension_providers: Vec<crate::api::mesh::ExtensionProvider>,
+}
+
+impl SidecarOptions {
+    /// The settings a mesh configuration gives (trust domain aliases, extension providers);
+    /// the others keep their defaults.
+    pub fn from_mesh_config(mesh: &crate::api::mesh::MeshConfig) -> SidecarOptions {
+        SidecarOptions {
+            trust_domain_aliases: mesh.trust_domain_aliases.clone(),
+            extension_providers: mesh.extension_providers.clone(),
+            ..SidecarOptions::default()
+        }
+    }
 }
 
 impl Default for SidecarOptions {
@@ -117,6 +133,7 @@ impl Default for SidecarOptions {
             connect_timeout: Duration::from_secs(10),
             h2_upgrade: false,
             trust_domain_aliases: Vec::new(),
+            extension_providers: Vec::new(),
         }
     }
 }
@@ -273,6 +290,7 @@ impl<'a> SidecarTranslator<'a> {
             .filter_map(|c| self.endpoints(&c.name))
             .collect();
         let mut warnings = self.warnings.clone();
+        warnings.extend(self.custom_authz_errors());
         let routes = self
             .route_names()
             .iter()
@@ -496,8 +514,41 @@ impl<'a> SidecarTranslator<'a> {
         (ports, passthrough)
     }
 
-    /// JWT authentication and RBAC filters for HTTP chains, and RBAC filters for TCP chains,
-    /// from the RequestAuthentications and AuthorizationPolicies that apply to the workload.
+    /// The AuthorizationPolicies that apply to the workload.
+    fn authz_policies(&self) -> Vec<&'a AuthorizationPolicy> {
+        self.scope.policies(
+            Kind::AuthorizationPolicy,
+            |o| match o {
+                Object::AuthorizationPolicy(p) => Some(p),
+                _ => None,
+            },
+            |s| s.selector.as_ref().map(|w| &w.match_labels),
+        )
+    }
+
+    /// Why CUSTOM policies of the workload fail closed, if they do.
+    fn custom_authz_errors(&self) -> Vec<String> {
+        let authz = self.authz_policies();
+        if !authz
+            .iter()
+            .any(|p| p.spec.action == crate::api::security::AuthorizationAction::Custom)
+        {
+            return Vec::new();
+        }
+        let providers = ExtAuthzProviders::from_snapshot(
+            &self.options.extension_providers,
+            self.scope.snapshot(),
+        );
+        custom_errors(&authz, &providers)
+            .into_iter()
+            .map(|e| format!("AuthorizationPolicy CUSTOM: {e}; its rules deny"))
+            .collect()
+    }
+
+    /// External authorization (CUSTOM), JWT authentication and RBAC filters for HTTP chains,
+    /// and external authorization and RBAC filters for TCP chains, from the
+    /// RequestAuthentications and AuthorizationPolicies that apply to the workload, in
+    /// istiod's order (CUSTOM before authentication).
     fn policy_filters(
         &self,
     ) -> (
@@ -517,23 +568,26 @@ impl<'a> SidecarTranslator<'a> {
             .flat_map(|r| r.spec.jwt_rules.iter())
             .collect();
         rules.sort_by(|a, b| a.issuer.cmp(&b.issuer));
-        let authz = self.scope.policies(
-            Kind::AuthorizationPolicy,
-            |o| match o {
-                Object::AuthorizationPolicy(p) => Some(p),
-                _ => None,
-            },
-            |s| s.selector.as_ref().map(|w| &w.match_labels),
-        );
+        let authz = self.authz_policies();
         let snapshot = self.scope.snapshot();
         let tds = TrustDomains::with_aliases(
             &snapshot.options().trust_domain,
             &self.options.trust_domain_aliases,
         );
-        let mut http = Vec::new();
+        let (mut http, mut tcp) = (Vec::new(), Vec::new());
+        if authz
+            .iter()
+            .any(|p| p.spec.action == crate::api::security::AuthorizationAction::Custom)
+        {
+            let providers =
+                ExtAuthzProviders::from_snapshot(&self.options.extension_providers, snapshot);
+            http.extend(build_custom_http(&authz, &providers, &tds));
+            tcp.extend(build_custom_tcp(&authz, &providers, &tds));
+        }
         http.extend(jwt_authn_filter(&rules, false));
         http.extend(build_http(&authz, &tds));
-        (http, build_tcp(&authz, &tds))
+        tcp.extend(build_tcp(&authz, &tds));
+        (http, tcp)
     }
 
     // ---- routes ----

@@ -7,7 +7,7 @@ use anyhow::Result;
 use envoy_types::pb::envoy::extensions::filters::http::rbac::v3::Rbac as HttpRbac;
 use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::http_filter;
 use mesh_core::model::{Proxy, ProxyType};
-use mesh_core::translate::sidecar::{SidecarOptions, SidecarTranslator};
+use mesh_core::translate::sidecar::SidecarTranslator;
 use prost::Message;
 
 /// Arguments of `meshctl authz`.
@@ -34,6 +34,9 @@ struct CheckArgs {
     /// Also print each RBAC policy (the rules as Envoy enforces them) as JSON.
     #[arg(short, long)]
     verbose: bool,
+    /// Istio's mesh configuration (YAML): the extension providers CUSTOM policies name.
+    #[arg(long)]
+    mesh_config: Option<std::path::PathBuf>,
 }
 
 /// Runs the command.
@@ -46,7 +49,11 @@ pub fn run(args: &Args) -> Result<std::process::ExitCode> {
         ProxyType::Sidecar,
         &snapshot.options().domain_suffix.clone(),
     );
-    let translator = SidecarTranslator::new(&snapshot, &proxy, &SidecarOptions::default());
+    let options = crate::proxy_config::mesh_options(args.mesh_config.as_deref())?;
+    let translator = SidecarTranslator::new(&snapshot, &proxy, &options);
+    for w in translator.translate().warnings {
+        eprintln!("meshctl: warning: {w}");
+    }
     let (_, passthrough) = translator.inbound_ports();
     // (action, policy) -> RBAC policies (one per rule).
     let mut by_policy: BTreeMap<(String, String), Vec<(String, serde_json::Value)>> =
@@ -60,8 +67,11 @@ pub fn run(args: &Args) -> Result<std::process::ExitCode> {
             continue;
         };
         let rbac = HttpRbac::decode(any.value.as_slice())?;
+        // CUSTOM: the shadow rules select the requests sent to the external service; the
+        // rules of such a filter are CUSTOM policies in dry-run.
+        let custom = rbac.shadow_rules_stat_prefix == "istio_ext_authz_";
         let shadow = rbac.shadow_rules.as_ref().map(|r| (r, true));
-        for (rules, dry_run) in rbac
+        for (rules, in_shadow) in rbac
             .rules
             .as_ref()
             .map(|r| (r, false))
@@ -73,15 +83,24 @@ pub fn run(args: &Args) -> Result<std::process::ExitCode> {
                 1 => "DENY",
                 _ => "AUDIT",
             };
-            let action = if dry_run {
-                format!("{action} (dry-run)")
-            } else {
-                action.to_string()
-            };
             for (key, policy) in &rules.policies {
+                let action = if key.starts_with("istio-ext-authz") {
+                    let provider = provider_of(key);
+                    if key.ends_with("-deny-due-to-bad-CUSTOM-action") {
+                        format!("CUSTOM ({provider} unusable: denies)")
+                    } else if custom && !in_shadow {
+                        format!("CUSTOM ({provider}, dry-run)")
+                    } else {
+                        format!("CUSTOM ({provider})")
+                    }
+                } else if in_shadow {
+                    format!("{action} (dry-run)")
+                } else {
+                    action.to_string()
+                };
                 let name = policy_name(key);
                 by_policy
-                    .entry((action.clone(), name))
+                    .entry((action, name))
                     .or_default()
                     .push((key.clone(), mesh_core::dump::message_to_json(policy)?));
             }
@@ -110,6 +129,13 @@ pub fn run(args: &Args) -> Result<std::process::ExitCode> {
         );
     }
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// `istio-ext-authz-<provider>-ns[..]...` -> `<provider>`.
+fn provider_of(key: &str) -> &str {
+    key.strip_prefix("istio-ext-authz-")
+        .and_then(|r| r.split("-ns[").next())
+        .unwrap_or_default()
 }
 
 /// `ns[foo]-policy[httpbin]-rule[0]` -> `httpbin.foo`.

@@ -46,6 +46,22 @@ pub struct Args {
     /// Mesh-wide `outboundTrafficPolicy.mode: REGISTRY_ONLY`.
     #[arg(long)]
     registry_only: bool,
+    /// Istio's mesh configuration (the `mesh` of the `istio` ConfigMap, YAML): its
+    /// `extensionProviders` (external authorization for CUSTOM policies) and
+    /// `trustDomainAliases`.
+    #[arg(long)]
+    mesh_config: Option<std::path::PathBuf>,
+}
+
+/// The sidecar options of a mesh configuration file, or the defaults.
+pub fn mesh_options(path: Option<&std::path::Path>) -> Result<SidecarOptions> {
+    let Some(path) = path else {
+        return Ok(SidecarOptions::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading --mesh-config {}", path.display()))?;
+    let mesh = mesh_core::api::mesh::MeshConfig::from_yaml(&text, &path.display().to_string())?;
+    Ok(SidecarOptions::from_mesh_config(&mesh))
 }
 
 /// Runs the command.
@@ -60,7 +76,7 @@ pub fn run(args: &Args) -> Result<std::process::ExitCode> {
         ProxyType::Sidecar
     };
     let proxy = Proxy::for_workload(workload, proxy_type, &domain);
-    let mut options = SidecarOptions::default();
+    let mut options = mesh_options(args.mesh_config.as_deref())?;
     options.registry_only = args.registry_only;
     let out = translate_proxy(&snapshot, &proxy, &options);
     for w in &out.warnings {
