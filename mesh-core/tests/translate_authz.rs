@@ -543,3 +543,72 @@ fn envoy_accepts_the_custom_filters() {
         "the CUSTOM filters",
     );
 }
+
+/// Which policies attach (istiod's `ShouldAttachPolicy`): a policy with `targetRefs` never
+/// applies to an ordinary workload's sidecar, only to the workload of the Gateway API gateway
+/// it names; selectors keep working for both.
+#[test]
+fn target_refs_attach_to_their_gateway_only() {
+    use mesh_core::model::{MeshOptions, Proxy, ProxyType, Store};
+    use mesh_core::translate::sidecar::SidecarOptions;
+    let yaml = r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: app-0, namespace: foo, labels: {app: web}}
+status: {podIP: 10.8.0.1}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: gw-0, namespace: foo, labels: {app: web, gateway.networking.k8s.io/gateway-name: edge}}
+status: {podIP: 10.8.0.2}
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: on-edge, namespace: foo}
+spec:
+  targetRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: edge}]
+  action: DENY
+  rules: [{to: [{operation: {paths: [/edge]}}]}]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: on-other-gateway, namespace: foo}
+spec:
+  targetRef: {group: gateway.networking.k8s.io, kind: Gateway, name: other}
+  action: DENY
+  rules: [{to: [{operation: {paths: [/other]}}]}]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: by-selector, namespace: foo}
+spec:
+  selector: {matchLabels: {app: web}}
+  action: DENY
+  rules: [{to: [{operation: {paths: [/selected]}}]}]
+"#;
+    let mut store = Store::new(MeshOptions::default());
+    store.apply_all(
+        mesh_core::load::from_str(yaml, "policies.yaml")
+            .expect("loads")
+            .into_iter()
+            .map(|l| l.object),
+    );
+    let snap = store.snapshot();
+    let names = |pod: &str| -> Vec<&str> {
+        let w = snap
+            .workloads()
+            .iter()
+            .find(|w| w.name == pod)
+            .expect("pod");
+        let proxy = Proxy::for_workload(w, ProxyType::Sidecar, "cluster.local");
+        let out = mesh_core::translate::translate_proxy(&snap, &proxy, &SidecarOptions::default());
+        let dump =
+            serde_json::to_string(&out.config_dump("x").to_json().expect("dumps")).expect("json");
+        ["on-edge", "on-other-gateway", "by-selector"]
+            .into_iter()
+            .filter(|p| dump.contains(&format!("policy[{p}]")))
+            .collect()
+    };
+    assert_eq!(names("app-0"), ["by-selector"]);
+    assert_eq!(names("gw-0"), ["on-edge", "by-selector"]);
+}

@@ -257,23 +257,45 @@ impl<'a> ProxyScope<'a> {
         }
     }
 
-    /// Objects of `kind` that apply to the proxy's workload: those in the root namespace without
-    /// a selector, in its namespace without a selector, and in its namespace with a selector
-    /// matching its labels. `selector` reads an object's label selector.
+    /// Objects of `kind` that apply to the proxy's workload, as istiod's
+    /// `WorkloadPolicyMatcher::ShouldAttachPolicy` decides: for an ordinary workload, those
+    /// in the root namespace without a selector, in its namespace without a selector, and in
+    /// its namespace with a selector matching its labels, and never those with a `targetRef`
+    /// (they attach to gateways and waypoints); for a Gateway API gateway's workload (label
+    /// `gateway.networking.k8s.io/gateway-name`), the policies of its namespace whose
+    /// `targetRef(s)` name that Gateway, or, without targets, the selected ones. `selector`
+    /// reads an object's label selector, `targets` its `targetRef` and `targetRefs`.
     pub fn policies<T>(
         &self,
         kind: Kind,
         pick: impl Fn(&'a Object) -> Option<&'a Resource<T>>,
         selector: impl Fn(&T) -> Option<&BTreeMap<String, String>>,
+        targets: impl Fn(&T) -> Vec<&crate::api::PolicyTargetReference>,
     ) -> Vec<&'a Resource<T>> {
         let ns = self.proxy.config_namespace.as_str();
         let root = self.snapshot.options().root_namespace.as_str();
+        let gateway = self
+            .proxy
+            .labels
+            .get("gateway.networking.k8s.io/gateway-name");
         let mut out: Vec<&Resource<T>> = self
             .snapshot
             .objects_of(kind)
             .filter_map(pick)
             .filter(|p| {
                 let pns = namespace_of(&p.metadata);
+                let refs = targets(&p.spec);
+                if !refs.is_empty() {
+                    return gateway.is_some_and(|gw| {
+                        pns == ns
+                            && refs.iter().any(|r| {
+                                (r.namespace.is_empty() || r.namespace == ns)
+                                    && r.group == "gateway.networking.k8s.io"
+                                    && r.kind == "Gateway"
+                                    && r.name == *gw
+                            })
+                    });
+                }
                 match selector(&p.spec).filter(|s| !s.is_empty()) {
                     None => pns == root || pns == ns,
                     Some(labels) => {

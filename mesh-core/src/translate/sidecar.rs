@@ -523,6 +523,7 @@ impl<'a> SidecarTranslator<'a> {
                 _ => None,
             },
             |s| s.selector.as_ref().map(|w| &w.match_labels),
+            |s| s.target_ref.iter().chain(&s.target_refs).collect(),
         )
     }
 
@@ -562,6 +563,7 @@ impl<'a> SidecarTranslator<'a> {
                 _ => None,
             },
             |s| s.selector.as_ref().map(|w| &w.match_labels),
+            |s| s.target_ref.iter().chain(&s.target_refs).collect(),
         );
         let mut rules: Vec<&crate::api::security::JwtRule> = request_authns
             .iter()
