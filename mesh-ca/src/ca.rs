@@ -28,6 +28,10 @@ pub struct CaOptions {
     pub max_ttl: Duration,
     /// The lifetime of a generated root (10 years).
     pub root_ttl: Duration,
+    /// Other trust domains whose identities are this one's (Istio's `trustDomainAliases`):
+    /// a caller authenticated as `spiffe://<alias>/ns/a/sa/b` may get a certificate for
+    /// `spiffe://<trust_domain>/ns/a/sa/b`, as during a trust domain migration.
+    pub trust_domain_aliases: Vec<TrustDomain>,
 }
 
 impl CaOptions {
@@ -38,6 +42,7 @@ impl CaOptions {
             default_ttl: Duration::from_secs(24 * 3600),
             max_ttl: Duration::from_secs(24 * 3600),
             root_ttl: Duration::from_secs(10 * 365 * 24 * 3600),
+            trust_domain_aliases: Vec::new(),
         }
     }
 }
@@ -502,7 +507,16 @@ impl Ca {
                 }));
             }
         };
-        if requested != caller.to_string() {
+        let own = requested.parse::<SpiffeId>().is_ok_and(|r| {
+            r == *caller
+                || (*r.trust_domain() == self.options.trust_domain
+                    && r.same_workload(
+                        caller,
+                        &self.options.trust_domain,
+                        &self.options.trust_domain_aliases,
+                    ))
+        });
+        if !own {
             return Err(SignError::NotCaller {
                 requested,
                 caller: caller.to_string(),

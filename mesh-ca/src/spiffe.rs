@@ -107,6 +107,41 @@ impl SpiffeId {
     pub fn service_account(&self) -> Option<&str> {
         self.istio_part("sa")
     }
+
+    /// The same workload in another trust domain.
+    pub fn in_trust_domain(&self, trust_domain: &TrustDomain) -> SpiffeId {
+        SpiffeId {
+            trust_domain: trust_domain.clone(),
+            path: self.path.clone(),
+        }
+    }
+
+    /// Whether `other` is this identity, counting trust domain aliases (Istio's
+    /// `trustDomainAliases`): equal, or the same path with this trust domain and `other`'s
+    /// being `trust_domain` and one of its `aliases` (either way round).
+    ///
+    /// ```
+    /// use mesh_ca::{SpiffeId, TrustDomain};
+    /// let new: SpiffeId = "spiffe://new.example/ns/a/sa/b".parse()?;
+    /// let old: SpiffeId = "spiffe://old.example/ns/a/sa/b".parse()?;
+    /// let td = TrustDomain::new("new.example")?;
+    /// let aliases = [TrustDomain::new("old.example")?];
+    /// assert!(new.same_workload(&old, &td, &aliases));
+    /// assert!(!new.same_workload(&old, &td, &[]));
+    /// # Ok::<(), mesh_ca::SpiffeIdError>(())
+    /// ```
+    pub fn same_workload(
+        &self,
+        other: &SpiffeId,
+        trust_domain: &TrustDomain,
+        aliases: &[TrustDomain],
+    ) -> bool {
+        if self == other {
+            return true;
+        }
+        let known = |td: &TrustDomain| td == trust_domain || aliases.contains(td);
+        self.path == other.path && known(&self.trust_domain) && known(&other.trust_domain)
+    }
 }
 
 impl std::str::FromStr for SpiffeId {

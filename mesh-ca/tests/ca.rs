@@ -413,3 +413,41 @@ fn plugged_in_intermediate_from_cacerts() {
     assert!(ok, "{text}");
     assert_eq!(ca.bundle().verify(&issued.chain[..2], now()), Ok(me));
 }
+
+/// Trust domain aliases: a caller authenticated in an alias trust domain (a migration) gets
+/// its certificate in the CA's own trust domain, for its own workload only.
+#[test]
+fn trust_domain_aliases_let_old_identities_renew_into_the_new_domain() {
+    let new_td = TrustDomain::new("new.example").expect("td");
+    let old_td = TrustDomain::new("old.example").expect("td");
+    let mut options = CaOptions::new(new_td.clone());
+    options.trust_domain_aliases = vec![old_td.clone()];
+    let ca = Ca::generate(options).expect("ca");
+    let caller = SpiffeId::istio(&old_td, "shop", "web").expect("id");
+    let wanted = caller.in_trust_domain(&new_td);
+    let (_k, csr) = workload_csr(&wanted).expect("csr");
+    let issued = ca
+        .sign_csr(&csr, &caller, Duration::from_secs(600))
+        .expect("signed into the new trust domain");
+    assert_eq!(ca.bundle().verify(&issued.chain[..1], now()), Ok(wanted));
+    // Another workload, or a trust domain that is neither, is still refused.
+    let other = SpiffeId::istio(&new_td, "shop", "admin").expect("id");
+    let (_k, csr) = workload_csr(&other).expect("csr");
+    assert!(matches!(
+        ca.sign_csr(&csr, &caller, Duration::ZERO),
+        Err(SignError::NotCaller { .. })
+    ));
+    let stranger_td = TrustDomain::new("elsewhere.example").expect("td");
+    let stranger = SpiffeId::istio(&stranger_td, "shop", "web").expect("id");
+    let (_k, csr) = workload_csr(&caller.in_trust_domain(&new_td)).expect("csr");
+    assert!(matches!(
+        ca.sign_csr(&csr, &stranger, Duration::ZERO),
+        Err(SignError::NotCaller { .. })
+    ));
+    // Without the alias, the old identity is a different one.
+    let strict = Ca::generate(CaOptions::new(new_td)).expect("ca");
+    assert!(matches!(
+        strict.sign_csr(&csr, &caller, Duration::ZERO),
+        Err(SignError::NotCaller { .. })
+    ));
+}
