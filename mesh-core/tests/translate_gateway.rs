@@ -448,3 +448,111 @@ spec:
     );
     assert_eq!(vhosts[1]["name"], "c.example.com:80");
 }
+
+/// AUTO_PASSTHROUGH (the east-west gateway's server): a chain per mesh cluster the hosts
+/// cover, matched on the SNI an Istio mTLS client sends and Istio's ALPNs, to SNI-DNAT
+/// clusters that pass the client's TLS through; accepted by real Envoy.
+#[test]
+fn auto_passthrough_routes_by_the_istio_sni() {
+    let yaml = r#"
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: cross-network, namespace: istio-system}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 15443, name: tls, protocol: TLS}
+    tls: {mode: AUTO_PASSTHROUGH}
+    hosts: ["*.local"]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: httpbin, namespace: foo}
+spec: {ports: [{name: http, port: 8000}], selector: {app: httpbin}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: httpbin-0, namespace: foo, labels: {app: httpbin, version: v1}}
+status: {podIP: 10.244.4.4}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: httpbin, namespace: foo}
+spec:
+  host: httpbin.foo.svc.cluster.local
+  trafficPolicy: {tls: {mode: ISTIO_MUTUAL}}
+  subsets: [{name: v1, labels: {version: v1}}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: external, namespace: foo}
+spec:
+  hosts: [api.external.local]
+  location: MESH_EXTERNAL
+  resolution: DNS
+  ports: [{number: 443, name: tls, protocol: TLS}]
+"#;
+    let snap = snapshot(yaml);
+    let proxy = ingress();
+    let out = translate_gateway(&snap, &proxy, &SidecarOptions::default());
+    assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+    let l = out
+        .listeners
+        .iter()
+        .find(|l| l.name == "0.0.0.0_15443")
+        .expect("the listener");
+    let json = dump::message_to_json(l).expect("dumps");
+    let chains = json["filter_chains"].as_array().expect("chains");
+    let snis: Vec<&str> = chains
+        .iter()
+        .filter_map(|c| c["filter_chain_match"]["server_names"][0].as_str())
+        .collect();
+    assert_eq!(
+        snis,
+        [
+            "outbound_.8000_._.httpbin.foo.svc.cluster.local",
+            "outbound_.8000_.v1_.httpbin.foo.svc.cluster.local"
+        ],
+        "mesh services only (not the MESH_EXTERNAL entry), default and subset"
+    );
+    for c in chains {
+        assert_eq!(
+            c["filter_chain_match"]["application_protocols"][0], "istio",
+            "{c}"
+        );
+        let sni = c["filter_chain_match"]["server_names"][0]
+            .as_str()
+            .expect("sni");
+        assert_eq!(c["filters"][0]["typed_config"]["cluster"], sni, "{c}");
+    }
+    assert_eq!(
+        json["listener_filters"][0]["name"],
+        "envoy.filters.listener.tls_inspector"
+    );
+    // The SNI-DNAT clusters: the outbound clusters' endpoints, no TLS origination.
+    for name in snis {
+        let c = out
+            .clusters
+            .iter()
+            .find(|c| c.name == name)
+            .unwrap_or_else(|| panic!("cluster {name}"));
+        assert!(c.transport_socket.is_none(), "{name}: passes TLS through");
+        let cla = out
+            .endpoints
+            .iter()
+            .find(|e| e.cluster_name == name)
+            .unwrap_or_else(|| panic!("endpoints of {name}"));
+        assert_eq!(cla.endpoints[0].lb_endpoints.len(), 1);
+    }
+    let outbound = out
+        .clusters
+        .iter()
+        .find(|c| c.name == "outbound|8000||httpbin.foo.svc.cluster.local")
+        .expect("the outbound cluster stays");
+    assert!(
+        outbound.transport_socket.is_some(),
+        "ISTIO_MUTUAL origination"
+    );
+    let b = static_bootstrap(&out, &proxy.node_id(), &BootstrapOptions::default());
+    support::envoy::assert_accepts(&b, "AUTO_PASSTHROUGH gateway");
+}

@@ -277,6 +277,15 @@ pub fn translate_gateway(
 
     let mut listeners = Vec::new();
     let mut routes: BTreeMap<String, Vec<&GatewayServer<'_>>> = BTreeMap::new();
+    let clusters: Vec<_> = sidecar
+        .clusters()
+        .into_iter()
+        .filter(|c| {
+            !c.name.starts_with("inbound|") && c.name != super::inbound::INBOUND_PASSTHROUGH_CLUSTER
+        })
+        .collect();
+    // AUTO_PASSTHROUGH: (SNI-DNAT cluster, the outbound cluster it copies).
+    let mut sni_dnat: Vec<(String, String)> = Vec::new();
     for (port, servers) in &by_port {
         let mut chains = Vec::new();
         let mut needs_tls_inspector = false;
@@ -421,10 +430,59 @@ pub fn translate_gateway(
                 )),
             }
         }
-        if s_is_auto_passthrough(servers) {
-            warnings.push(format!(
-                "port {port}: AUTO_PASSTHROUGH servers are not translated"
-            ));
+        // AUTO_PASSTHROUGH (istiod's `builtAutoPassthroughFilterChains`): a chain per cluster
+        // of every mesh service the server's hosts cover, matched on the SNI an Istio mTLS
+        // client sends for it (`outbound_.<port>_.<subset>_.<host>`) and Istio's mTLS ALPNs,
+        // passing the client's TLS through to that cluster.
+        for s in servers
+            .iter()
+            .filter(|s| s.tls_mode() == Some(ServerTlsMode::AutoPassthrough))
+        {
+            let hosts: Vec<String> = s.hosts().into_iter().map(|(_, h)| h).collect();
+            for svc in sidecar.scope().services() {
+                if svc.mesh_external || !hosts.iter().any(|h| host_matches(h, &svc.hostname)) {
+                    continue;
+                }
+                for p in svc.ports.iter().filter(|p| p.protocol != Protocol::Udp) {
+                    let mut subsets = vec![String::new()];
+                    let prefix = format!("outbound|{}|", p.number);
+                    let suffix = format!("|{}", svc.hostname);
+                    subsets.extend(clusters.iter().filter_map(|c| {
+                        c.name
+                            .strip_prefix(&prefix)?
+                            .strip_suffix(&suffix)
+                            .filter(|sub| !sub.is_empty() && !sub.contains('|'))
+                            .map(String::from)
+                    }));
+                    for subset in subsets {
+                        let dnat = format!("outbound_.{}_.{subset}_.{}", p.number, svc.hostname);
+                        if !claim(
+                            std::slice::from_ref(&dnat),
+                            &format!("AUTO_PASSTHROUGH server of gateway {}", s.gateway),
+                            &mut warnings,
+                        ) {
+                            continue;
+                        }
+                        chains.push(FilterChain {
+                            filter_chain_match: Some(FilterChainMatch {
+                                server_names: vec![dnat.clone()],
+                                application_protocols: super::inbound::ALL_ISTIO_MTLS_ALPNS
+                                    .iter()
+                                    .map(|a| (*a).to_string())
+                                    .collect(),
+                                ..Default::default()
+                            }),
+                            filters: vec![super::listener::tcp_proxy_filter(&dnat, &dnat)],
+                            ..Default::default()
+                        });
+                        needs_tls_inspector = true;
+                        sni_dnat.push((
+                            dnat,
+                            outbound_cluster_name(p.number, &subset, &svc.hostname),
+                        ));
+                    }
+                }
+            }
         }
         if chains.is_empty() {
             warnings.push(format!("port {port}: no filter chains; listener left out"));
@@ -455,18 +513,36 @@ pub fn translate_gateway(
         route_configs.push(gateway_route(name, servers, &vs_cache, proxy, &cluster_for));
     }
 
-    let clusters: Vec<_> = sidecar
-        .clusters()
-        .into_iter()
-        .filter(|c| {
-            !c.name.starts_with("inbound|") && c.name != super::inbound::INBOUND_PASSTHROUGH_CLUSTER
-        })
-        .collect();
-    let endpoints = clusters
+    let mut endpoints: Vec<_> = clusters
         .iter()
         .filter(|c| c.eds_cluster_config.is_some())
         .filter_map(|c| sidecar.endpoints(&c.name))
         .collect();
+    // The SNI-DNAT clusters of AUTO_PASSTHROUGH chains (istiod's `sni-dnat` router mode):
+    // copies of the outbound clusters, without TLS origination (the client's mTLS passes
+    // through), with the same endpoints.
+    let mut clusters = clusters;
+    sni_dnat.sort();
+    sni_dnat.dedup();
+    for (dnat, base) in &sni_dnat {
+        let Some(mut c) = clusters.iter().find(|c| c.name == *base).cloned() else {
+            continue;
+        };
+        c.name.clone_from(dnat);
+        c.alt_stat_name = format!("{dnat};");
+        c.transport_socket = None;
+        c.transport_socket_matches.clear();
+        if let Some(eds) = c.eds_cluster_config.as_mut() {
+            eds.service_name.clone_from(dnat);
+            if let Some(mut cla) = sidecar.endpoints(base) {
+                cla.cluster_name.clone_from(dnat);
+                endpoints.push(cla);
+            }
+        }
+        clusters.push(c);
+    }
+    clusters.sort_by(|a, b| a.name.cmp(&b.name));
+    endpoints.sort_by(|a, b| a.cluster_name.cmp(&b.cluster_name));
     ProxyResources {
         listeners,
         routes: route_configs,
@@ -486,12 +562,6 @@ fn sni_names(hosts: Vec<String>) -> Vec<String> {
         hosts.dedup();
         hosts
     }
-}
-
-fn s_is_auto_passthrough(servers: &[&GatewayServer<'_>]) -> bool {
-    servers
-        .iter()
-        .any(|s| s.tls_mode() == Some(ServerTlsMode::AutoPassthrough))
 }
 
 fn qualified(gateway: &str, namespace: &str) -> String {

@@ -76,7 +76,8 @@ pub const SUPPORTED_CIPHERS: &[&str] = &[
 const MTLS_HTTP_ALPNS: &[&str] = &["istio-http/1.0", "istio-http/1.1", "istio-h2"];
 const PLAINTEXT_HTTP_ALPNS: &[&str] = &["http/1.0", "http/1.1", "h2c"];
 const MTLS_TCP_ALPNS: &[&str] = &["istio-peer-exchange", "istio"];
-const ALL_ISTIO_MTLS_ALPNS: &[&str] = &[
+/// Every ALPN an Istio mTLS client offers (istiod's `allIstioMtlsALPNs`).
+pub const ALL_ISTIO_MTLS_ALPNS: &[&str] = &[
     "istio",
     "istio-peer-exchange",
     "istio-http/1.0",
