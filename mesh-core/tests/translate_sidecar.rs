@@ -601,3 +601,62 @@ fn cached_routes_encode_identically() {
         "outbound|8080|v2|cart.shop.svc.cluster.local"
     );
 }
+
+/// Sidecar ingress listeners with a `defaultEndpoint`: the inbound cluster goes to that
+/// address (loopback, the workload's own IP for `0.0.0.0`, or a unix socket) instead of the
+/// original destination; accepted by real Envoy.
+#[test]
+fn sidecar_ingress_default_endpoints() {
+    let snap = snapshot_of(inline(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: app-0, namespace: shop, labels: {app: app}}
+status: {podIP: 10.244.7.7}
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: app, namespace: shop}
+spec:
+  workloadSelector: {labels: {app: app}}
+  ingress:
+  - {port: {number: 9080, protocol: HTTP, name: http}, defaultEndpoint: "127.0.0.1:8080"}
+  - {port: {number: 9090, protocol: TCP, name: tcp}, defaultEndpoint: "unix:///var/run/app.sock"}
+  - {port: {number: 9091, protocol: HTTP, name: http-pod}, defaultEndpoint: "0.0.0.0:7070"}
+  - {port: {number: 9092, protocol: HTTP, name: http-redirect}}
+"#,
+    ));
+    let proxy = proxy_for(&snap, "app-0");
+    let out = translate_sidecar(&snap, &proxy, &SidecarOptions::default());
+    let cluster = |port: u32| {
+        let name = format!("inbound|{port}||");
+        let c = out
+            .clusters
+            .iter()
+            .find(|c| c.name == name)
+            .unwrap_or_else(|| panic!("{name}"));
+        dump::message_to_json(c).expect("dumps")
+    };
+    let address = |c: &serde_json::Value| {
+        c["load_assignment"]["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"].clone()
+    };
+    let c = cluster(9080);
+    assert_eq!(c["type"], "STATIC", "{c}");
+    assert_eq!(address(&c)["socket_address"]["address"], "127.0.0.1");
+    assert_eq!(address(&c)["socket_address"]["port_value"], 8080);
+    let c = cluster(9090);
+    assert_eq!(address(&c)["pipe"]["path"], "/var/run/app.sock", "{c}");
+    assert!(
+        c.get("upstream_bind_config").is_none(),
+        "no bind for a pipe"
+    );
+    let c = cluster(9091);
+    assert_eq!(
+        address(&c)["socket_address"]["address"],
+        "10.244.7.7",
+        "{c}"
+    );
+    let c = cluster(9092);
+    assert_eq!(c["type"], "ORIGINAL_DST", "no defaultEndpoint: {c}");
+    assert_envoy_accepts(&out, &proxy, "sidecar ingress default endpoints");
+}

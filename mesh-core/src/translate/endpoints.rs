@@ -229,7 +229,8 @@ pub fn selected_cluster_load_assignment(
     }
 }
 
-fn endpoint_address(address: &str, port: u32) -> Address {
+/// An endpoint's address: a socket, or a pipe for `unix://path`.
+pub fn endpoint_address(address: &str, port: u32) -> Address {
     match address.strip_prefix("unix://") {
         Some(path) => Address {
             address: Some(address::Address::Pipe(Pipe {

@@ -580,6 +580,44 @@ pub fn inbound_cluster(port: u32, defaults: &ClusterDefaults) -> Cluster {
     c
 }
 
+/// `buildInboundCluster` for a Sidecar ingress listener with a `defaultEndpoint`: a STATIC
+/// cluster to that one address (a socket, or a `unix://` pipe), connected from 127.0.0.6 when
+/// it is a socket.
+pub fn inbound_cluster_to(
+    port: u32,
+    endpoint: envoy_types::pb::envoy::config::core::v3::Address,
+    defaults: &ClusterDefaults,
+) -> Cluster {
+    use envoy_types::pb::envoy::config::endpoint::v3::{
+        ClusterLoadAssignment, Endpoint, LbEndpoint, LocalityLbEndpoints, lb_endpoint,
+    };
+    let name = inbound_cluster_name(port);
+    let pipe = matches!(
+        endpoint.address,
+        Some(envoy_types::pb::envoy::config::core::v3::address::Address::Pipe(_))
+    );
+    let mut c = super::cluster::base_cluster(&name, envoy_cluster::DiscoveryType::Static);
+    super::cluster::apply_inbound_connection_pool(&mut c, defaults);
+    c.load_assignment = Some(ClusterLoadAssignment {
+        cluster_name: name,
+        endpoints: vec![LocalityLbEndpoints {
+            lb_endpoints: vec![LbEndpoint {
+                host_identifier: Some(lb_endpoint::HostIdentifier::Endpoint(Endpoint {
+                    address: Some(endpoint),
+                    ..Default::default()
+                })),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    if !pipe {
+        c.upstream_bind_config = Some(bind_127_0_0_6());
+    }
+    c
+}
+
 /// `buildInboundPassthroughCluster`.
 pub fn inbound_passthrough_cluster(defaults: &ClusterDefaults) -> Cluster {
     let mut c = passthrough_cluster(defaults);

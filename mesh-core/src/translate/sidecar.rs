@@ -445,6 +445,55 @@ impl<'a> SidecarTranslator<'a> {
         )
     }
 
+    /// The `defaultEndpoint`s of the Sidecar's ingress listeners, by inbound port, as istiod
+    /// reads them: `unix://path`, or `host:port` where `0.0.0.0` / `[::]` stand for the
+    /// workload's own IPv4 / IPv6 address. Unparsable ones are skipped (validation refuses
+    /// them).
+    fn ingress_default_endpoints(
+        &self,
+    ) -> BTreeMap<u32, envoy_types::pb::envoy::config::core::v3::Address> {
+        let proxy = self.scope.proxy();
+        let mut out = BTreeMap::new();
+        for l in self
+            .scope
+            .sidecar()
+            .map(|s| s.spec.ingress.as_slice())
+            .unwrap_or_default()
+        {
+            let (Some(p), endpoint) = (&l.port, l.default_endpoint.as_str()) else {
+                continue;
+            };
+            if endpoint.is_empty() {
+                continue;
+            }
+            let port = if p.target_port > 0 {
+                p.target_port
+            } else {
+                p.number
+            };
+            let address = if endpoint.starts_with("unix://") {
+                super::endpoints::endpoint_address(endpoint, 0)
+            } else {
+                let Some((host, target)) = endpoint.rsplit_once(':') else {
+                    continue;
+                };
+                let Ok(target) = target.parse::<u32>() else {
+                    continue;
+                };
+                let host = host.trim_start_matches('[').trim_end_matches(']');
+                let ip = match host {
+                    "0.0.0.0" => proxy.ip_addresses.iter().find(|ip| ip.is_ipv4()),
+                    "::" => proxy.ip_addresses.iter().find(|ip| ip.is_ipv6()),
+                    _ => None,
+                }
+                .map_or_else(|| host.to_string(), ToString::to_string);
+                super::endpoints::endpoint_address(&ip, target)
+            };
+            out.insert(port, address);
+        }
+        out
+    }
+
     /// The workload's ports with their protocols, mTLS modes and policy filters, and the
     /// passthrough (number 0) with the workload-wide mode and the same filters.
     pub fn inbound_ports(&self) -> (Vec<InboundPort>, InboundPort) {
@@ -987,10 +1036,14 @@ impl<'a> SidecarTranslator<'a> {
         }
         let (ports, _) = self.inbound_ports();
         out.push(inbound_passthrough_cluster(&defaults));
+        let endpoints = self.ingress_default_endpoints();
         for p in &ports {
             let mut d = defaults.clone();
             d.port_is_http = matches!(p.protocol, PortProtocol::Http | PortProtocol::Http2);
-            out.push(inbound_cluster(p.port, &d));
+            out.push(match endpoints.get(&p.port) {
+                Some(address) => super::inbound::inbound_cluster_to(p.port, address.clone(), &d),
+                None => inbound_cluster(p.port, &d),
+            });
         }
         sorted_by_name(out, |c| &c.name)
     }
