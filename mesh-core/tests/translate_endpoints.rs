@@ -97,3 +97,136 @@ fn envoy_accepts_every_endpoint_shape() {
         "endpoints",
     );
 }
+
+/// Locality load balancing on a whole sidecar: with outlier detection, endpoint groups get
+/// failover priorities from the client's locality (the mesh default); a DestinationRule's
+/// `distribute` weighs them instead and turns on Envoy's locality-weighted balancing.
+#[test]
+fn locality_failover_and_distribute_from_the_clients_locality() {
+    use mesh_core::model::{MeshOptions, Proxy, ProxyType, Store};
+    use mesh_core::translate::sidecar::{SidecarOptions, translate_sidecar};
+    let yaml = |dr_lb: &str| {
+        format!(
+            r#"
+apiVersion: v1
+kind: Service
+metadata: {{name: api, namespace: shop}}
+spec: {{ports: [{{name: http, port: 8080}}], selector: {{app: api}}}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: api-a, namespace: shop, labels: {{app: api, istio-locality: us.a.1}}}}
+status: {{podIP: 10.1.0.1}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: api-b, namespace: shop, labels: {{app: api, istio-locality: us.b.1}}}}
+status: {{podIP: 10.1.0.2}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: api-eu, namespace: shop, labels: {{app: api, istio-locality: eu.a.1}}}}
+status: {{podIP: 10.1.0.3}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: client, namespace: shop, labels: {{app: client, istio-locality: us.a.1}}}}
+status: {{podIP: 10.1.0.9}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: api, namespace: shop}}
+spec:
+  host: api.shop.svc.cluster.local
+  trafficPolicy:
+    outlierDetection: {{consecutive5xxErrors: 3, interval: 1s, baseEjectionTime: 30s}}
+{dr_lb}
+"#
+        )
+    };
+    let translate = |text: &str| {
+        let mut store = Store::new(MeshOptions::default());
+        store.apply_all(
+            mesh_core::load::from_str(text, "mesh.yaml")
+                .expect("loads")
+                .into_iter()
+                .map(|l| l.object),
+        );
+        let snap = store.snapshot();
+        let w = snap
+            .workloads()
+            .iter()
+            .find(|w| w.name == "client")
+            .expect("client")
+            .clone();
+        let proxy = Proxy::for_workload(&w, ProxyType::Sidecar, "cluster.local");
+        assert_eq!(proxy.locality, "us/a/1");
+        let out = translate_sidecar(&snap, &proxy, &SidecarOptions::default());
+        let cla = out
+            .endpoints
+            .iter()
+            .find(|e| e.cluster_name == "outbound|8080||api.shop.svc.cluster.local")
+            .expect("assignment")
+            .clone();
+        let cluster = out
+            .clusters
+            .iter()
+            .find(|c| c.name == "outbound|8080||api.shop.svc.cluster.local")
+            .expect("cluster")
+            .clone();
+        let by_region: Vec<(String, u32, Option<u32>, usize)> = cla
+            .endpoints
+            .iter()
+            .map(|g| {
+                let l = g.locality.clone().unwrap_or_default();
+                (
+                    format!("{}/{}", l.region, l.zone),
+                    g.priority,
+                    g.load_balancing_weight.as_ref().map(|w| w.value),
+                    g.lb_endpoints.len(),
+                )
+            })
+            .collect();
+        let weighted = cluster
+            .common_lb_config
+            .as_ref()
+            .is_some_and(|c| c.locality_config_specifier.is_some());
+        (by_region, weighted, out)
+    };
+
+    // The mesh default: failover by locality (outlier detection is set).
+    let (groups, weighted, _) = translate(&yaml(""));
+    let priority = |groups: &[(String, u32, Option<u32>, usize)], l: &str| {
+        groups.iter().find(|g| g.0 == l).map(|g| g.1)
+    };
+    assert_eq!(priority(&groups, "us/a"), Some(0), "{groups:?}");
+    assert_eq!(priority(&groups, "us/b"), Some(1), "{groups:?}");
+    assert_eq!(priority(&groups, "eu/a"), Some(2), "{groups:?}");
+    assert!(!weighted);
+
+    // distribute: 70% to the own zone, 30% to eu; us/b is left out.
+    let (groups, weighted, out) = translate(&yaml(
+        "    loadBalancer:\n      localityLbSetting:\n        distribute:\n        - from: us/a/*\n          to: {\"us/a/*\": 70, \"eu/*\": 30}\n",
+    ));
+    assert!(weighted, "locality-weighted balancing on");
+    let get = |l: &str| groups.iter().find(|g| g.0 == l).cloned().expect("group");
+    assert_eq!(get("us/a").2, Some(70), "{groups:?}");
+    assert_eq!(get("eu/a").2, Some(30), "{groups:?}");
+    assert_eq!(get("us/b").3, 0, "no endpoints for an unlisted locality");
+    assert!(
+        groups.iter().all(|g| g.1 == 0),
+        "no failover with distribute"
+    );
+    let b = mesh_core::translate::bootstrap::static_bootstrap(
+        &out,
+        "sidecar~10.1.0.9~client.shop~shop.svc.cluster.local",
+        &mesh_core::translate::bootstrap::BootstrapOptions::default(),
+    );
+    support::envoy::assert_accepts(&b, "locality distribute");
+
+    // Turned off in the DestinationRule: nothing of it.
+    let (groups, _, _) = translate(&yaml(
+        "    loadBalancer:\n      localityLbSetting: {enabled: false}\n",
+    ));
+    assert!(groups.iter().all(|g| g.1 == 0), "{groups:?}");
+}

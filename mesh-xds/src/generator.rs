@@ -58,7 +58,13 @@ impl ProxyInfo {
             .as_ref()
             .map(struct_to_json)
             .unwrap_or(serde_json::Value::Null);
-        let proxy = Proxy::from_node(&node.id, &metadata).ok();
+        let mut proxy = Proxy::from_node(&node.id, &metadata).ok();
+        // The node's own locality wins over the `istio-locality` label.
+        if let (Some(p), Some(l)) = (proxy.as_mut(), node.locality.as_ref())
+            && !(l.region.is_empty() && l.zone.is_empty() && l.sub_zone.is_empty())
+        {
+            p.locality = format!("{}/{}/{}", l.region, l.zone, l.sub_zone);
+        }
         ProxyInfo { node, proxy }
     }
 }

@@ -43,6 +43,10 @@ pub struct MeshConfig {
     /// The namespace whose configuration applies mesh-wide (`istio-system`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub root_namespace: Option<String>,
+    /// Mesh-wide locality load balancing (on by default in Istio; a DestinationRule's own
+    /// setting replaces it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locality_lb_setting: Option<crate::api::networking::LocalityLoadBalancerSetting>,
     /// Named providers of extensions (external authorization, tracing, access logs...).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub extension_providers: Vec<ExtensionProvider>,

@@ -189,6 +189,10 @@ pub struct Proxy {
     pub istio_version: Option<IstioVersion>,
     /// The raw node metadata.
     pub metadata: NodeMetadata,
+    /// Where the proxy runs, `region/zone/subzone` (the node's `locality`, or the workload's
+    /// `istio-locality` / topology labels); empty when unknown. Locality load balancing
+    /// orders and weighs endpoints from here.
+    pub locality: String,
 }
 
 /// Why a node could not be read as a proxy. Each names the node id.
@@ -305,6 +309,11 @@ impl Proxy {
                 .istio_version
                 .as_deref()
                 .and_then(IstioVersion::parse),
+            locality: metadata
+                .labels
+                .get(super::workload::LOCALITY_LABEL)
+                .map(|l| l.replace('.', "/"))
+                .unwrap_or_default(),
             metadata,
         })
     }
@@ -351,6 +360,7 @@ impl Proxy {
         if !workload.service_account.is_empty() {
             p.metadata.service_account = Some(workload.service_account.clone());
         }
+        p.locality.clone_from(&workload.locality);
         p
     }
 
@@ -388,6 +398,7 @@ impl Proxy {
                 name: Some(pod.to_string()),
                 ..NodeMetadata::default()
             },
+            locality: String::new(),
         }
     }
 

@@ -20,6 +20,7 @@ pub mod grpc;
 pub mod inbound;
 pub mod jwt;
 pub mod listener;
+pub mod locality;
 pub mod route;
 pub mod scope;
 pub mod sidecar;

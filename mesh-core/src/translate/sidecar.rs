@@ -109,6 +109,9 @@ pub struct SidecarOptions {
     /// Extension providers (`extensionProviders`): the external authorization services
     /// AuthorizationPolicy CUSTOM actions name.
     pub extension_providers: Vec<crate::api::mesh::ExtensionProvider>,
+    /// `localityLbSetting` (Istio's default: enabled, no rules: failover by locality
+    /// wherever outlier detection is set).
+    pub locality_lb: Option<crate::api::networking::LocalityLoadBalancerSetting>,
 }
 
 impl SidecarOptions {
@@ -118,6 +121,10 @@ impl SidecarOptions {
         SidecarOptions {
             trust_domain_aliases: mesh.trust_domain_aliases.clone(),
             extension_providers: mesh.extension_providers.clone(),
+            locality_lb: mesh
+                .locality_lb_setting
+                .clone()
+                .or_else(|| SidecarOptions::default().locality_lb),
             ..SidecarOptions::default()
         }
     }
@@ -134,6 +141,10 @@ impl Default for SidecarOptions {
             h2_upgrade: false,
             trust_domain_aliases: Vec::new(),
             extension_providers: Vec::new(),
+            locality_lb: Some(crate::api::networking::LocalityLoadBalancerSetting {
+                enabled: Some(true),
+                ..Default::default()
+            }),
         }
     }
 }
@@ -1070,6 +1081,21 @@ impl<'a> SidecarTranslator<'a> {
             .and_then(|dr| effective_traffic_policy(dr, subset, port.number));
         let defaults = self.cluster_defaults(port.protocol);
         apply_traffic_policy(&mut c, policy.as_ref(), &defaults);
+        let locality = self.locality_setting(policy.as_ref());
+        let outliers = policy
+            .as_ref()
+            .is_some_and(|p| p.outlier_detection.is_some());
+        if let Some(l) = locality
+            && super::locality::needs_locality_weighted_config(l, outliers)
+        {
+            c.common_lb_config
+                .get_or_insert_with(Default::default)
+                .locality_config_specifier = Some(
+                envoy_cluster::common_lb_config::LocalityConfigSpecifier::LocalityWeightedLbConfig(
+                    Default::default(),
+                ),
+            );
+        }
         if matches!(
             discovery,
             DiscoveryType::StrictDns | DiscoveryType::LogicalDns
@@ -1085,6 +1111,16 @@ impl<'a> SidecarTranslator<'a> {
                 });
             }
             let mut cla = self.assignment(&name, s, port, subset)?;
+            if let Some(l) = locality
+                && !self.scope.proxy().locality.is_empty()
+            {
+                super::locality::apply_locality_lb(
+                    &mut cla,
+                    &self.scope.proxy().locality,
+                    l,
+                    outliers,
+                );
+            }
             if discovery == DiscoveryType::LogicalDns {
                 // LOGICAL_DNS takes exactly one endpoint.
                 cla.endpoints.truncate(1);
@@ -1162,9 +1198,57 @@ impl<'a> SidecarTranslator<'a> {
 
     /// EDS: the assignment of one outbound cluster.
     pub fn endpoints(&self, cluster: &str) -> Option<ClusterLoadAssignment> {
-        self.scope
+        let proxy = self.scope.proxy();
+        let mut cla = self
+            .scope
             .snapshot()
-            .outbound_endpoints(cluster, &self.scope.proxy().config_namespace)
+            .outbound_endpoints(cluster, &proxy.config_namespace)?;
+        if !proxy.locality.is_empty() {
+            self.apply_locality(cluster, &mut cla);
+        }
+        Some(cla)
+    }
+
+    /// The locality setting that applies under `policy`: its own, else the mesh's.
+    fn locality_setting<'p>(
+        &'p self,
+        policy: Option<&'p TrafficPolicy>,
+    ) -> Option<&'p crate::api::networking::LocalityLoadBalancerSetting> {
+        super::locality::effective_setting(
+            self.options.locality_lb.as_ref(),
+            policy
+                .and_then(|p| p.load_balancer.as_ref())
+                .and_then(|l| l.locality_lb_setting.as_ref()),
+        )
+    }
+
+    /// Locality load balancing for this proxy on the assignment of `cluster`
+    /// (`outbound|port|subset|host`), under the cluster's traffic policy.
+    fn apply_locality(&self, cluster: &str, cla: &mut ClusterLoadAssignment) {
+        let mut parts = cluster.splitn(4, '|');
+        let (Some("outbound"), Some(port), Some(subset), Some(host)) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return;
+        };
+        let Ok(port) = port.parse::<u32>() else {
+            return;
+        };
+        let proxy = self.scope.proxy();
+        let policy = self.scope.service(host).and_then(|s| {
+            let dr = self.scope.snapshot().destination_rule_for(
+                host,
+                &s.namespace,
+                &proxy.config_namespace,
+            )?;
+            effective_traffic_policy(&dr.spec, (!subset.is_empty()).then_some(subset), port)
+        });
+        let outliers = policy
+            .as_ref()
+            .is_some_and(|p| p.outlier_detection.is_some());
+        if let Some(l) = self.locality_setting(policy.as_ref()) {
+            super::locality::apply_locality_lb(cla, &proxy.locality, l, outliers);
+        }
     }
 }
 
