@@ -9,7 +9,7 @@ mod support;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::{eventually, free_port, get, mesh_yaml, start_envoy, stat, upstream};
+use support::{eventually, free_port, get, mesh_yaml, start_envoy, upstream};
 
 struct ControlPlane(Child);
 
@@ -78,23 +78,7 @@ fn directory_to_envoy(api_type: &str) {
     assert!(served.is_some(), "envoy routes with the directory's config");
     assert_eq!(get(gw, "shop.example.com", "/x").map(|r| r.0), Some(200));
     // Envoy's own view: every resource in its config dump, none rejected.
-    let dump = support::admin(envoy_admin, "/config_dump?include_eds");
-    for name in [
-        format!("0.0.0.0_{gw}"),
-        format!("http.{gw}"),
-        "outbound|8000||backend.shop.internal".to_string(),
-    ] {
-        assert!(
-            dump.contains(&name),
-            "{api_type}: {name} in Envoy's config dump"
-        );
-    }
-    for s in [
-        "cluster_manager.cds.update_rejected",
-        "listener_manager.lds.update_rejected",
-    ] {
-        assert_eq!(stat(envoy_admin, s), Some(0), "{api_type}: {s}");
-    }
+    support::assert_envoy_holds_the_mesh(envoy_admin, gw, api_type);
 
     let syncz = admin_json(admin, "/debug/syncz");
     let proxy = &syncz[0];

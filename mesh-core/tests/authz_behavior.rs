@@ -7,18 +7,8 @@ mod support;
 use mesh_core::api::AuthorizationPolicy;
 use mesh_core::translate::authz::{TrustDomains, build_http};
 use mesh_core::translate::inbound::inbound_route_configuration;
-use support::envoy;
-
-fn policies(yaml: &str) -> Vec<AuthorizationPolicy> {
-    mesh_core::load::from_str(yaml, "policies.yaml")
-        .expect("policies load")
-        .into_iter()
-        .map(|l| match l.object {
-            mesh_core::api::Object::AuthorizationPolicy(p) => p,
-            other => panic!("not a policy: {other:?}"),
-        })
-        .collect()
-}
+use support::envoy::{self, exchange, http_server};
+use support::policies;
 
 /// (method, path, headers, expected status)
 type Request<'a> = (&'a str, &'a str, &'a [(&'a str, &'a str)], u16);
@@ -149,65 +139,6 @@ fn dry_run_policies_are_not_enforced() {
     check(yaml, &[("GET", "/", &[], 200)]);
 }
 
-/// A plain HTTP/1.1 server on 127.0.0.1 answering each request with `respond(head)`: status,
-/// extra header lines, body. Counts the requests it got.
-fn http_server(
-    respond: fn(&str) -> (u16, String, String),
-) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
-    use std::io::{Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let counted = count.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let counted = counted.clone();
-            std::thread::spawn(move || {
-                let mut s = stream;
-                let mut buf = [0u8; 8192];
-                let mut seen = Vec::new();
-                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match s.read(&mut buf) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => seen.extend_from_slice(&buf[..n]),
-                    }
-                }
-                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                let (status, headers, body) = respond(&String::from_utf8_lossy(&seen));
-                let _ = write!(
-                    s,
-                    "HTTP/1.1 {status} X\r\n{headers}content-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-            });
-        }
-    });
-    (port, count)
-}
-
-/// One request; the status and the response text.
-fn exchange(port: u16, path: &str, headers: &[(&str, &str)]) -> (u16, String) {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
-        .expect("timeout");
-    let mut req = format!("GET {path} HTTP/1.1\r\nhost: httpbin.foo\r\nconnection: close\r\n");
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).expect("send");
-    let mut resp = Vec::new();
-    let _ = s.read_to_end(&mut resp);
-    let text = String::from_utf8_lossy(&resp).to_string();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (status, text)
-}
-
 /// CUSTOM policies with real Envoy and a real HTTP authorization service: only requests a
 /// CUSTOM rule matches are checked; the service's denial (and its headers) reaches the
 /// client, its approval lets the request through with the headers it adds; a service that is
@@ -297,12 +228,24 @@ extensionProviders:
     let [with_authz, with_down, with_broken] = [ports[0], ports[1], ports[2]];
 
     // Outside the CUSTOM rule: no check at all.
-    let (status, _) = exchange(with_authz, "/public", &[("x-user", "bob")]);
+    let (status, _) = exchange(
+        with_authz,
+        "GET",
+        "httpbin.foo",
+        "/public",
+        &[("x-user", "bob")],
+    );
     assert_eq!(status, 200, "{}", log());
     assert_eq!(checks.load(Ordering::SeqCst), 0, "not sent to the service");
 
     // Inside: the service decides. Its denial and the header it allows through reach the client.
-    let (status, text) = exchange(with_authz, "/admin/users", &[("x-user", "bob")]);
+    let (status, text) = exchange(
+        with_authz,
+        "GET",
+        "httpbin.foo",
+        "/admin/users",
+        &[("x-user", "bob")],
+    );
     assert_eq!(status, 403, "{text}\n{}", log());
     assert!(
         text.to_ascii_lowercase().contains("x-reason: not-alice"),
@@ -310,7 +253,13 @@ extensionProviders:
     );
     assert_eq!(checks.load(Ordering::SeqCst), 1);
     // Its approval: through, with the header it added for the application.
-    let (status, text) = exchange(with_authz, "/admin/users", &[("x-user", "alice")]);
+    let (status, text) = exchange(
+        with_authz,
+        "GET",
+        "httpbin.foo",
+        "/admin/users",
+        &[("x-user", "alice")],
+    );
     assert_eq!(status, 200, "{text}\n{}", log());
     assert!(
         text.to_ascii_lowercase().contains("x-auth-user: alice"),
@@ -319,10 +268,24 @@ extensionProviders:
     assert_eq!(checks.load(Ordering::SeqCst), 2);
 
     // The service is down: fail closed with statusOnError.
-    assert_eq!(exchange(with_down, "/admin/users", &[]).0, 503, "{}", log());
-    assert_eq!(exchange(with_down, "/public", &[]).0, 200);
+    assert_eq!(
+        exchange(with_down, "GET", "httpbin.foo", "/admin/users", &[]).0,
+        503,
+        "{}",
+        log()
+    );
+    assert_eq!(
+        exchange(with_down, "GET", "httpbin.foo", "/public", &[]).0,
+        200
+    );
 
     // An unusable provider: its rules deny, the rest is untouched.
-    assert_eq!(exchange(with_broken, "/admin/users", &[]).0, 403);
-    assert_eq!(exchange(with_broken, "/public", &[]).0, 200);
+    assert_eq!(
+        exchange(with_broken, "GET", "httpbin.foo", "/admin/users", &[]).0,
+        403
+    );
+    assert_eq!(
+        exchange(with_broken, "GET", "httpbin.foo", "/public", &[]).0,
+        200
+    );
 }

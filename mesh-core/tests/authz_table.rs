@@ -30,8 +30,8 @@ use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::{
 };
 use envoy_types::pb::google::protobuf::BoolValue;
 use mesh_ca::{Ca, CaOptions, SpiffeId, TrustDomain, workload_csr};
+use mesh_core::api::AuthorizationPolicy;
 use mesh_core::api::security::JwtRule;
-use mesh_core::api::{AuthorizationPolicy, Object};
 use mesh_core::translate::authz::{TrustDomains, build_http, build_tcp};
 use mesh_core::translate::inbound::inbound_route_configuration;
 use mesh_core::translate::jwt::jwt_authn_filter;
@@ -39,20 +39,15 @@ use mesh_core::translate::listener::{socket, tcp_proxy_filter};
 use serde_json::json;
 use support::envoy;
 use support::jwt::{Signer, now};
+use support::policies;
+
+/// One plaintext request with this Host header; the status.
+fn plain(port: u16, method: &str, host: &str, path: &str, headers: &[(&str, &str)]) -> u16 {
+    envoy::exchange(port, method, host, path, headers).0
+}
 
 const ISS: &str = "https://issuer.test";
 const ISS2: &str = "https://issuer2.test";
-
-fn policies(yaml: &str) -> Vec<AuthorizationPolicy> {
-    mesh_core::load::from_str(yaml, "policies.yaml")
-        .expect("policies load")
-        .into_iter()
-        .filter_map(|l| match l.object {
-            Object::AuthorizationPolicy(p) => Some(p),
-            _ => None,
-        })
-        .collect()
-}
 
 fn policy(name: &str, spec: &str) -> String {
     format!(
@@ -159,28 +154,6 @@ fn curl_mtls(
     String::from_utf8_lossy(&out.stdout)
         .trim()
         .parse()
-        .unwrap_or(0)
-}
-
-/// One plaintext HTTP/1.1 request with this Host header; the status.
-fn plain(port: u16, method: &str, host: &str, path: &str, headers: &[(&str, &str)]) -> u16 {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\ncontent-length: 0\r\n"
-    );
-    for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
-    }
-    req.push_str("\r\n");
-    s.write_all(req.as_bytes()).expect("send");
-    let mut resp = Vec::new();
-    let _ = s.read_to_end(&mut resp);
-    String::from_utf8_lossy(&resp)
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
         .unwrap_or(0)
 }
 

@@ -5,27 +5,17 @@
 
 mod support;
 
+use mesh_core::api::AuthorizationPolicy;
 use mesh_core::api::security::JwtRule;
-use mesh_core::api::{AuthorizationPolicy, Object};
 use mesh_core::translate::authz::{TrustDomains, build_http};
 use mesh_core::translate::inbound::inbound_route_configuration;
 use mesh_core::translate::jwt::jwt_authn_filter;
 use serde_json::json;
 use support::envoy;
 use support::jwt::{Signer, now};
+use support::policies;
 
 const ISS: &str = "https://issuer.test";
-
-fn policies(yaml: &str) -> Vec<AuthorizationPolicy> {
-    mesh_core::load::from_str(yaml, "policies.yaml")
-        .expect("policies load")
-        .into_iter()
-        .filter_map(|l| match l.object {
-            Object::AuthorizationPolicy(p) => Some(p),
-            _ => None,
-        })
-        .collect()
-}
 
 /// Envoy with the JWT filter for `ISS` and the policies; returns its port and guard.
 fn start(signer: &Signer, policy_yaml: &str) -> (u16, envoy::RunningEnvoy) {

@@ -60,23 +60,7 @@ fn scenario(api_type: &str) {
     );
 
     // Every resource is in the config dump; nothing rejected; every type SYNCED.
-    let dump = admin(admin_port, "/config_dump?include_eds");
-    for name in [
-        format!("0.0.0.0_{gw}"),
-        format!("http.{gw}"),
-        "outbound|8000||backend.shop.internal".to_string(),
-    ] {
-        assert!(
-            dump.contains(&name),
-            "{api_type}: {name} in the config dump"
-        );
-    }
-    for s in [
-        "cluster_manager.cds.update_rejected",
-        "listener_manager.lds.update_rejected",
-    ] {
-        assert_eq!(stat(admin_port, s), Some(0), "{api_type}: {s}");
-    }
+    support::assert_envoy_holds_the_mesh(admin_port, gw, api_type);
     let synced = eventually(5, || {
         let st = server.status();
         let p = st.first()?;

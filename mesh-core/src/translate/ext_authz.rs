@@ -323,21 +323,40 @@ fn enabled_by(filter: &str, provider: &str) -> MetadataMatcher {
     }
 }
 
+/// What both provider kinds check: the port, the service (its hostname and cluster), the
+/// status on error; the problems found go to `errors`.
+fn service_and_status(
+    service: &str,
+    port: u32,
+    status: &str,
+    namespaces_of: &dyn Fn(&str) -> Vec<String>,
+    errors: &mut Vec<String>,
+) -> (Option<(String, String)>, Option<HttpStatus>) {
+    if let Err(e) = check_port(port) {
+        errors.push(e);
+    }
+    let cluster = lookup_cluster(service, port, namespaces_of)
+        .map_err(|e| errors.push(e))
+        .ok();
+    let status = status_on_error(status)
+        .map_err(|e| errors.push(e))
+        .ok()
+        .flatten();
+    (cluster, status)
+}
+
 fn http_config(
     c: &ExtAuthzHttpProvider,
     namespaces_of: &dyn Fn(&str) -> Vec<String>,
 ) -> Result<Built, String> {
     let mut errors = Vec::new();
-    if let Err(e) = check_port(c.port) {
-        errors.push(e);
-    }
-    let cluster = lookup_cluster(&c.service, c.port, namespaces_of)
-        .map_err(|e| errors.push(e))
-        .ok();
-    let status = status_on_error(&c.status_on_error)
-        .map_err(|e| errors.push(e))
-        .ok()
-        .flatten();
+    let (cluster, status) = service_and_status(
+        &c.service,
+        c.port,
+        &c.status_on_error,
+        namespaces_of,
+        &mut errors,
+    );
     if !c.path_prefix.is_empty() && !c.path_prefix.starts_with('/') {
         errors.push(format!(
             "pathPrefix must begin with `/`, found: {:?}",
@@ -422,16 +441,13 @@ fn grpc_config(
     namespaces_of: &dyn Fn(&str) -> Vec<String>,
 ) -> Result<Built, String> {
     let mut errors = Vec::new();
-    if let Err(e) = check_port(c.port) {
-        errors.push(e);
-    }
-    let cluster = lookup_cluster(&c.service, c.port, namespaces_of)
-        .map_err(|e| errors.push(e))
-        .ok();
-    let status = status_on_error(&c.status_on_error)
-        .map_err(|e| errors.push(e))
-        .ok()
-        .flatten();
+    let (cluster, status) = service_and_status(
+        &c.service,
+        c.port,
+        &c.status_on_error,
+        namespaces_of,
+        &mut errors,
+    );
     let Some((hostname, cluster)) = cluster.filter(|_| errors.is_empty()) else {
         return Err(errors.join("; "));
     };

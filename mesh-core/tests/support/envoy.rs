@@ -270,12 +270,24 @@ pub fn ok_upstream() -> u16 {
 
 /// Sends one HTTP/1.1 request and returns the status code.
 pub fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)]) -> u16 {
+    exchange(port, method, "httpbin.foo.svc.cluster.local", path, headers).0
+}
+
+/// Sends one HTTP/1.1 request with this Host header; the status (0 when none came) and the
+/// whole response.
+pub fn exchange(
+    port: u16,
+    method: &str,
+    host: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> (u16, String) {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to envoy");
     s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
         .expect("timeout");
     let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nhost: httpbin.foo.svc.cluster.local\r\nconnection: close\r\ncontent-length: 0\r\n"
+        "{method} {path} HTTP/1.1\r\nhost: {host}\r\nconnection: close\r\ncontent-length: 0\r\n"
     );
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
@@ -284,11 +296,49 @@ pub fn request(port: u16, method: &str, path: &str, headers: &[(&str, &str)]) ->
     s.write_all(req.as_bytes()).expect("send");
     let mut resp = Vec::new();
     let _ = s.read_to_end(&mut resp);
-    let text = String::from_utf8_lossy(&resp);
-    text.split_whitespace()
+    let text = String::from_utf8_lossy(&resp).to_string();
+    let status = text
+        .split_whitespace()
         .nth(1)
         .and_then(|c| c.parse().ok())
-        .unwrap_or_else(|| panic!("no status in {text:?}"))
+        .unwrap_or(0);
+    (status, text)
+}
+
+/// A plain HTTP/1.1 server on 127.0.0.1 answering each request with `respond(head)`: status,
+/// extra header lines, body. Counts the requests it got.
+pub fn http_server(
+    respond: fn(&str) -> (u16, String, String),
+) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = count.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let counted = counted.clone();
+            std::thread::spawn(move || {
+                let mut s = stream;
+                let mut buf = [0u8; 8192];
+                let mut seen = Vec::new();
+                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match s.read(&mut buf) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => seen.extend_from_slice(&buf[..n]),
+                    }
+                }
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let (status, headers, body) = respond(&String::from_utf8_lossy(&seen));
+                let _ = write!(
+                    s,
+                    "HTTP/1.1 {status} X\r\n{headers}content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            });
+        }
+    });
+    (port, count)
 }
 
 /// Validates, on two threads, the bootstraps `bootstraps` makes for each case (named), and

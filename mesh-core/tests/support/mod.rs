@@ -204,3 +204,15 @@ fn eval(action: &str, services: usize, vars: &[(String, usize)]) -> usize {
         other => panic!("unsupported template action {other:?}"),
     }
 }
+
+/// The AuthorizationPolicies of a YAML text (other kinds are skipped).
+pub fn policies(yaml: &str) -> Vec<mesh_core::api::AuthorizationPolicy> {
+    mesh_core::load::from_str(yaml, "policies.yaml")
+        .expect("policies load")
+        .into_iter()
+        .filter_map(|l| match l.object {
+            mesh_core::api::Object::AuthorizationPolicy(p) => Some(p),
+            _ => None,
+        })
+        .collect()
+}

@@ -288,3 +288,25 @@ pub fn serve(server: mesh_xds::XdsServer, port: u16) -> Running {
         thread: Some(thread),
     }
 }
+
+/// Envoy (admin on `admin_port`) holds the resources of [`mesh_yaml`] for gateway port `gw`
+/// (its config dump lists them) and rejected no update.
+pub fn assert_envoy_holds_the_mesh(admin_port: u16, gw: u16, what: &str) {
+    let dump = admin(admin_port, "/config_dump?include_eds");
+    for name in [
+        format!("0.0.0.0_{gw}"),
+        format!("http.{gw}"),
+        "outbound|8000||backend.shop.internal".to_string(),
+    ] {
+        assert!(
+            dump.contains(&name),
+            "{what}: {name} in Envoy's config dump"
+        );
+    }
+    for s in [
+        "cluster_manager.cds.update_rejected",
+        "listener_manager.lds.update_rejected",
+    ] {
+        assert_eq!(stat(admin_port, s), Some(0), "{what}: {s}");
+    }
+}
