@@ -660,3 +660,58 @@ spec:
     assert_eq!(c["type"], "ORIGINAL_DST", "no defaultEndpoint: {c}");
     assert_envoy_accepts(&out, &proxy, "sidecar ingress default endpoints");
 }
+
+/// The shared path gives every proxy exactly what the plain path gives it, whichever proxy
+/// filled the cache first (namespaces, localities and Sidecar scopes differ across them).
+#[test]
+fn shared_translation_equals_the_plain_one() {
+    use mesh_core::translate::cache::TranslationCache;
+    use mesh_core::translate::sidecar::SidecarTranslator;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/config/shop");
+    let mut objects = Vec::new();
+    for e in std::fs::read_dir(&dir).expect("dir").flatten() {
+        let text = std::fs::read_to_string(e.path()).expect("file");
+        objects.extend(
+            load::from_str(&text, &e.path().display().to_string())
+                .expect("loads")
+                .into_iter()
+                .map(|l| l.object),
+        );
+    }
+    objects.extend(self::objects(&[BOOKINFO, BOOKINFO_DR]));
+    // Routes that depend on the client's labels must not be shared across labels.
+    objects.extend(inline(
+        r#"
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: ratings-by-source, namespace: default}
+spec:
+  hosts: [ratings]
+  http:
+  - match: [{sourceLabels: {app: reviews, version: v2}}]
+    route: [{destination: {host: ratings, subset: v2}}]
+  - route: [{destination: {host: ratings, subset: v1}}]
+"#,
+    ));
+    let snap = snapshot_of(objects);
+    let options = SidecarOptions::default();
+    let cache = TranslationCache::new();
+    let mut compared = 0;
+    for w in snap.workloads() {
+        let proxy = Proxy::for_workload(w, ProxyType::Sidecar, "cluster.local");
+        let t = SidecarTranslator::new(&snap, &proxy, &options);
+        let plain = t.translate();
+        let shared = t.translate_shared(&cache);
+        assert_eq!(shared.listeners, plain.listeners, "{}", w.name);
+        let routes: Vec<_> = shared.routes.iter().map(|r| (**r).clone()).collect();
+        assert_eq!(routes, plain.routes, "{}", w.name);
+        assert_eq!(shared.warnings, plain.warnings, "{}", w.name);
+        let clusters: Vec<_> = shared.clusters.iter().map(|c| (**c).clone()).collect();
+        assert_eq!(clusters, plain.clusters, "{}", w.name);
+        let endpoints: Vec<_> = shared.endpoints.iter().map(|e| (**e).clone()).collect();
+        assert_eq!(endpoints, plain.endpoints, "{}", w.name);
+        compared += 1;
+    }
+    assert!(compared > 10, "{compared} proxies");
+    assert!(cache.len().0 > 0, "the cache was used");
+}

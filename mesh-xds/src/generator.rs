@@ -4,9 +4,13 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
+use envoy_types::pb::envoy::config::cluster::v3::Cluster;
 use envoy_types::pb::envoy::config::core::v3::Node;
+use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
+use envoy_types::pb::envoy::config::route::v3::RouteConfiguration;
 use envoy_types::pb::google::protobuf::Any;
 use mesh_core::model::{Proxy, Snapshot};
+use mesh_core::translate::cache::TranslationCache;
 use mesh_core::translate::sidecar::{ProxyResources, SidecarOptions};
 use prost::Message;
 
@@ -147,6 +151,44 @@ pub struct MeshGenerator {
     options: SidecarOptions,
     cache: Mutex<HashMap<String, (u64, Arc<Encoded>)>>,
     interner: Mutex<Interner>,
+    /// What the proxies of the current snapshot share: translated clusters and assignments,
+    /// and their encodings by the address of the shared value.
+    shared: Mutex<(u64, Arc<Shared>)>,
+}
+
+/// Encodings of shared values, by the value's address (the map keeps the value alive).
+type EncodedBy<M> = Mutex<HashMap<usize, (Arc<M>, Arc<Resource>)>>;
+
+/// Per snapshot: [`TranslationCache`] and the encodings of what it holds.
+#[derive(Debug, Default)]
+struct Shared {
+    translation: TranslationCache,
+    clusters: EncodedBy<Cluster>,
+    endpoints: EncodedBy<ClusterLoadAssignment>,
+    routes: EncodedBy<RouteConfiguration>,
+}
+
+/// The encoding of a shared value, made once per value (keyed by its address, which the map
+/// keeps alive).
+fn encoded_once<M: Message + prost::Name>(
+    map: &EncodedBy<M>,
+    value: &Arc<M>,
+    name: &str,
+    interner: &Mutex<Interner>,
+) -> Arc<Resource> {
+    let key = Arc::as_ptr(value) as usize;
+    let mut map = map
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, r)) = map.get(&key) {
+        return Arc::clone(r);
+    }
+    let r = interner
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .intern(Resource::new(name, mesh_core::dump::to_any(&**value)));
+    map.insert(key, (Arc::clone(value), Arc::clone(&r)));
+    r
 }
 
 impl MeshGenerator {
@@ -157,7 +199,20 @@ impl MeshGenerator {
             options,
             cache: Mutex::new(HashMap::new()),
             interner: Mutex::new(Interner::default()),
+            shared: Mutex::new((0, Arc::new(Shared::default()))),
         }
+    }
+
+    /// The shared caches of snapshot `epoch` (new ones when the snapshot changed).
+    fn shared(&self, epoch: u64) -> Arc<Shared> {
+        let mut s = self
+            .shared
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if s.0 != epoch {
+            *s = (epoch, Arc::new(Shared::default()));
+        }
+        Arc::clone(&s.1)
     }
 
     /// Replaces the snapshot (then call `XdsServer::push`).
@@ -192,7 +247,7 @@ impl MeshGenerator {
     fn encoded(&self, proxy: &Proxy) -> Arc<Encoded> {
         let (epoch, snapshot) = self.current();
         let key = proxy.node_id();
-        let mut cache = self
+        let cache = self
             .cache
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -201,24 +256,49 @@ impl MeshGenerator {
         {
             return Arc::clone(r);
         }
-        let r = mesh_core::translate::translate_proxy(&snapshot, proxy, &self.options);
+        // Clusters, assignments and route configurations are shared by the proxies that see
+        // them alike, and encoded once per snapshot; listeners are the proxy's own.
+        drop(cache);
+        let shared = self.shared(epoch);
+        let r = mesh_core::translate::translate_proxy_shared(
+            &snapshot,
+            proxy,
+            &self.options,
+            &shared.translation,
+        );
+        let clusters: Vec<Arc<Resource>> = r
+            .clusters
+            .iter()
+            .map(|c| encoded_once(&shared.clusters, c, &c.name, &self.interner))
+            .collect();
+        let endpoints: Vec<Arc<Resource>> = r
+            .endpoints
+            .iter()
+            .map(|e| encoded_once(&shared.endpoints, e, &e.cluster_name, &self.interner))
+            .collect();
         let mut interner = self
             .interner
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut shared = |rs: Vec<Resource>| -> Vec<Arc<Resource>> {
+        let mut own = |rs: Vec<Resource>| -> Vec<Arc<Resource>> {
             rs.into_iter().map(|r| interner.intern(r)).collect()
         };
         let mut out = Encoded::new();
-        out.insert(types::CLUSTER, shared(encode(&r.clusters, |c| &c.name)));
-        out.insert(
-            types::ENDPOINT,
-            shared(encode(&r.endpoints, |e| &e.cluster_name)),
-        );
-        out.insert(types::LISTENER, shared(encode(&r.listeners, |l| &l.name)));
-        out.insert(types::ROUTE, shared(encode(&r.routes, |r| &r.name)));
+        out.insert(types::CLUSTER, clusters);
+        out.insert(types::ENDPOINT, endpoints);
+        out.insert(types::LISTENER, own(encode(&r.listeners, |l| &l.name)));
+        drop(interner);
+        let routes: Vec<Arc<Resource>> = r
+            .routes
+            .iter()
+            .map(|rc| encoded_once(&shared.routes, rc, &rc.name, &self.interner))
+            .collect();
+        out.insert(types::ROUTE, routes);
         let out = Arc::new(out);
-        cache.insert(key, (epoch, Arc::clone(&out)));
+        self.cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(key, (epoch, Arc::clone(&out)));
         out
     }
 }

@@ -17,6 +17,10 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use envoy_types::pb::envoy::config::cluster::v3::Cluster;
+use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
+use envoy_types::pb::envoy::config::route::v3::RouteConfiguration;
+
 /// FNV-1a, 64 bits: a stable hash of bytes (the same on every machine and release).
 #[derive(Clone, Copy, Debug)]
 pub struct Fingerprint(u64);
@@ -144,6 +148,82 @@ impl RouteCache {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+}
+
+/// `(item, proxy namespace, proxy locality)`: what a shared piece depends on besides the
+/// snapshot and the options.
+type SharedKey = (String, String, String);
+
+/// Clusters and endpoint assignments shared by the proxies of one snapshot and one set of
+/// options (istiod's XDS cache): per service, the outbound clusters a proxy of a given
+/// namespace and locality gets; per cluster, its assignment. Make a new one for every
+/// snapshot (or options); safe to share between threads.
+#[derive(Debug, Default)]
+pub struct TranslationCache {
+    clusters: Mutex<HashMap<SharedKey, Arc<[Arc<Cluster>]>>>,
+    endpoints: Mutex<HashMap<SharedKey, Option<Arc<ClusterLoadAssignment>>>>,
+    routes: Mutex<HashMap<String, SharedRoute>>,
+}
+
+/// A route configuration (or none) and the warnings building it gave.
+type SharedRoute = (Option<Arc<RouteConfiguration>>, Vec<String>);
+
+impl TranslationCache {
+    /// An empty cache.
+    pub fn new() -> TranslationCache {
+        TranslationCache::default()
+    }
+
+    /// A service's clusters for `key`, built by `build` the first time.
+    pub(crate) fn service_clusters(
+        &self,
+        key: SharedKey,
+        build: impl FnOnce() -> Vec<Cluster>,
+    ) -> Arc<[Arc<Cluster>]> {
+        if let Some(v) = lock(&self.clusters).get(&key) {
+            return Arc::clone(v);
+        }
+        let built: Arc<[Arc<_>]> = build().into_iter().map(Arc::new).collect();
+        lock(&self.clusters).entry(key).or_insert(built).clone()
+    }
+
+    /// A cluster's assignment for `key`, built by `build` the first time.
+    pub(crate) fn endpoints(
+        &self,
+        key: SharedKey,
+        build: impl FnOnce() -> Option<ClusterLoadAssignment>,
+    ) -> Option<Arc<ClusterLoadAssignment>> {
+        if let Some(v) = lock(&self.endpoints).get(&key) {
+            return v.clone();
+        }
+        let built = build().map(Arc::new);
+        lock(&self.endpoints).entry(key).or_insert(built).clone()
+    }
+
+    /// A route configuration for `key` (its name and everything of the proxy it depends on),
+    /// built by `build` the first time.
+    pub(crate) fn route(
+        &self,
+        key: String,
+        build: impl FnOnce() -> (Option<RouteConfiguration>, Vec<String>),
+    ) -> SharedRoute {
+        if let Some(v) = lock(&self.routes).get(&key) {
+            return v.clone();
+        }
+        let (route, warnings) = build();
+        let built = (route.map(Arc::new), warnings);
+        lock(&self.routes).entry(key).or_insert(built).clone()
+    }
+
+    /// How many services' clusters and assignments are held.
+    pub fn len(&self) -> (usize, usize) {
+        (lock(&self.clusters).len(), lock(&self.endpoints).len())
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding the lock leaves a valid map: keep using it.
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Appends `bytes` as a length-delimited field `field` (protobuf wire type 2).

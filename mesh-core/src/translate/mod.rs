@@ -40,3 +40,21 @@ pub fn translate_proxy(
         _ => sidecar::translate_sidecar(snapshot, proxy, options),
     }
 }
+
+/// [`translate_proxy`] with a sidecar's clusters and endpoint assignments shared through
+/// `cache` by the proxies of one snapshot ([`sidecar::SidecarTranslator::translate_shared`]);
+/// gateways and proxyless gRPC clients are translated whole.
+pub fn translate_proxy_shared(
+    snapshot: &crate::model::Snapshot,
+    proxy: &crate::model::Proxy,
+    options: &sidecar::SidecarOptions,
+    cache: &cache::TranslationCache,
+) -> sidecar::SharedResources {
+    match proxy.proxy_type {
+        crate::model::ProxyType::Router => {
+            gateway::translate_gateway(snapshot, proxy, options).into()
+        }
+        _ if proxy.is_proxyless_grpc() => grpc::translate_grpc(snapshot, proxy, options).into(),
+        _ => sidecar::SidecarTranslator::new(snapshot, proxy, options).translate_shared(cache),
+    }
+}

@@ -62,7 +62,7 @@ use envoy_types::pb::google::protobuf::{BoolValue, Duration as PbDuration, Struc
 use prost::Message;
 
 use super::authz::{TrustDomains, build_http, build_tcp};
-use super::cache::{Fingerprint, RouteCache, put_field};
+use super::cache::{Fingerprint, RouteCache, TranslationCache, put_field};
 use super::cluster::{
     ClusterDefaults, apply_traffic_policy, base_cluster, blackhole_cluster,
     effective_traffic_policy, outbound_cluster_name, passthrough_cluster,
@@ -87,6 +87,7 @@ use crate::api::networking::{Destination, RouteDestination, TrafficPolicy};
 use crate::api::{AuthorizationPolicy, Duration, Kind, Object};
 use crate::dump::to_any;
 use crate::model::{Port, Protocol, Proxy, Registry, Resolution, Service, Snapshot};
+use std::sync::Arc;
 
 /// Mesh-wide settings of sidecar translation (istiod's `MeshConfig` defaults).
 #[derive(Clone, Debug, PartialEq)]
@@ -145,6 +146,34 @@ impl Default for SidecarOptions {
                 enabled: Some(true),
                 ..Default::default()
             }),
+        }
+    }
+}
+
+/// One proxy's resources with the clusters and endpoint assignments shared with other
+/// proxies ([`SidecarTranslator::translate_shared`]); each list in name order.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SharedResources {
+    /// LDS.
+    pub listeners: Vec<Listener>,
+    /// RDS.
+    pub routes: Vec<Arc<RouteConfiguration>>,
+    /// CDS.
+    pub clusters: Vec<Arc<Cluster>>,
+    /// EDS.
+    pub endpoints: Vec<Arc<ClusterLoadAssignment>>,
+    /// What could not be translated as written.
+    pub warnings: Vec<String>,
+}
+
+impl From<ProxyResources> for SharedResources {
+    fn from(r: ProxyResources) -> SharedResources {
+        SharedResources {
+            listeners: r.listeners,
+            routes: r.routes.into_iter().map(Arc::new).collect(),
+            clusters: r.clusters.into_iter().map(Arc::new).collect(),
+            endpoints: r.endpoints.into_iter().map(Arc::new).collect(),
+            warnings: r.warnings,
         }
     }
 }
@@ -1009,44 +1038,60 @@ impl<'a> SidecarTranslator<'a> {
     pub fn clusters(&self) -> Vec<Cluster> {
         let defaults = self.cluster_defaults(Protocol::Tcp);
         let mut out = vec![blackhole_cluster(&defaults), passthrough_cluster(&defaults)];
-        let proxy_ns = self.scope.proxy().config_namespace.as_str();
         for s in self.scope.services() {
-            let dr =
-                self.scope
-                    .snapshot()
-                    .destination_rule_for(&s.hostname, &s.namespace, proxy_ns);
-            let subsets: Vec<Option<&str>> = std::iter::once(None)
-                .chain(
-                    dr.iter()
-                        .flat_map(|d| d.spec.subsets.iter())
-                        .map(|s| Some(s.name.as_str())),
-                )
-                .collect();
-            let sans = self.service_accounts(s);
-            let meta = dr.map(|dr| {
-                let ns = if dr.metadata.namespace.is_empty() {
-                    crate::model::DEFAULT_NAMESPACE
-                } else {
-                    dr.metadata.namespace.as_str()
-                };
-                config_metadata("destination-rule", ns, &dr.metadata.name)
-            });
-            let service = ServiceClusters {
-                service: s,
-                dr: dr.map(|d| &d.spec),
-                sans: &sans,
-                metadata: meta.as_ref(),
+            out.extend(self.service_clusters(s));
+        }
+        out.extend(self.inbound_clusters());
+        sorted_by_name(out, |c| &c.name)
+    }
+
+    /// The outbound clusters of one service (every port, every subset). They depend on the
+    /// service, the proxy's namespace (which DestinationRule applies) and locality, and the
+    /// options: what [`TranslationCache`] shares between proxies.
+    fn service_clusters(&self, s: &Service) -> Vec<Cluster> {
+        let proxy_ns = self.scope.proxy().config_namespace.as_str();
+        let mut out = Vec::new();
+        let dr = self
+            .scope
+            .snapshot()
+            .destination_rule_for(&s.hostname, &s.namespace, proxy_ns);
+        let subsets: Vec<Option<&str>> = std::iter::once(None)
+            .chain(
+                dr.iter()
+                    .flat_map(|d| d.spec.subsets.iter())
+                    .map(|s| Some(s.name.as_str())),
+            )
+            .collect();
+        let sans = self.service_accounts(s);
+        let meta = dr.map(|dr| {
+            let ns = if dr.metadata.namespace.is_empty() {
+                crate::model::DEFAULT_NAMESPACE
+            } else {
+                dr.metadata.namespace.as_str()
             };
-            for port in s.ports.iter().filter(|p| p.protocol != Protocol::Udp) {
-                for subset in &subsets {
-                    if let Some(c) = self.outbound_cluster(&service, port, *subset) {
-                        out.push(c);
-                    }
+            config_metadata("destination-rule", ns, &dr.metadata.name)
+        });
+        let service = ServiceClusters {
+            service: s,
+            dr: dr.map(|d| &d.spec),
+            sans: &sans,
+            metadata: meta.as_ref(),
+        };
+        for port in s.ports.iter().filter(|p| p.protocol != Protocol::Udp) {
+            for subset in &subsets {
+                if let Some(c) = self.outbound_cluster(&service, port, *subset) {
+                    out.push(c);
                 }
             }
         }
+        out
+    }
+
+    /// The inbound passthrough cluster and one cluster per inbound port.
+    fn inbound_clusters(&self) -> Vec<Cluster> {
+        let defaults = self.cluster_defaults(Protocol::Tcp);
         let (ports, _) = self.inbound_ports();
-        out.push(inbound_passthrough_cluster(&defaults));
+        let mut out = vec![inbound_passthrough_cluster(&defaults)];
         let endpoints = self.ingress_default_endpoints();
         for p in &ports {
             let mut d = defaults.clone();
@@ -1056,7 +1101,97 @@ impl<'a> SidecarTranslator<'a> {
                 None => inbound_cluster(p.port, &d),
             });
         }
-        sorted_by_name(out, |c| &c.name)
+        out
+    }
+
+    /// What a route configuration depends on besides the snapshot and options: its name, the
+    /// proxy's namespace and DNS domain, its Sidecar resource, and its labels when a visible
+    /// VirtualService matches on `sourceLabels` (otherwise proxies of a namespace share it).
+    fn route_key(&self, name: &str) -> String {
+        let proxy = self.scope.proxy();
+        let sidecar = self
+            .scope
+            .sidecar()
+            .map(|s| format!("{}/{}", s.metadata.namespace, s.metadata.name))
+            .unwrap_or_default();
+        let mut key = format!(
+            "{name}\u{0}{}\u{0}{}\u{0}{sidecar}",
+            proxy.config_namespace, proxy.dns_domain
+        );
+        let by_labels = self.scope.virtual_services().iter().any(|vs| {
+            vs.spec
+                .http
+                .iter()
+                .any(|r| r.r#match.iter().any(|m| !m.source_labels.is_empty()))
+        });
+        if by_labels {
+            for (k, v) in &proxy.labels {
+                key.push('\u{0}');
+                key.push_str(k);
+                key.push('=');
+                key.push_str(v);
+            }
+        }
+        key
+    }
+
+    /// The key under which [`TranslationCache`] shares this proxy's view of `item`.
+    fn shared_key(&self, item: &str) -> (String, String, String) {
+        let proxy = self.scope.proxy();
+        (
+            item.to_string(),
+            proxy.config_namespace.clone(),
+            proxy.locality.clone(),
+        )
+    }
+
+    /// Everything, as [`Self::translate`], with the clusters and endpoint assignments shared
+    /// through `cache` by every proxy of the same namespace and locality (istiod's XDS cache):
+    /// a proxy after the first builds only its listeners, routes and inbound clusters. The
+    /// cache must belong to this translator's snapshot and options.
+    pub fn translate_shared(&self, cache: &TranslationCache) -> SharedResources {
+        let defaults = self.cluster_defaults(Protocol::Tcp);
+        let mut clusters: Vec<Arc<Cluster>> = vec![
+            Arc::new(blackhole_cluster(&defaults)),
+            Arc::new(passthrough_cluster(&defaults)),
+        ];
+        for s in self.scope.services() {
+            let key = self.shared_key(&format!("{}/{}", s.namespace, s.hostname));
+            clusters.extend(
+                cache
+                    .service_clusters(key, || self.service_clusters(s))
+                    .iter()
+                    .cloned(),
+            );
+        }
+        clusters.extend(self.inbound_clusters().into_iter().map(Arc::new));
+        clusters.sort_by(|a, b| a.name.cmp(&b.name));
+        let endpoints = clusters
+            .iter()
+            .filter(|c| is_eds(c))
+            .filter_map(|c| cache.endpoints(self.shared_key(&c.name), || self.endpoints(&c.name)))
+            .collect();
+        let mut warnings = self.warnings.clone();
+        warnings.extend(self.custom_authz_errors());
+        let routes = self
+            .route_names()
+            .iter()
+            .filter_map(|n| {
+                let (route, w) = cache.route(self.route_key(n), || {
+                    let mut w = Vec::new();
+                    (self.route_with_warnings(n, &mut w), w)
+                });
+                warnings.extend(w);
+                route
+            })
+            .collect();
+        SharedResources {
+            listeners: self.listeners(),
+            routes,
+            clusters,
+            endpoints,
+            warnings,
+        }
     }
 
     fn outbound_cluster(
