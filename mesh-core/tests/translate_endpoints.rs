@@ -120,7 +120,7 @@ status: {{podIP: 10.1.0.1}}
 ---
 apiVersion: v1
 kind: Pod
-metadata: {{name: api-b, namespace: shop, labels: {{app: api, istio-locality: us.b.1}}}}
+metadata: {{name: api-b, namespace: shop, labels: {{app: api, version: v2, istio-locality: us.b.1}}}}
 status: {{podIP: 10.1.0.2}}
 ---
 apiVersion: v1
@@ -223,6 +223,15 @@ spec:
         &mesh_core::translate::bootstrap::BootstrapOptions::default(),
     );
     support::envoy::assert_accepts(&b, "locality distribute");
+
+    // failoverPriority: endpoints whose `version` is v2 first, wherever they are; no locality
+    // failover on top without `failover` rules.
+    let (groups, _, _) = translate(&yaml(
+        "    loadBalancer:\n      localityLbSetting:\n        failoverPriority: [version=v2]\n",
+    ));
+    assert_eq!(priority(&groups, "us/b"), Some(0), "{groups:?}");
+    assert_eq!(priority(&groups, "us/a"), Some(1), "{groups:?}");
+    assert_eq!(priority(&groups, "eu/a"), Some(1), "{groups:?}");
 
     // Turned off in the DestinationRule: nothing of it.
     let (groups, _, _) = translate(&yaml(

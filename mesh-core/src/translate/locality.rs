@@ -33,7 +33,9 @@
 //! ```
 
 use envoy_types::pb::envoy::config::core::v3::Locality;
-use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
+use std::collections::BTreeMap;
+
+use envoy_types::pb::envoy::config::endpoint::v3::{ClusterLoadAssignment, LbEndpoint};
 use envoy_types::pb::google::protobuf::UInt32Value;
 
 use crate::api::networking::{LocalityDistribute, LocalityFailover, LocalityLoadBalancerSetting};
@@ -96,10 +98,34 @@ fn lb_priority(proxy: &Locality, group: Option<&Locality>) -> u32 {
 }
 
 /// Applies `setting` to `cla` for a proxy in `proxy_locality` (`region/zone/subzone`);
-/// `failover_enabled` is whether the traffic policy has outlier detection.
+/// `failover_enabled` is whether the traffic policy has outlier detection. Without endpoint
+/// labels, `failoverPriority` is not applied (see [`apply_locality_lb_with_labels`]).
 pub fn apply_locality_lb(
     cla: &mut ClusterLoadAssignment,
     proxy_locality: &str,
+    setting: &LocalityLoadBalancerSetting,
+    failover_enabled: bool,
+) {
+    apply_locality_lb_with_labels(
+        cla,
+        proxy_locality,
+        &BTreeMap::new(),
+        &|_| None,
+        setting,
+        failover_enabled,
+    );
+}
+
+/// [`apply_locality_lb`] with `failoverPriority`: `proxy_labels` are the client's labels and
+/// `endpoint_labels` gives an endpoint's workload labels. Endpoints are ordered by how many of
+/// the listed labels (in order) they share with the proxy (`label=value` entries compare with
+/// that value instead of the proxy's); locality failover then applies within that only when
+/// `failover` rules are also set, as istiod does.
+pub fn apply_locality_lb_with_labels(
+    cla: &mut ClusterLoadAssignment,
+    proxy_locality: &str,
+    proxy_labels: &BTreeMap<String, String>,
+    endpoint_labels: &dyn Fn(&LbEndpoint) -> Option<BTreeMap<String, String>>,
     setting: &LocalityLoadBalancerSetting,
     failover_enabled: bool,
 ) {
@@ -112,8 +138,89 @@ pub fn apply_locality_lb(
     if !setting.distribute.is_empty() {
         apply_weights(cla, &proxy, &setting.distribute);
     } else if failover_enabled {
-        apply_failover(cla, &proxy, &setting.failover);
+        if setting.failover_priority.is_empty() {
+            apply_failover(cla, &proxy, &setting.failover);
+        } else {
+            apply_priority_failover(
+                cla,
+                proxy_labels,
+                endpoint_labels,
+                &setting.failover_priority,
+            );
+            if !setting.failover.is_empty() {
+                apply_failover(cla, &proxy, &setting.failover);
+            }
+        }
     }
+}
+
+/// istiod's `applyPriorityFailover`: each locality group split by label priority (0 when
+/// every listed label matches the proxy's, `n - i` when the `i`-th is the first that does
+/// not), the groups' weights recomputed, priorities renumbered without gaps.
+fn apply_priority_failover(
+    cla: &mut ClusterLoadAssignment,
+    proxy_labels: &BTreeMap<String, String>,
+    endpoint_labels: &dyn Fn(&LbEndpoint) -> Option<BTreeMap<String, String>>,
+    failover_priority: &[String],
+) {
+    if proxy_labels.is_empty() {
+        return;
+    }
+    let (names, overrides): (Vec<&str>, BTreeMap<&str, &str>) = {
+        let mut names = Vec::new();
+        let mut overrides = BTreeMap::new();
+        for entry in failover_priority {
+            match entry.split_once('=') {
+                Some((k, v)) => {
+                    names.push(k);
+                    overrides.insert(k, v);
+                }
+                None => names.push(entry.as_str()),
+            }
+        }
+        (names, overrides)
+    };
+    let lowest = names.len() as u32;
+    let mut out = Vec::new();
+    for group in std::mem::take(&mut cla.endpoints) {
+        let mut by_priority: BTreeMap<u32, Vec<LbEndpoint>> = BTreeMap::new();
+        for ep in &group.lb_endpoints {
+            let labels = endpoint_labels(ep).unwrap_or_default();
+            let priority = names
+                .iter()
+                .enumerate()
+                .find(|(_, name)| {
+                    let wanted = overrides
+                        .get(*name)
+                        .copied()
+                        .or_else(|| proxy_labels.get(**name).map(String::as_str));
+                    wanted != labels.get(**name).map(String::as_str)
+                })
+                .map_or(0, |(i, _)| lowest - i as u32);
+            by_priority.entry(priority).or_default().push(ep.clone());
+        }
+        for (priority, eps) in by_priority {
+            let weight = eps
+                .iter()
+                .map(|e| e.load_balancing_weight.as_ref().map_or(0, |w| w.value))
+                .sum();
+            let mut g = group.clone();
+            g.lb_endpoints = eps;
+            g.priority = priority;
+            g.load_balancing_weight = Some(UInt32Value { value: weight });
+            out.push(g);
+        }
+    }
+    let mut distinct: Vec<u32> = out.iter().map(|g| g.priority).collect();
+    distinct.sort_unstable();
+    distinct.dedup();
+    for g in &mut out {
+        g.priority = distinct
+            .iter()
+            .position(|d| *d == g.priority)
+            .unwrap_or_default() as u32;
+    }
+    cla.endpoints = out;
 }
 
 fn apply_weights(
@@ -255,6 +362,89 @@ mod tests {
         let mut c = cla(&["r1/z1/s1", "r3/z1/s1"]);
         apply_locality_lb(&mut c, "r9/z1/s1", &setting, false);
         assert!(c.endpoints.iter().all(|e| !e.lb_endpoints.is_empty()));
+    }
+
+    #[test]
+    fn failover_priority_by_labels() {
+        use envoy_types::pb::envoy::config::core::v3::{Address, SocketAddress, address};
+        use envoy_types::pb::envoy::config::endpoint::v3::{Endpoint, lb_endpoint};
+        let ep = |ip: &str| LbEndpoint {
+            host_identifier: Some(lb_endpoint::HostIdentifier::Endpoint(Endpoint {
+                address: Some(Address {
+                    address: Some(address::Address::SocketAddress(SocketAddress {
+                        address: ip.into(),
+                        ..Default::default()
+                    })),
+                }),
+                ..Default::default()
+            })),
+            load_balancing_weight: Some(UInt32Value { value: 1 }),
+            ..Default::default()
+        };
+        let ip_of = |e: &LbEndpoint| match &e.host_identifier {
+            Some(lb_endpoint::HostIdentifier::Endpoint(Endpoint {
+                address:
+                    Some(Address {
+                        address: Some(address::Address::SocketAddress(s)),
+                    }),
+                ..
+            })) => s.address.clone(),
+            _ => String::new(),
+        };
+        // Endpoints: same network and cluster; same network only; neither.
+        let labels = |e: &LbEndpoint| -> Option<BTreeMap<String, String>> {
+            let (net, cl) = match ip_of(e).as_str() {
+                "1" => ("n1", "c1"),
+                "2" => ("n1", "c2"),
+                _ => ("n2", "c2"),
+            };
+            Some(
+                [
+                    ("topology.istio.io/network".to_string(), net.to_string()),
+                    ("topology.istio.io/cluster".to_string(), cl.to_string()),
+                ]
+                .into(),
+            )
+        };
+        let mut c = ClusterLoadAssignment {
+            endpoints: vec![LocalityLbEndpoints {
+                locality: Some(Locality::default()),
+                lb_endpoints: vec![ep("3"), ep("1"), ep("2")],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let setting = LocalityLoadBalancerSetting {
+            failover_priority: vec![
+                "topology.istio.io/network".into(),
+                "topology.istio.io/cluster".into(),
+            ],
+            ..Default::default()
+        };
+        let proxy: BTreeMap<String, String> = [
+            ("topology.istio.io/network".to_string(), "n1".to_string()),
+            ("topology.istio.io/cluster".to_string(), "c1".to_string()),
+        ]
+        .into();
+        apply_locality_lb_with_labels(&mut c, "", &proxy, &labels, &setting, true);
+        let groups: Vec<(u32, Vec<String>)> = c
+            .endpoints
+            .iter()
+            .map(|g| (g.priority, g.lb_endpoints.iter().map(ip_of).collect()))
+            .collect();
+        assert_eq!(
+            groups,
+            [
+                (0, vec!["1".to_string()]),
+                (1, vec!["2".to_string()]),
+                (2, vec!["3".to_string()])
+            ]
+        );
+        assert!(
+            c.endpoints
+                .iter()
+                .all(|g| g.load_balancing_weight.as_ref().map(|w| w.value) == Some(1))
+        );
     }
 
     #[test]

@@ -1338,6 +1338,8 @@ impl<'a> SidecarTranslator<'a> {
             .scope
             .snapshot()
             .outbound_endpoints(cluster, &proxy.config_namespace)?;
+        // Proxies without a locality keep the assignments as they are (istiod would still
+        // apply `failoverPriority` to them).
         if !proxy.locality.is_empty() {
             self.apply_locality(cluster, &mut cla);
         }
@@ -1370,7 +1372,8 @@ impl<'a> SidecarTranslator<'a> {
             return;
         };
         let proxy = self.scope.proxy();
-        let policy = self.scope.service(host).and_then(|s| {
+        let service = self.scope.service(host);
+        let policy = service.and_then(|s| {
             let dr = self.scope.snapshot().destination_rule_for(
                 host,
                 &s.namespace,
@@ -1381,9 +1384,42 @@ impl<'a> SidecarTranslator<'a> {
         let outliers = policy
             .as_ref()
             .is_some_and(|p| p.outlier_detection.is_some());
-        if let Some(l) = self.locality_setting(policy.as_ref()) {
-            super::locality::apply_locality_lb(cla, &proxy.locality, l, outliers);
-        }
+        let Some(l) = self.locality_setting(policy.as_ref()) else {
+            return;
+        };
+        // The workload labels behind each endpoint address, for `failoverPriority`.
+        let by_address: BTreeMap<&str, &BTreeMap<String, String>> = service
+            .filter(|_| !l.failover_priority.is_empty())
+            .map(|s| {
+                self.scope
+                    .snapshot()
+                    .service_workloads(s)
+                    .into_iter()
+                    .flat_map(|w| w.addresses.iter().map(move |a| (a.as_str(), &w.labels)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let endpoint_labels = |ep: &envoy_types::pb::envoy::config::endpoint::v3::LbEndpoint| {
+            use envoy_types::pb::envoy::config::core::v3::address;
+            use envoy_types::pb::envoy::config::endpoint::v3::lb_endpoint::HostIdentifier;
+            let Some(HostIdentifier::Endpoint(e)) = &ep.host_identifier else {
+                return None;
+            };
+            let Some(address::Address::SocketAddress(sa)) =
+                e.address.as_ref().and_then(|a| a.address.as_ref())
+            else {
+                return None;
+            };
+            by_address.get(sa.address.as_str()).map(|l| (*l).clone())
+        };
+        super::locality::apply_locality_lb_with_labels(
+            cla,
+            &proxy.locality,
+            &proxy.labels,
+            &endpoint_labels,
+            l,
+            outliers,
+        );
     }
 }
 
