@@ -772,30 +772,13 @@ impl<'a> SidecarTranslator<'a> {
         build: &mut dyn FnMut(&RouteSource<'_>) -> Option<R>,
     ) -> Vec<(String, Vec<String>, R)> {
         let mut claimed: BTreeSet<&str> = BTreeSet::new();
-        let mut seen_domains: BTreeSet<String> = BTreeSet::new();
-        let mut seen_names: BTreeSet<String> = BTreeSet::new();
+        // Candidates in order; names and domains are de-duplicated afterwards.
         let mut out = Vec::new();
-        let mut push = |name: String,
-                        domains: Vec<String>,
-                        routes: R,
-                        out: &mut Vec<(String, Vec<String>, R)>| {
-            if !seen_names.insert(name.clone()) {
-                warnings.push(format!("duplicate virtual host {name}; dropped"));
-                return;
-            }
-            let before = domains.len();
-            let domains: Vec<String> = domains
-                .into_iter()
-                .filter(|d| seen_domains.insert(d.clone()))
-                .collect();
-            if domains.len() != before {
-                warnings.push(format!(
-                    "duplicate domains in virtual host {name}; dropped them"
-                ));
-            }
-            if !domains.is_empty() {
-                out.push((name, domains, routes));
-            }
+        let push = |name: String,
+                    domains: Vec<String>,
+                    routes: R,
+                    out: &mut Vec<(String, Vec<String>, R)>| {
+            out.push((name, domains, routes));
         };
         let by_host: BTreeMap<&str, &Service> =
             services.iter().map(|s| (s.hostname.as_str(), *s)).collect();
@@ -860,7 +843,7 @@ impl<'a> SidecarTranslator<'a> {
                 );
             }
         }
-        out
+        dedup_virtual_hosts(out, warnings)
     }
 
     /// The routes of one source on `port`.
@@ -1421,6 +1404,54 @@ impl<'a> SidecarTranslator<'a> {
             outliers,
         );
     }
+}
+
+/// Drops virtual hosts whose name was taken by an earlier one, then each domain an earlier
+/// host has, then hosts left without domains (istiod's virtual host de-duplication), with a
+/// warning for each. Compares borrowed names (no copies): most of a large route
+/// configuration's assembly time otherwise.
+fn dedup_virtual_hosts<R>(
+    candidates: Vec<(String, Vec<String>, R)>,
+    warnings: &mut Vec<String>,
+) -> Vec<(String, Vec<String>, R)> {
+    let total: usize = candidates.iter().map(|c| c.1.len()).sum();
+    let mut keep: Vec<Option<Vec<bool>>> = Vec::with_capacity(candidates.len());
+    {
+        let mut names: std::collections::HashSet<&str> =
+            std::collections::HashSet::with_capacity(candidates.len());
+        let mut domains: std::collections::HashSet<&str> =
+            std::collections::HashSet::with_capacity(total);
+        for (name, ds, _) in &candidates {
+            if !names.insert(name.as_str()) {
+                warnings.push(format!("duplicate virtual host {name}; dropped"));
+                keep.push(None);
+                continue;
+            }
+            let mask: Vec<bool> = ds.iter().map(|d| domains.insert(d.as_str())).collect();
+            if mask.iter().any(|k| !k) {
+                warnings.push(format!(
+                    "duplicate domains in virtual host {name}; dropped them"
+                ));
+            }
+            keep.push(Some(mask));
+        }
+    }
+    candidates
+        .into_iter()
+        .zip(keep)
+        .filter_map(|((name, ds, routes), mask)| {
+            let mask = mask?;
+            let ds: Vec<String> = if mask.iter().all(|k| *k) {
+                ds
+            } else {
+                ds.into_iter()
+                    .zip(mask)
+                    .filter_map(|(d, k)| k.then_some(d))
+                    .collect()
+            };
+            (!ds.is_empty()).then_some((name, ds, routes))
+        })
+        .collect()
 }
 
 /// `util.AddConfigInfoMetadata`: `filter_metadata.istio.config` naming the Istio resource a
