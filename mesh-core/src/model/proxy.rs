@@ -309,11 +309,7 @@ impl Proxy {
                 .istio_version
                 .as_deref()
                 .and_then(IstioVersion::parse),
-            locality: metadata
-                .labels
-                .get(super::workload::LOCALITY_LABEL)
-                .map(|l| l.replace('.', "/"))
-                .unwrap_or_default(),
+            locality: super::workload::locality_label(&metadata.labels),
             metadata,
         })
     }

@@ -233,7 +233,7 @@ fn tls_mode_label(labels: &BTreeMap<String, String>) -> Option<TlsMode> {
 }
 
 /// `istio-locality: us-east1.us-east1-b` is `us-east1/us-east1-b` (labels cannot hold `/`).
-fn locality_label(labels: &BTreeMap<String, String>) -> String {
+pub(crate) fn locality_label(labels: &BTreeMap<String, String>) -> String {
     labels
         .get(LOCALITY_LABEL)
         .map(|l| l.replace('.', "/"))

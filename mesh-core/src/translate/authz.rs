@@ -940,6 +940,15 @@ fn build_rules(
     Some((enforced, shadow))
 }
 
+/// The extension provider a CUSTOM policy names (empty when it names none).
+pub(crate) fn custom_provider(p: &AuthorizationPolicy) -> String {
+    p.spec
+        .provider
+        .as_ref()
+        .map(|x| x.name.clone())
+        .unwrap_or_default()
+}
+
 /// The RBAC rules of CUSTOM policies, by provider name: the enforced policies' and the
 /// dry-run ones', each rule named `istio-ext-authz-<provider>-ns[..]-policy[..]-rule[..]`
 /// (the name the ext_authz filter's metadata match looks for) and built as DENY rules are
@@ -960,12 +969,7 @@ pub(crate) fn custom_rules(
         .iter()
         .filter(|p| p.spec.action == AuthorizationAction::Custom)
     {
-        let provider = p
-            .spec
-            .provider
-            .as_ref()
-            .map(|x| x.name.clone())
-            .unwrap_or_default();
+        let provider = custom_provider(p);
         let prefix = if provider.is_empty() {
             "istio-ext-authz-".to_string()
         } else {

@@ -51,7 +51,7 @@ use std::collections::BTreeMap;
 use envoy_types::pb::envoy::config::core::v3::{
     ApiVersion, GrpcService, HeaderValue, HttpUri, grpc_service, http_uri,
 };
-use envoy_types::pb::envoy::config::listener::v3::{Filter, filter};
+use envoy_types::pb::envoy::config::listener::v3::Filter;
 use envoy_types::pb::envoy::config::rbac::v3::Rbac;
 use envoy_types::pb::envoy::extensions::filters::http::ext_authz::v3::{
     AuthorizationRequest, AuthorizationResponse, BufferSettings, ExtAuthz as HttpExtAuthz,
@@ -59,9 +59,7 @@ use envoy_types::pb::envoy::extensions::filters::http::ext_authz::v3::{
 };
 use envoy_types::pb::envoy::extensions::filters::http::rbac::v3::Rbac as HttpRbac;
 use envoy_types::pb::envoy::extensions::filters::network::ext_authz::v3::ExtAuthz as NetworkExtAuthz;
-use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
-    HttpFilter, http_filter,
-};
+use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::HttpFilter;
 use envoy_types::pb::envoy::extensions::filters::network::rbac::v3::Rbac as NetworkRbac;
 use envoy_types::pb::envoy::r#type::matcher::v3::{
     ListStringMatcher, MetadataMatcher, StringMatcher, ValueMatcher, metadata_matcher,
@@ -70,10 +68,10 @@ use envoy_types::pb::envoy::r#type::matcher::v3::{
 use envoy_types::pb::envoy::r#type::v3::{HttpStatus, StatusCode};
 use envoy_types::pb::google::protobuf::Duration as PbDuration;
 
-use super::authz::{HTTP_RBAC, NETWORK_RBAC, TrustDomains, custom_rules};
+use super::authz::{HTTP_RBAC, NETWORK_RBAC, TrustDomains, custom_provider, custom_rules};
+use super::listener::{http_filter_of, network_filter_of};
 use crate::api::AuthorizationPolicy;
 use crate::api::mesh::{ExtAuthzHttpProvider, ExtAuthzRequestBody, ExtensionProvider};
-use crate::dump::to_any;
 
 /// The HTTP external authorization filter's name.
 pub const HTTP_EXT_AUTHZ: &str = "envoy.filters.http.ext_authz";
@@ -532,21 +530,6 @@ fn plan<'a>(
         .collect()
 }
 
-fn http_filter_of<M: prost::Message + prost::Name>(name: &str, m: &M) -> HttpFilter {
-    HttpFilter {
-        name: name.to_string(),
-        config_type: Some(http_filter::ConfigType::TypedConfig(to_any(m))),
-        ..Default::default()
-    }
-}
-
-fn network_filter_of<M: prost::Message + prost::Name>(name: &str, m: &M) -> Filter {
-    Filter {
-        name: name.to_string(),
-        config_type: Some(filter::ConfigType::TypedConfig(to_any(m))),
-    }
-}
-
 /// The HTTP filters of the CUSTOM policies that apply to a workload (they go first on the
 /// chain); none when there are none.
 pub fn build_custom_http(
@@ -633,13 +616,7 @@ pub fn custom_errors(
     let mut names: Vec<String> = policies
         .iter()
         .filter(|p| p.spec.action == crate::api::security::AuthorizationAction::Custom)
-        .map(|p| {
-            p.spec
-                .provider
-                .as_ref()
-                .map(|x| x.name.clone())
-                .unwrap_or_default()
-        })
+        .map(|p| custom_provider(p))
         .collect();
     names.sort();
     names.dedup();

@@ -70,10 +70,10 @@ use envoy_types::pb::envoy::config::route::v3::{
 use envoy_types::pb::envoy::extensions::filters::http::fault::v3::HttpFault;
 use envoy_types::pb::envoy::extensions::filters::http::router::v3::Router;
 use envoy_types::pb::envoy::extensions::filters::network::http_connection_manager::v3::{
-    HttpConnectionManager, HttpFilter, Rds, http_connection_manager, http_filter,
+    HttpConnectionManager, Rds, http_connection_manager,
 };
 
-use super::listener::socket;
+use super::listener::{http_filter_of, socket};
 use super::sidecar::{ProxyResources, SidecarOptions, translate_sidecar};
 use crate::dump::to_any;
 use crate::model::{Proxy, Snapshot};
@@ -177,20 +177,10 @@ fn api_listener(name: &str, domains: &[String], port: u32, route_config: &str) -
         .find(|d| d.parse::<std::net::IpAddr>().is_ok())
         .map_or("0.0.0.0", String::as_str);
     let hcm = HttpConnectionManager {
-        http_filters: GRPC_FILTERS
-            .iter()
-            .map(|f| HttpFilter {
-                name: (*f).to_string(),
-                config_type: Some(http_filter::ConfigType::TypedConfig(
-                    if *f == "envoy.filters.http.fault" {
-                        to_any(&HttpFault::default())
-                    } else {
-                        to_any(&Router::default())
-                    },
-                )),
-                ..Default::default()
-            })
-            .collect(),
+        http_filters: vec![
+            http_filter_of(GRPC_FILTERS[0], &HttpFault::default()),
+            http_filter_of(GRPC_FILTERS[1], &Router::default()),
+        ],
         route_specifier: Some(http_connection_manager::RouteSpecifier::Rds(Rds {
             config_source: Some(ads()),
             route_config_name: route_config.to_string(),

@@ -68,11 +68,23 @@ pub fn ads_config_source() -> ConfigSource {
     }
 }
 
-fn http_filter_of<M: prost::Message + prost::Name>(name: &str, config: &M) -> HttpFilter {
+/// An HTTP filter with a typed configuration.
+pub(crate) fn http_filter_of<M: prost::Message + prost::Name>(
+    name: &str,
+    config: &M,
+) -> HttpFilter {
     HttpFilter {
         name: name.into(),
         config_type: Some(http_filter::ConfigType::TypedConfig(to_any(config))),
         ..Default::default()
+    }
+}
+
+/// A network filter with a typed configuration.
+pub(crate) fn network_filter_of<M: prost::Message + prost::Name>(name: &str, config: &M) -> Filter {
+    Filter {
+        name: name.into(),
+        config_type: Some(filter::ConfigType::TypedConfig(to_any(config))),
     }
 }
 

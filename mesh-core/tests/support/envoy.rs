@@ -244,28 +244,7 @@ pub fn start(bootstrap: &Bootstrap, port: u16) -> RunningEnvoy {
 /// A plain HTTP/1.1 server on 127.0.0.1 answering every request `200 ok`, on a thread, for the
 /// life of the test process.
 pub fn ok_upstream() -> u16 {
-    use std::io::{Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind upstream");
-    let port = listener.local_addr().expect("addr").port();
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            std::thread::spawn(move || {
-                let mut s = stream;
-                let mut buf = [0u8; 8192];
-                let mut seen = Vec::new();
-                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match s.read(&mut buf) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => seen.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let _ = s.write_all(
-                    b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
-                );
-            });
-        }
-    });
-    port
+    http_server(|_| (200, String::new(), "ok".into())).0
 }
 
 /// Sends one HTTP/1.1 request and returns the status code.
