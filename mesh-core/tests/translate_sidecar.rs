@@ -602,6 +602,72 @@ fn cached_routes_encode_identically() {
     );
 }
 
+/// The cached encoding also when de-duplication drops a name or some domains (two
+/// ServiceEntries sharing an address, the same host in two of them) and for a VirtualService
+/// host that names no service (port 80): byte for byte the typed route's encoding.
+#[test]
+fn cached_routes_encode_identically_with_duplicates() {
+    use mesh_core::translate::cache::RouteCache;
+    use mesh_core::translate::sidecar::SidecarTranslator;
+    let snap = snapshot_of(inline(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: app-0, namespace: shop, labels: {app: app}}
+status: {podIP: 10.244.7.7}
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: a, namespace: shop}
+spec:
+  hosts: [a.example.com]
+  addresses: [240.240.0.1]
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  resolution: DNS
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: b, namespace: shop}
+spec:
+  hosts: [b.example.com]
+  addresses: [240.240.0.1]
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  resolution: DNS
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: elsewhere, namespace: shop}
+spec:
+  hosts: [nowhere.example.org, a.example.com]
+  http: [{route: [{destination: {host: a.example.com}}]}]
+"#,
+    ));
+    let proxy = proxy_for(&snap, "app-0");
+    let t = SidecarTranslator::new(&snap, &proxy, &SidecarOptions::default());
+    let typed = t.route("80").expect("route 80");
+    let names: Vec<&str> = typed
+        .virtual_hosts
+        .iter()
+        .map(|v| v.name.as_str())
+        .collect();
+    assert!(names.contains(&"nowhere.example.org:80"), "{names:?}");
+    let b = typed
+        .virtual_hosts
+        .iter()
+        .find(|v| v.name == "b.example.com:80")
+        .expect("b");
+    assert!(
+        !b.domains.iter().any(|d| d.starts_with("240.240.0.1")),
+        "the shared address stays with the first host: {:?}",
+        b.domains
+    );
+    let cache = RouteCache::default();
+    for _ in 0..2 {
+        let cached = t.route_encoded("80", &cache).expect("route");
+        assert_eq!(typed.encode_to_vec(), cached);
+    }
+}
+
 /// Sidecar ingress listeners with a `defaultEndpoint`: the inbound cluster goes to that
 /// address (loopback, the workload's own IP for `0.0.0.0`, or a unix socket) instead of the
 /// original destination; accepted by real Envoy.

@@ -13,13 +13,15 @@
 //! inputs sharing a fingerprint is possible in principle (about 2^-64 per pair) and would serve
 //! the older routes; [`RouteCache::clear`] drops everything.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use envoy_types::pb::envoy::config::cluster::v3::Cluster;
 use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
 use envoy_types::pb::envoy::config::route::v3::RouteConfiguration;
+use prost::Message;
 
 /// FNV-1a, 64 bits: a stable hash of bytes (the same on every machine and release).
 #[derive(Clone, Copy, Debug)]
@@ -81,6 +83,8 @@ impl std::io::Write for Fingerprint {
 #[derive(Debug)]
 pub struct RouteCache {
     entries: Mutex<HashMap<u64, Arc<[u8]>>>,
+    heads: Mutex<FastMap<u64, Arc<VhostHead>>>,
+    plans: Mutex<FastMap<u64, Arc<VhostPlan>>>,
     max_entries: usize,
     hits: AtomicU64,
     misses: AtomicU64,
@@ -97,6 +101,8 @@ impl RouteCache {
     pub fn new(max_entries: usize) -> RouteCache {
         RouteCache {
             entries: Mutex::new(HashMap::new()),
+            heads: Mutex::new(FastMap::default()),
+            plans: Mutex::new(FastMap::default()),
             max_entries,
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
@@ -116,6 +122,51 @@ impl RouteCache {
             entries.clear();
         }
         entries.insert(key, Arc::clone(&value));
+        value
+    }
+
+    /// The name and domains of a virtual host for `key` (a fingerprint of everything they
+    /// are made from), with their encoding, or `build`'s (then cached).
+    pub(crate) fn head(
+        &self,
+        key: u64,
+        build: impl FnOnce() -> (String, Vec<String>),
+    ) -> Arc<VhostHead> {
+        if let Some(v) = lock(&self.heads).get(&key) {
+            return Arc::clone(v);
+        }
+        let (name, domains) = build();
+        let encoded = envoy_types::pb::envoy::config::route::v3::VirtualHost {
+            name: name.clone(),
+            domains: domains.clone(),
+            ..Default::default()
+        }
+        .encode_to_vec();
+        let value = Arc::new(VhostHead {
+            name,
+            domains,
+            encoded,
+        });
+        let mut heads = lock(&self.heads);
+        if heads.len() >= self.max_entries {
+            heads.clear();
+        }
+        heads.insert(key, Arc::clone(&value));
+        value
+    }
+
+    /// The assembly plan (which virtual hosts, in what order, with which domains) for `key`,
+    /// a fingerprint of the virtual hosts' heads in order, or `build`'s (then cached).
+    pub(crate) fn plan(&self, key: u64, build: impl FnOnce() -> VhostPlan) -> Arc<VhostPlan> {
+        if let Some(v) = lock(&self.plans).get(&key) {
+            return Arc::clone(v);
+        }
+        let value = Arc::new(build());
+        let mut plans = lock(&self.plans);
+        if plans.len() >= self.max_entries {
+            plans.clear();
+        }
+        plans.insert(key, Arc::clone(&value));
         value
     }
 
@@ -140,6 +191,8 @@ impl RouteCache {
     /// Drops every piece.
     pub fn clear(&self) {
         self.lock().clear();
+        lock(&self.heads).clear();
+        lock(&self.plans).clear();
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<[u8]>>> {
@@ -149,6 +202,77 @@ impl RouteCache {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
+
+/// A virtual host's name and domains, and their encoding (`VirtualHost` fields 1 and 2,
+/// which come before its routes).
+#[derive(Debug)]
+pub(crate) struct VhostHead {
+    pub(crate) name: String,
+    pub(crate) domains: Vec<String>,
+    pub(crate) encoded: Vec<u8>,
+}
+
+/// Which candidate virtual hosts a route configuration keeps, in output order, each with
+/// the domains to keep when not all.
+pub(crate) type VhostPlan = Vec<(usize, Option<Vec<bool>>)>;
+
+/// A fast hasher for the translation's own short-lived indexes keyed by names and numbers:
+/// each 8-byte word is mixed in by a rotate, an xor and a multiply (the scheme of rustc's
+/// FxHash). Not for maps whose keys an adversary chooses to collide; nothing here keeps such
+/// maps beyond one translation.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct FastHasher(u64);
+
+impl FastHasher {
+    const K: u64 = 0xf135_7aea_2e62_a9c5;
+
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(Self::K);
+    }
+}
+
+impl Hasher for FastHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut words = bytes.chunks_exact(8);
+        for w in &mut words {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(w);
+            self.add(u64::from_le_bytes(b));
+        }
+        let rest = words.remainder();
+        if !rest.is_empty() {
+            let mut b = [0u8; 8];
+            b[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(b) ^ ((rest.len() as u64) << 59));
+        }
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.add(u64::from(i));
+    }
+
+    fn write_u32(&mut self, i: u32) {
+        self.add(u64::from(i));
+    }
+
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        // The multiply leaves the best-mixed bits high; the table indexes by the low ones.
+        self.0.rotate_left(26)
+    }
+}
+
+/// A `HashMap` with [`FastHasher`].
+pub(crate) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
+/// A `HashSet` with [`FastHasher`].
+pub(crate) type FastSet<K> = HashSet<K, BuildHasherDefault<FastHasher>>;
 
 /// `(item, proxy namespace, proxy locality)`: what a shared piece depends on besides the
 /// snapshot and the options.
@@ -231,6 +355,15 @@ pub(crate) fn put_field(out: &mut Vec<u8>, field: u32, bytes: &[u8]) {
     put_varint(out, u64::from(field << 3 | 2));
     put_varint(out, bytes.len() as u64);
     out.extend_from_slice(bytes);
+}
+
+/// Appends the concatenation of `parts` as one length-delimited field `field`.
+pub(crate) fn put_field_parts(out: &mut Vec<u8>, field: u32, parts: &[&[u8]]) {
+    put_varint(out, u64::from(field << 3 | 2));
+    put_varint(out, parts.iter().map(|p| p.len() as u64).sum());
+    for p in parts {
+        out.extend_from_slice(p);
+    }
 }
 
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {

@@ -34,6 +34,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::cache::FastMap;
 use super::delegate::merge_delegates;
 use crate::api::networking::{OutboundTrafficPolicyMode, SidecarSpec, VirtualServiceSpec};
 use crate::api::{Kind, Object, Resource};
@@ -127,6 +128,7 @@ pub struct ProxyScope<'a> {
     sidecar: Option<&'a Resource<SidecarSpec>>,
     imports: Vec<ImportedHost>,
     services: Vec<&'a Service>,
+    by_host: FastMap<&'a str, &'a Service>,
     virtual_services: Vec<&'a ScopedVirtualService>,
     workload: Option<&'a Workload>,
 }
@@ -177,7 +179,8 @@ impl<'a> ProxyScope<'a> {
             _ => vec![ImportedHost::parse("*/*")],
         };
         // One service per hostname: the one in the proxy's namespace, else the first.
-        let mut by_host: BTreeMap<&str, &Service> = BTreeMap::new();
+        let mut by_host: FastMap<&str, &Service> = FastMap::default();
+        by_host.reserve(snapshot.services().len());
         for s in snapshot.services_visible_from(ns).filter(|s| {
             imports
                 .iter()
@@ -188,7 +191,8 @@ impl<'a> ProxyScope<'a> {
                 *entry = s;
             }
         }
-        let services: Vec<&Service> = by_host.into_values().collect();
+        let mut services: Vec<&Service> = by_host.values().copied().collect();
+        services.sort_unstable_by(|a, b| a.hostname.cmp(&b.hostname));
         let virtual_services = select_virtual_services(snapshot, ns, &imports);
         let workload = find_workload(snapshot.workloads(), proxy);
         ProxyScope {
@@ -197,6 +201,7 @@ impl<'a> ProxyScope<'a> {
             sidecar,
             imports,
             services,
+            by_host,
             virtual_services,
             workload,
         }
@@ -230,10 +235,7 @@ impl<'a> ProxyScope<'a> {
 
     /// The service for a hostname, if the proxy sees it.
     pub fn service(&self, hostname: &str) -> Option<&'a Service> {
-        self.services
-            .binary_search_by(|s| s.hostname.as_str().cmp(hostname))
-            .ok()
-            .map(|i| self.services[i])
+        self.by_host.get(hostname).copied()
     }
 
     /// The VirtualServices bound to the mesh that the proxy imports, oldest first.

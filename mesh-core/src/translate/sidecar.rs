@@ -62,7 +62,10 @@ use envoy_types::pb::google::protobuf::{BoolValue, Duration as PbDuration, Struc
 use prost::Message;
 
 use super::authz::{TrustDomains, build_http, build_tcp};
-use super::cache::{Fingerprint, RouteCache, TranslationCache, put_field};
+use super::cache::{
+    FastMap, FastSet, Fingerprint, RouteCache, TranslationCache, VhostHead, put_field,
+    put_field_parts,
+};
 use super::cluster::{
     ClusterDefaults, apply_traffic_policy, base_cluster, blackhole_cluster,
     effective_traffic_policy, outbound_cluster_name, passthrough_cluster,
@@ -745,15 +748,29 @@ impl<'a> SidecarTranslator<'a> {
         services: &[&Service],
         warnings: &mut Vec<String>,
     ) -> Vec<VirtualHost> {
+        let mut head = |h: HeadSource<'_>| match h {
+            HeadSource::Service(s) => (virtual_host_name(&s.hostname, port), self.domains(s)),
+            HeadSource::Host(host) => (virtual_host_name(host, port), vec![host.to_string()]),
+        };
         let mut build = |src: &RouteSource<'_>| {
             let routes = self.source_routes(src, port);
             (!routes.is_empty()).then_some(routes)
         };
-        self.plan_virtual_hosts(port, services, warnings, &mut build)
-            .into_iter()
-            .map(|(name, domains, routes)| VirtualHost {
+        let candidates = self.plan_virtual_hosts(port, services, &mut head, &mut build);
+        let plan = dedup_plan(&candidates, warnings);
+        let mut candidates: Vec<Option<_>> = candidates.into_iter().map(Some).collect();
+        plan.into_iter()
+            .filter_map(|(i, keep)| Some((candidates[i].take()?, keep)))
+            .map(|(((name, domains), routes), keep)| VirtualHost {
                 name,
-                domains,
+                domains: match keep {
+                    None => domains,
+                    Some(keep) => domains
+                        .into_iter()
+                        .zip(keep)
+                        .filter_map(|(d, k)| k.then_some(d))
+                        .collect(),
+                },
                 routes,
                 ..Default::default()
             })
@@ -761,26 +778,21 @@ impl<'a> SidecarTranslator<'a> {
     }
 
     /// istiod's virtual host assembly for one port: VirtualServices claim their hosts (oldest
-    /// first), the rest get default routes; `build` makes the routes of a source (`None` when
-    /// it has none for this proxy, and the host is left out); names and domains are
-    /// de-duplicated in order. Returns (name, domains, routes) per virtual host.
-    fn plan_virtual_hosts<R: Clone>(
+    /// first), the rest get default routes; `head` names a virtual host and gives its domains,
+    /// `build` makes the routes of a source (`None` when it has none for this proxy, and the
+    /// host is left out). Returns the candidates in order, before [`dedup_plan`].
+    fn plan_virtual_hosts<H, R: Clone>(
         &self,
         port: u32,
         services: &[&Service],
-        warnings: &mut Vec<String>,
+        head: &mut dyn FnMut(HeadSource<'_>) -> H,
         build: &mut dyn FnMut(&RouteSource<'_>) -> Option<R>,
-    ) -> Vec<(String, Vec<String>, R)> {
-        let mut claimed: BTreeSet<&str> = BTreeSet::new();
+    ) -> Vec<(H, R)> {
+        let mut claimed: FastSet<&str> = FastSet::default();
+        claimed.reserve(services.len());
         // Candidates in order; names and domains are de-duplicated afterwards.
-        let mut out = Vec::new();
-        let push = |name: String,
-                    domains: Vec<String>,
-                    routes: R,
-                    out: &mut Vec<(String, Vec<String>, R)>| {
-            out.push((name, domains, routes));
-        };
-        let by_host: BTreeMap<&str, &Service> =
+        let mut out = Vec::with_capacity(services.len());
+        let by_host: FastMap<&str, &Service> =
             services.iter().map(|s| (s.hostname.as_str(), *s)).collect();
         for vs in self.scope.virtual_services() {
             let mut matched: Vec<&Service> = Vec::new();
@@ -797,8 +809,10 @@ impl<'a> SidecarTranslator<'a> {
                 }
             }
             matched.retain(|s| !claimed.contains(s.hostname.as_str()));
-            matched.sort_by(|a, b| a.hostname.cmp(&b.hostname));
-            matched.dedup_by(|a, b| a.hostname == b.hostname);
+            if matched.len() > 1 {
+                matched.sort_by(|a, b| a.hostname.cmp(&b.hostname));
+                matched.dedup_by(|a, b| a.hostname == b.hostname);
+            }
             if matched.is_empty() && port != 80 {
                 continue;
             }
@@ -814,20 +828,10 @@ impl<'a> SidecarTranslator<'a> {
                 .iter()
                 .filter(|h| !h.starts_with('*') && !by_host.contains_key(h.as_str()))
             {
-                push(
-                    virtual_host_name(host, port),
-                    vec![host.clone()],
-                    routes.clone(),
-                    &mut out,
-                );
+                out.push((head(HeadSource::Host(host)), routes.clone()));
             }
             for s in matched {
-                push(
-                    virtual_host_name(&s.hostname, port),
-                    self.domains(s),
-                    routes.clone(),
-                    &mut out,
-                );
+                out.push((head(HeadSource::Service(s)), routes.clone()));
             }
         }
         for s in services
@@ -835,15 +839,10 @@ impl<'a> SidecarTranslator<'a> {
             .filter(|s| !claimed.contains(s.hostname.as_str()))
         {
             if let Some(routes) = build(&RouteSource::Default(s)) {
-                push(
-                    virtual_host_name(&s.hostname, port),
-                    self.domains(s),
-                    routes,
-                    &mut out,
-                );
+                out.push((head(HeadSource::Service(s)), routes));
             }
         }
-        dedup_virtual_hosts(out, warnings)
+        out
     }
 
     /// The routes of one source on `port`.
@@ -874,17 +873,26 @@ impl<'a> SidecarTranslator<'a> {
         }
     }
 
-    /// A fingerprint of everything [`Self::source_routes`] reads.
-    fn source_fingerprint(&self, src: &RouteSource<'_>, port: u32) -> u64 {
+    /// A fingerprint of what [`Self::source_routes`] reads of the proxy: its namespace and
+    /// labels (VirtualService matches on `sourceNamespace` and `sourceLabels`).
+    fn proxy_route_fingerprint(&self) -> u64 {
+        let proxy = self.scope.proxy();
+        let mut f = Fingerprint::default();
+        f.str(&proxy.config_namespace);
+        for (k, v) in &proxy.labels {
+            f.str(k).str(v);
+        }
+        f.value()
+    }
+
+    /// A fingerprint of everything [`Self::source_routes`] reads; `proxy` is
+    /// [`Self::proxy_route_fingerprint`].
+    fn source_fingerprint(&self, src: &RouteSource<'_>, port: u32, proxy: u64) -> u64 {
         let mut f = Fingerprint::default();
         f.u64(u64::from(port));
         match src {
             RouteSource::VirtualService(vs) => {
-                let proxy = self.scope.proxy();
-                f.str("vs").u64(vs.fingerprint).str(&proxy.config_namespace);
-                for (k, v) in &proxy.labels {
-                    f.str(k).str(v);
-                }
+                f.str("vs").u64(vs.fingerprint).u64(proxy);
                 // Destination ports decide cluster names (`GetDestinationCluster`).
                 let hosts = vs.spec.http.iter().flat_map(|r| {
                     r.route
@@ -893,7 +901,13 @@ impl<'a> SidecarTranslator<'a> {
                         .chain(r.mirror.iter())
                         .chain(r.mirrors.iter().filter_map(|m| m.destination.as_ref()))
                 });
+                let mut last: Option<&str> = None;
                 for d in hosts {
+                    // Routes often split one host into subsets: each host once in a row.
+                    if last == Some(d.host.as_str()) {
+                        continue;
+                    }
+                    last = Some(&d.host);
                     f.str(&d.host);
                     if let Some(s) = self.scope.service(&d.host) {
                         for p in &s.ports {
@@ -917,8 +931,9 @@ impl<'a> SidecarTranslator<'a> {
     /// [`Self::route`]'s result.
     pub fn route_encoded(&self, name: &str, cache: &RouteCache) -> Option<Vec<u8>> {
         let (port, services) = self.route_services(name)?;
+        let proxy_fingerprint = self.proxy_route_fingerprint();
         let mut build = |src: &RouteSource<'_>| {
-            let key = self.source_fingerprint(src, port);
+            let key = self.source_fingerprint(src, port, proxy_fingerprint);
             let bytes = cache.get_or_insert(key, || {
                 let mut out = Vec::new();
                 for r in self.source_routes(src, port) {
@@ -928,36 +943,78 @@ impl<'a> SidecarTranslator<'a> {
             });
             (!bytes.is_empty()).then_some(bytes)
         };
-        let mut vhosts = self.plan_virtual_hosts(port, &services, &mut Vec::new(), &mut build);
-        vhosts.sort_by(|a, b| a.0.cmp(&b.0));
+        let proxy_domain = self.scope.proxy().dns_domain.as_str();
+        // The heads in order decide de-duplication and order: their keys key the plan.
+        let mut head_keys = Fingerprint::default();
+        let mut head = |h: HeadSource<'_>| {
+            let mut f = Fingerprint::default();
+            f.u64(u64::from(port)).str(proxy_domain);
+            match h {
+                HeadSource::Service(s) => {
+                    f.str("service").str(&s.hostname).str(&s.address);
+                    for a in &s.extra_addresses {
+                        f.str(a);
+                    }
+                    f.u64(u64::from(headless_kubernetes(s)));
+                }
+                HeadSource::Host(host) => {
+                    f.str("host").str(host);
+                }
+            }
+            let key = f.value();
+            head_keys.u64(key);
+            cache.head(key, || match h {
+                HeadSource::Service(s) => (virtual_host_name(&s.hostname, port), self.domains(s)),
+                HeadSource::Host(host) => (virtual_host_name(host, port), vec![host.to_string()]),
+            })
+        };
+        let candidates = self.plan_virtual_hosts(port, &services, &mut head, &mut build);
+        let plan = cache.plan(head_keys.value(), || {
+            let mut plan = dedup_plan(&candidates, &mut Vec::new());
+            plan.sort_by(|a, b| candidates[a.0].0.name.cmp(&candidates[b.0].0.name));
+            plan
+        });
         // RouteConfiguration: name (1), virtual hosts (2), then the remaining fields.
         let tail = outbound_route_configuration("", Vec::new(), &self.catch_all());
-        let mut out = Vec::new();
+        let size: usize = candidates
+            .iter()
+            .map(|(h, r)| h.encoded.len() + r.len() + 8)
+            .sum();
+        let mut out = Vec::with_capacity(size + name.len() + 256);
         if !name.is_empty() {
             put_field(&mut out, 1, name.as_bytes());
         }
-        for (vname, domains, routes) in vhosts {
-            let mut vh = VirtualHost {
-                name: vname,
-                domains,
-                ..Default::default()
+        for (i, keep) in plan.iter() {
+            let (h, routes) = candidates.get(*i)?;
+            match keep {
+                None => put_field_parts(&mut out, 2, &[&h.encoded, routes]),
+                Some(keep) => {
+                    let mut vh = VirtualHost {
+                        name: h.name.clone(),
+                        domains: h
+                            .domains
+                            .iter()
+                            .zip(keep.iter())
+                            .filter_map(|(d, k)| k.then(|| d.clone()))
+                            .collect(),
+                        ..Default::default()
+                    }
+                    .encode_to_vec();
+                    vh.extend_from_slice(routes);
+                    put_field(&mut out, 2, &vh);
+                }
             }
-            .encode_to_vec();
-            vh.extend_from_slice(&routes);
-            put_field(&mut out, 2, &vh);
         }
-        let mut tail_bytes = tail.encode_to_vec();
         // The tail's own catch-all virtual host comes first in its encoding (field 2),
         // followed by the fixed fields: both belong after ours.
-        out.append(&mut tail_bytes);
+        tail.encode(&mut out).ok()?;
         Some(out)
     }
 
     fn domains(&self, s: &Service) -> Vec<String> {
         let proxy = self.scope.proxy();
         let mut opts = DomainOptions::sidecar(proxy.dns_domain.clone());
-        opts.headless_kubernetes =
-            s.registry == Registry::Kubernetes && s.resolution == Resolution::Passthrough;
+        opts.headless_kubernetes = headless_kubernetes(s);
         let mut addresses = vec![s.address.clone()];
         addresses.extend(s.extra_addresses.iter().cloned());
         virtual_host_domains(&s.hostname, &addresses, &opts)
@@ -1410,48 +1467,85 @@ impl<'a> SidecarTranslator<'a> {
 /// host has, then hosts left without domains (istiod's virtual host de-duplication), with a
 /// warning for each. Compares borrowed names (no copies): most of a large route
 /// configuration's assembly time otherwise.
-fn dedup_virtual_hosts<R>(
-    candidates: Vec<(String, Vec<String>, R)>,
+/// istiod's de-duplication of virtual hosts: the first of each name is kept, and a domain
+/// already claimed by an earlier virtual host is dropped from a later one (which is left out
+/// when none remain). Returns the kept candidates' indexes in order, each with the domains
+/// to keep when not all.
+fn dedup_plan<H: VhostNaming, R>(
+    candidates: &[(H, R)],
     warnings: &mut Vec<String>,
-) -> Vec<(String, Vec<String>, R)> {
-    let total: usize = candidates.iter().map(|c| c.1.len()).sum();
-    let mut keep: Vec<Option<Vec<bool>>> = Vec::with_capacity(candidates.len());
-    {
-        let mut names: std::collections::HashSet<&str> =
-            std::collections::HashSet::with_capacity(candidates.len());
-        let mut domains: std::collections::HashSet<&str> =
-            std::collections::HashSet::with_capacity(total);
-        for (name, ds, _) in &candidates {
-            if !names.insert(name.as_str()) {
-                warnings.push(format!("duplicate virtual host {name}; dropped"));
-                keep.push(None);
-                continue;
+) -> Vec<(usize, Option<Vec<bool>>)> {
+    let total: usize = candidates.iter().map(|c| c.0.domains().len()).sum();
+    let mut names: FastSet<&str> = FastSet::default();
+    names.reserve(candidates.len());
+    let mut domains: FastSet<&str> = FastSet::default();
+    domains.reserve(total);
+    let mut plan = Vec::with_capacity(candidates.len());
+    for (i, (head, _)) in candidates.iter().enumerate() {
+        let name = head.name();
+        if !names.insert(name) {
+            warnings.push(format!("duplicate virtual host {name}; dropped"));
+            continue;
+        }
+        let ds = head.domains();
+        let mut mask: Option<Vec<bool>> = None;
+        for (j, d) in ds.iter().enumerate() {
+            if !domains.insert(d.as_str()) {
+                mask.get_or_insert_with(|| vec![true; ds.len()])[j] = false;
             }
-            let mask: Vec<bool> = ds.iter().map(|d| domains.insert(d.as_str())).collect();
-            if mask.iter().any(|k| !k) {
-                warnings.push(format!(
-                    "duplicate domains in virtual host {name}; dropped them"
-                ));
-            }
-            keep.push(Some(mask));
+        }
+        if mask.is_some() {
+            warnings.push(format!(
+                "duplicate domains in virtual host {name}; dropped them"
+            ));
+        }
+        let any = match &mask {
+            None => !ds.is_empty(),
+            Some(m) => m.iter().any(|k| *k),
+        };
+        if any {
+            plan.push((i, mask));
         }
     }
-    candidates
-        .into_iter()
-        .zip(keep)
-        .filter_map(|((name, ds, routes), mask)| {
-            let mask = mask?;
-            let ds: Vec<String> = if mask.iter().all(|k| *k) {
-                ds
-            } else {
-                ds.into_iter()
-                    .zip(mask)
-                    .filter_map(|(d, k)| k.then_some(d))
-                    .collect()
-            };
-            (!ds.is_empty()).then_some((name, ds, routes))
-        })
-        .collect()
+    plan
+}
+
+/// A virtual host's name and domains as planning reads them.
+trait VhostNaming {
+    fn name(&self) -> &str;
+    fn domains(&self) -> &[String];
+}
+
+impl VhostNaming for (String, Vec<String>) {
+    fn name(&self) -> &str {
+        &self.0
+    }
+    fn domains(&self) -> &[String] {
+        &self.1
+    }
+}
+
+impl VhostNaming for Arc<VhostHead> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn domains(&self) -> &[String] {
+        &self.domains
+    }
+}
+
+/// What a virtual host is named after.
+#[derive(Clone, Copy)]
+enum HeadSource<'s> {
+    /// A service: its `host:port`, with the domains this proxy reaches it by.
+    Service(&'s Service),
+    /// A VirtualService host that names no service: itself.
+    Host(&'s str),
+}
+
+/// A Kubernetes headless service, whose domains include every pod's name (`*.host`).
+fn headless_kubernetes(s: &Service) -> bool {
+    s.registry == Registry::Kubernetes && s.resolution == Resolution::Passthrough
 }
 
 /// `util.AddConfigInfoMetadata`: `filter_metadata.istio.config` naming the Istio resource a
