@@ -381,6 +381,19 @@ impl Snapshot {
             .map(|i| &self.inner.services[*i])
     }
 
+    /// Every service grouped by hostname, in hostname order; within a hostname in the order
+    /// of [`Self::services`].
+    pub fn services_by_host(
+        &self,
+    ) -> impl Iterator<Item = (&str, impl Iterator<Item = &Service> + '_)> + '_ {
+        self.inner.by_host.iter().map(|(host, indexes)| {
+            (
+                host.as_str(),
+                indexes.iter().map(|i| &self.inner.services[*i]),
+            )
+        })
+    }
+
     /// The services a proxy in `namespace` may see (`exportTo`).
     pub fn services_visible_from<'a>(
         &'a self,

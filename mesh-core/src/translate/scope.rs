@@ -178,21 +178,25 @@ impl<'a> ProxyScope<'a> {
                 .collect(),
             _ => vec![ImportedHost::parse("*/*")],
         };
-        // One service per hostname: the one in the proxy's namespace, else the first.
-        let mut by_host: FastMap<&str, &Service> = FastMap::default();
-        by_host.reserve(snapshot.services().len());
-        for s in snapshot.services_visible_from(ns).filter(|s| {
-            imports
-                .iter()
-                .any(|i| i.imports(&s.namespace, &s.hostname, ns))
-        }) {
-            let entry = by_host.entry(&s.hostname).or_insert(s);
-            if entry.namespace != ns && s.namespace == ns {
-                *entry = s;
+        // One service per hostname: the one in the proxy's namespace, else the first. The
+        // snapshot groups services by hostname in order, so the result comes sorted.
+        let mut services: Vec<&Service> = Vec::new();
+        for (host, candidates) in snapshot.services_by_host() {
+            let mut pick: Option<&Service> = None;
+            for s in candidates.filter(|s| {
+                s.visible_from(ns) && imports.iter().any(|i| i.imports(&s.namespace, host, ns))
+            }) {
+                match pick {
+                    None => pick = Some(s),
+                    Some(p) if p.namespace != ns && s.namespace == ns => pick = Some(s),
+                    Some(_) => {}
+                }
             }
+            services.extend(pick);
         }
-        let mut services: Vec<&Service> = by_host.values().copied().collect();
-        services.sort_unstable_by(|a, b| a.hostname.cmp(&b.hostname));
+        let mut by_host: FastMap<&str, &Service> = FastMap::default();
+        by_host.reserve(services.len());
+        by_host.extend(services.iter().map(|s| (s.hostname.as_str(), *s)));
         let virtual_services = select_virtual_services(snapshot, ns, &imports);
         let workload = find_workload(snapshot.workloads(), proxy);
         ProxyScope {

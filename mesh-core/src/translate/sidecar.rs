@@ -63,8 +63,7 @@ use prost::Message;
 
 use super::authz::{TrustDomains, build_http, build_tcp};
 use super::cache::{
-    FastMap, FastSet, Fingerprint, RouteCache, TranslationCache, VhostHead, put_field,
-    put_field_parts,
+    FastSet, Fingerprint, RouteCache, TranslationCache, VhostHead, put_field, put_field_parts,
 };
 use super::cluster::{
     ClusterDefaults, apply_traffic_policy, base_cluster, blackhole_cluster,
@@ -788,12 +787,14 @@ impl<'a> SidecarTranslator<'a> {
         head: &mut dyn FnMut(HeadSource<'_>) -> H,
         build: &mut dyn FnMut(&RouteSource<'_>) -> Option<R>,
     ) -> Vec<(H, R)> {
-        let mut claimed: FastSet<&str> = FastSet::default();
+        // Services by address: they come from the scope, one per hostname.
+        let key = |s: &Service| s as *const Service as usize;
+        let members: FastSet<usize> = services.iter().map(|s| key(s)).collect();
+        let by_host = |h: &str| self.scope.service(h).filter(|s| members.contains(&key(s)));
+        let mut claimed: FastSet<usize> = FastSet::default();
         claimed.reserve(services.len());
         // Candidates in order; names and domains are de-duplicated afterwards.
         let mut out = Vec::with_capacity(services.len());
-        let by_host: FastMap<&str, &Service> =
-            services.iter().map(|s| (s.hostname.as_str(), *s)).collect();
         for vs in self.scope.virtual_services() {
             let mut matched: Vec<&Service> = Vec::new();
             for h in &vs.spec.hosts {
@@ -804,11 +805,11 @@ impl<'a> SidecarTranslator<'a> {
                             .copied()
                             .filter(|s| host_matches(h, &s.hostname)),
                     );
-                } else if let Some(s) = by_host.get(h.as_str()) {
+                } else if let Some(s) = by_host(h) {
                     matched.push(s);
                 }
             }
-            matched.retain(|s| !claimed.contains(s.hostname.as_str()));
+            matched.retain(|s| !claimed.contains(&key(s)));
             if matched.len() > 1 {
                 matched.sort_by(|a, b| a.hostname.cmp(&b.hostname));
                 matched.dedup_by(|a, b| a.hostname == b.hostname);
@@ -817,7 +818,7 @@ impl<'a> SidecarTranslator<'a> {
                 continue;
             }
             for s in &matched {
-                claimed.insert(&s.hostname);
+                claimed.insert(key(s));
             }
             let Some(routes) = build(&RouteSource::VirtualService(vs)) else {
                 continue;
@@ -826,7 +827,7 @@ impl<'a> SidecarTranslator<'a> {
                 .spec
                 .hosts
                 .iter()
-                .filter(|h| !h.starts_with('*') && !by_host.contains_key(h.as_str()))
+                .filter(|h| !h.starts_with('*') && by_host(h).is_none())
             {
                 out.push((head(HeadSource::Host(host)), routes.clone()));
             }
@@ -834,10 +835,7 @@ impl<'a> SidecarTranslator<'a> {
                 out.push((head(HeadSource::Service(s)), routes.clone()));
             }
         }
-        for s in services
-            .iter()
-            .filter(|s| !claimed.contains(s.hostname.as_str()))
-        {
+        for s in services.iter().filter(|s| !claimed.contains(&key(s))) {
             if let Some(routes) = build(&RouteSource::Default(s)) {
                 out.push((head(HeadSource::Service(s)), routes));
             }
