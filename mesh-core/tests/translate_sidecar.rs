@@ -415,6 +415,73 @@ spec:
     assert_envoy_accepts(&out, &proxy, "the scoped sidecar");
 }
 
+/// `outboundTrafficPolicy.egressProxy` (ALLOW_ANY): traffic to unknown destinations goes to
+/// the egress proxy's cluster instead of `PassthroughCluster`, from the virtual outbound
+/// listener's catch-all chain and from the `allow_any` virtual host; accepted by Envoy.
+#[test]
+fn sidecar_egress_proxy_takes_unknown_traffic() {
+    let mut objects = inline(MESH);
+    objects.extend(inline(
+        r#"
+apiVersion: v1
+kind: Service
+metadata: {name: istio-egressgateway, namespace: istio-system}
+spec: {ports: [{name: http2, port: 80}], selector: {istio: egressgateway}}
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: default, namespace: shop}
+spec:
+  egress: [{hosts: ["./*", "istio-system/*"]}]
+  outboundTrafficPolicy:
+    mode: ALLOW_ANY
+    egressProxy: {host: istio-egressgateway.istio-system.svc.cluster.local, port: {number: 80}}
+"#,
+    ));
+    let snap = snapshot_of(objects);
+    let proxy = proxy_for(&snap, "web-0");
+    let out = translate_sidecar(&snap, &proxy, &SidecarOptions::default());
+    let egress = "outbound|80||istio-egressgateway.istio-system.svc.cluster.local";
+    assert!(
+        out.clusters.iter().any(|c| c.name == egress),
+        "the egress proxy's cluster is there"
+    );
+    let vo = out
+        .listeners
+        .iter()
+        .find(|l| l.name == "virtualOutbound")
+        .expect("vo");
+    let vo = dump::message_to_json(vo).expect("dumps");
+    assert_eq!(
+        vo["filter_chains"][1]["filters"][0]["typed_config"]["cluster"],
+        egress
+    );
+    for rc in &out.routes {
+        let rc = dump::message_to_json(rc).expect("dumps");
+        let last = rc["virtual_hosts"]
+            .as_array()
+            .and_then(|v| v.last())
+            .expect("catch-all");
+        assert_eq!(last["name"], "allow_any");
+        assert_eq!(last["routes"][0]["route"]["cluster"], egress);
+    }
+    assert_envoy_accepts(&out, &proxy, "the sidecar with an egress proxy");
+
+    // Without the egress proxy: the passthrough cluster, as before.
+    let plain = snapshot_of(inline(MESH));
+    let out = translate_sidecar(
+        &plain,
+        &proxy_for(&plain, "web-0"),
+        &SidecarOptions::default(),
+    );
+    let rc = dump::message_to_json(&out.routes[0]).expect("dumps");
+    let last = rc["virtual_hosts"]
+        .as_array()
+        .and_then(|v| v.last())
+        .expect("catch-all");
+    assert_eq!(last["routes"][0]["route"]["cluster"], "PassthroughCluster");
+}
+
 #[test]
 fn inbound_policies_reach_the_chains() {
     let signer = support::jwt::Signer::new();

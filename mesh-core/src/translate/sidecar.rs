@@ -306,11 +306,24 @@ impl<'a> SidecarTranslator<'a> {
         &self.scope
     }
 
+    /// Where traffic to unknown destinations goes: nowhere (`REGISTRY_ONLY`), the Sidecar's
+    /// `egressProxy` (istiod's `GetDestinationCluster` without a service: its port, subset and
+    /// host as written), else the passthrough cluster.
     fn catch_all(&self) -> CatchAll {
         if self.scope.registry_only(self.options.registry_only) {
-            CatchAll::RegistryOnly
-        } else {
-            CatchAll::default()
+            return CatchAll::RegistryOnly;
+        }
+        let egress_proxy = self
+            .scope
+            .sidecar()
+            .and_then(|s| s.spec.outbound_traffic_policy.as_ref())
+            .and_then(|p| p.egress_proxy.as_ref());
+        match egress_proxy {
+            Some(d) => {
+                let port = d.port.as_ref().map_or(0, |p| p.number);
+                CatchAll::AllowAny(outbound_cluster_name(port, &d.subset, &d.host))
+            }
+            None => CatchAll::default(),
         }
     }
 
