@@ -829,11 +829,35 @@ spec:
     let snap = snapshot_of(objects);
     let options = SidecarOptions::default();
     let cache = TranslationCache::new();
+    // The encoded variant: its own per-snapshot cache, a route cache kept across snapshots.
+    let encoded_cache = TranslationCache::new();
+    let route_cache = mesh_core::translate::cache::RouteCache::default();
     let mut compared = 0;
     for w in snap.workloads() {
         let proxy = Proxy::for_workload(w, ProxyType::Sidecar, "cluster.local");
         let t = SidecarTranslator::new(&snap, &proxy, &options);
         let plain = t.translate();
+        let encoded = mesh_core::translate::translate_proxy_shared_encoded(
+            &snap,
+            &proxy,
+            &options,
+            &encoded_cache,
+            &route_cache,
+        );
+        assert!(encoded.routes.is_empty());
+        let encoded_routes: Vec<(String, Vec<u8>)> = encoded
+            .encoded_routes
+            .iter()
+            .map(|(n, r)| (n.clone(), r.to_vec()))
+            .collect();
+        let plain_routes: Vec<(String, Vec<u8>)> = plain
+            .routes
+            .iter()
+            .map(|r| (r.name.clone(), r.encode_to_vec()))
+            .collect();
+        assert_eq!(encoded_routes, plain_routes, "{}", w.name);
+        assert_eq!(encoded.warnings, plain.warnings, "{}", w.name);
+        assert_eq!(encoded.listeners, plain.listeners, "{}", w.name);
         let shared = t.translate_shared(&cache);
         assert_eq!(shared.listeners, plain.listeners, "{}", w.name);
         let routes: Vec<_> = shared.routes.iter().map(|r| (**r).clone()).collect();

@@ -235,8 +235,12 @@ pub(crate) struct VhostHead {
 }
 
 /// Which candidate virtual hosts a route configuration keeps, in output order, each with
-/// the domains to keep when not all.
-pub(crate) type VhostPlan = Vec<(usize, Option<Vec<bool>>)>;
+/// the domains to keep when not all; and the warnings de-duplication gave.
+#[derive(Debug, Default)]
+pub(crate) struct VhostPlan {
+    pub(crate) order: Vec<(usize, Option<Vec<bool>>)>,
+    pub(crate) warnings: Vec<String>,
+}
 
 /// A fast hasher for the translation's own short-lived indexes keyed by names and numbers:
 /// each 8-byte word is mixed in by a rotate, an xor and a multiply (the scheme of rustc's
@@ -309,7 +313,11 @@ pub struct TranslationCache {
     clusters: Mutex<HashMap<SharedKey, Arc<[Arc<Cluster>]>>>,
     endpoints: Mutex<HashMap<SharedKey, Option<Arc<ClusterLoadAssignment>>>>,
     routes: Mutex<HashMap<String, SharedRoute>>,
+    encoded_routes: Mutex<HashMap<String, SharedEncodedRoute>>,
 }
+
+/// An encoded route configuration (or none) and the warnings building it gave.
+type SharedEncodedRoute = (Option<Arc<[u8]>>, Vec<String>);
 
 /// A route configuration (or none) and the warnings building it gave.
 type SharedRoute = (Option<Arc<RouteConfiguration>>, Vec<String>);
@@ -359,6 +367,24 @@ impl TranslationCache {
         let (route, warnings) = build();
         let built = (route.map(Arc::new), warnings);
         lock(&self.routes).entry(key).or_insert(built).clone()
+    }
+
+    /// An encoded route configuration for `key` (as for [`Self::route`]), built by `build`
+    /// the first time.
+    pub(crate) fn encoded_route(
+        &self,
+        key: String,
+        build: impl FnOnce() -> (Option<Vec<u8>>, Vec<String>),
+    ) -> SharedEncodedRoute {
+        if let Some(v) = lock(&self.encoded_routes).get(&key) {
+            return v.clone();
+        }
+        let (route, warnings) = build();
+        let built = (route.map(Arc::from), warnings);
+        lock(&self.encoded_routes)
+            .entry(key)
+            .or_insert(built)
+            .clone()
     }
 
     /// How many services' clusters and assignments are held.

@@ -58,3 +58,21 @@ pub fn translate_proxy_shared(
         _ => sidecar::SidecarTranslator::new(snapshot, proxy, options).translate_shared(cache),
     }
 }
+
+/// [`translate_proxy_shared`] with a sidecar's route configurations encoded from `routes`, a
+/// [`cache::RouteCache`] kept across snapshots ([`sidecar::SharedResources::encoded_routes`],
+/// `routes` left empty); gateways and proxyless gRPC clients get typed routes as before.
+pub fn translate_proxy_shared_encoded(
+    snapshot: &crate::model::Snapshot,
+    proxy: &crate::model::Proxy,
+    options: &sidecar::SidecarOptions,
+    cache: &cache::TranslationCache,
+    routes: &cache::RouteCache,
+) -> sidecar::SharedResources {
+    match proxy.proxy_type {
+        crate::model::ProxyType::Router => translate_proxy_shared(snapshot, proxy, options, cache),
+        _ if proxy.is_proxyless_grpc() => translate_proxy_shared(snapshot, proxy, options, cache),
+        _ => sidecar::SidecarTranslator::new(snapshot, proxy, options)
+            .translate_shared_encoded(cache, routes),
+    }
+}

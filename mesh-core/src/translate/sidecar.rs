@@ -63,7 +63,8 @@ use prost::Message;
 
 use super::authz::{TrustDomains, build_http, build_tcp};
 use super::cache::{
-    FastSet, Fingerprint, RouteCache, TranslationCache, VhostHead, put_field, put_field_parts,
+    FastSet, Fingerprint, RouteCache, TranslationCache, VhostHead, VhostPlan, put_field,
+    put_field_parts,
 };
 use super::cluster::{
     ClusterDefaults, apply_traffic_policy, base_cluster, blackhole_cluster,
@@ -160,6 +161,9 @@ pub struct SharedResources {
     pub listeners: Vec<Listener>,
     /// RDS.
     pub routes: Vec<Arc<RouteConfiguration>>,
+    /// RDS encoded (name, `RouteConfiguration` bytes), in name order, instead of `routes`
+    /// when translated with a [`RouteCache`] ([`super::translate_proxy_shared_encoded`]).
+    pub encoded_routes: Vec<(String, Arc<[u8]>)>,
     /// CDS.
     pub clusters: Vec<Arc<Cluster>>,
     /// EDS.
@@ -173,6 +177,7 @@ impl From<ProxyResources> for SharedResources {
         SharedResources {
             listeners: r.listeners,
             routes: r.routes.into_iter().map(Arc::new).collect(),
+            encoded_routes: Vec::new(),
             clusters: r.clusters.into_iter().map(Arc::new).collect(),
             endpoints: r.endpoints.into_iter().map(Arc::new).collect(),
             warnings: r.warnings,
@@ -941,6 +946,17 @@ impl<'a> SidecarTranslator<'a> {
     /// host routes where their inputs are unchanged. Byte for byte the encoding of
     /// [`Self::route`]'s result.
     pub fn route_encoded(&self, name: &str, cache: &RouteCache) -> Option<Vec<u8>> {
+        self.route_encoded_with_warnings(name, cache, &mut Vec::new())
+    }
+
+    /// [`Self::route_encoded`], adding what could not be translated as written to `warnings`
+    /// (as [`Self::translate`] reports it).
+    pub fn route_encoded_with_warnings(
+        &self,
+        name: &str,
+        cache: &RouteCache,
+        warnings: &mut Vec<String>,
+    ) -> Option<Vec<u8>> {
         let (port, services) = self.route_services(name)?;
         let proxy_fingerprint = self.proxy_route_fingerprint();
         let mut build = |src: &RouteSource<'_>| {
@@ -981,10 +997,12 @@ impl<'a> SidecarTranslator<'a> {
         };
         let candidates = self.plan_virtual_hosts(port, &services, &mut head, &mut build);
         let plan = cache.plan(head_keys.value(), || {
-            let mut plan = dedup_plan(&candidates, &mut Vec::new());
-            plan.sort_by(|a, b| candidates[a.0].0.name.cmp(&candidates[b.0].0.name));
-            plan
+            let mut warnings = Vec::new();
+            let mut order = dedup_plan(&candidates, &mut warnings);
+            order.sort_by(|a, b| candidates[a.0].0.name.cmp(&candidates[b.0].0.name));
+            VhostPlan { order, warnings }
         });
+        warnings.extend(plan.warnings.iter().cloned());
         // RouteConfiguration: name (1), virtual hosts (2), then the remaining fields.
         let tail = outbound_route_configuration("", Vec::new(), &self.catch_all());
         let size: usize = candidates
@@ -995,7 +1013,7 @@ impl<'a> SidecarTranslator<'a> {
         if !name.is_empty() {
             put_field(&mut out, 1, name.as_bytes());
         }
-        for (i, keep) in plan.iter() {
+        for (i, keep) in plan.order.iter() {
             let (h, routes) = candidates.get(*i)?;
             match keep {
                 None => put_field_parts(&mut out, 2, &[&h.encoded, routes]),
@@ -1201,6 +1219,26 @@ impl<'a> SidecarTranslator<'a> {
     /// a proxy after the first builds only its listeners, routes and inbound clusters. The
     /// cache must belong to this translator's snapshot and options.
     pub fn translate_shared(&self, cache: &TranslationCache) -> SharedResources {
+        self.translate_shared_with(cache, None)
+    }
+
+    /// [`Self::translate_shared`] with route configurations encoded from `routes` (a cache
+    /// kept across snapshots, so that after an edit only the virtual hosts whose inputs
+    /// changed are rebuilt), shared by the proxies that see them alike, in
+    /// [`SharedResources::encoded_routes`].
+    pub fn translate_shared_encoded(
+        &self,
+        cache: &TranslationCache,
+        routes: &RouteCache,
+    ) -> SharedResources {
+        self.translate_shared_with(cache, Some(routes))
+    }
+
+    fn translate_shared_with(
+        &self,
+        cache: &TranslationCache,
+        route_cache: Option<&RouteCache>,
+    ) -> SharedResources {
         let defaults = self.cluster_defaults(Protocol::Tcp);
         let mut clusters: Vec<Arc<Cluster>> = vec![
             Arc::new(blackhole_cluster(&defaults)),
@@ -1224,21 +1262,32 @@ impl<'a> SidecarTranslator<'a> {
             .collect();
         let mut warnings = self.warnings.clone();
         warnings.extend(self.custom_authz_errors());
-        let routes = self
-            .route_names()
-            .iter()
-            .filter_map(|n| {
-                let (route, w) = cache.route(self.route_key(n), || {
-                    let mut w = Vec::new();
-                    (self.route_with_warnings(n, &mut w), w)
-                });
-                warnings.extend(w);
-                route
-            })
-            .collect();
+        let mut routes = Vec::new();
+        let mut encoded_routes = Vec::new();
+        for n in self.route_names() {
+            match route_cache {
+                None => {
+                    let (route, w) = cache.route(self.route_key(&n), || {
+                        let mut w = Vec::new();
+                        (self.route_with_warnings(&n, &mut w), w)
+                    });
+                    warnings.extend(w);
+                    routes.extend(route);
+                }
+                Some(rc) => {
+                    let (route, w) = cache.encoded_route(self.route_key(&n), || {
+                        let mut w = Vec::new();
+                        (self.route_encoded_with_warnings(&n, rc, &mut w), w)
+                    });
+                    warnings.extend(w);
+                    encoded_routes.extend(route.map(|r| (n, r)));
+                }
+            }
+        }
         SharedResources {
             listeners: self.listeners(),
             routes,
+            encoded_routes,
             clusters,
             endpoints,
             warnings,
