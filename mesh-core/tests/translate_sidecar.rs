@@ -669,6 +669,59 @@ fn cached_routes_encode_identically() {
     );
 }
 
+/// Routes cached for one proxy are reused by proxies of other namespaces only where the
+/// VirtualService does not match on the source: with `sourceNamespace`, a proxy of each
+/// namespace gets its own routes from the same cache, each equal to the typed route.
+#[test]
+fn cached_routes_respect_source_namespace() {
+    use mesh_core::translate::cache::RouteCache;
+    use mesh_core::translate::sidecar::SidecarTranslator;
+    let snap = snapshot_of(inline(
+        r#"
+apiVersion: v1
+kind: Service
+metadata: {name: echo, namespace: a}
+spec: {ports: [{name: http, port: 8080}], selector: {app: echo}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: echo-0, namespace: a, labels: {app: echo}}
+status: {podIP: 10.244.1.1}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: client-0, namespace: b, labels: {app: client}}
+status: {podIP: 10.244.2.1}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: echo, namespace: a}
+spec:
+  hosts: [echo]
+  http:
+  - match: [{sourceNamespace: b}]
+    route: [{destination: {host: echo, subset: from-b}}]
+  - route: [{destination: {host: echo, subset: others}}]
+"#,
+    ));
+    let cache = RouteCache::default();
+    let mut seen = Vec::new();
+    for pod in ["echo-0", "client-0", "echo-0"] {
+        let proxy = proxy_for(&snap, pod);
+        let t = SidecarTranslator::new(&snap, &proxy, &SidecarOptions::default());
+        let typed = t.route("8080").expect("route").encode_to_vec();
+        let cached = t.route_encoded("8080", &cache).expect("route");
+        assert_eq!(typed, cached, "{pod}");
+        let text = String::from_utf8_lossy(&cached).into_owned();
+        seen.push(text.contains("outbound|8080|from-b|echo.a.svc.cluster.local"));
+    }
+    assert_eq!(
+        seen,
+        [false, true, false],
+        "only the proxy of namespace b matches"
+    );
+}
+
 /// The cached encoding also when de-duplication drops a name or some domains (two
 /// ServiceEntries sharing an address, the same host in two of them) and for a VirtualService
 /// host that names no service (port 80): byte for byte the typed route's encoding.

@@ -10,7 +10,7 @@ use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
 use envoy_types::pb::envoy::config::route::v3::RouteConfiguration;
 use envoy_types::pb::google::protobuf::Any;
 use mesh_core::model::{Proxy, Snapshot};
-use mesh_core::translate::cache::{RouteCache, TranslationCache};
+use mesh_core::translate::cache::TranslationCache;
 use mesh_core::translate::sidecar::{ProxyResources, SidecarOptions};
 use prost::Message;
 
@@ -154,9 +154,6 @@ pub struct MeshGenerator {
     /// What the proxies of the current snapshot share: translated clusters and assignments,
     /// and their encodings by the address of the shared value.
     shared: Mutex<(u64, Arc<Shared>)>,
-    /// Encoded virtual hosts, their names and domains, kept across snapshots: after an edit
-    /// only what changed is rebuilt.
-    routes: RouteCache,
 }
 
 /// Encodings of shared values, by the value's address (the map keeps the value alive).
@@ -169,9 +166,6 @@ struct Shared {
     clusters: EncodedBy<Cluster>,
     endpoints: EncodedBy<ClusterLoadAssignment>,
     routes: EncodedBy<RouteConfiguration>,
-    /// Sidecar route configurations, encoded by the translation: their resources by the
-    /// bytes' address.
-    encoded_routes: Mutex<HashMap<usize, (Arc<[u8]>, Arc<Resource>)>>,
 }
 
 /// The encoding of a shared value, made once per value (keyed by its address, which the map
@@ -206,7 +200,6 @@ impl MeshGenerator {
             cache: Mutex::new(HashMap::new()),
             interner: Mutex::new(Interner::default()),
             shared: Mutex::new((0, Arc::new(Shared::default()))),
-            routes: RouteCache::default(),
         }
     }
 
@@ -267,12 +260,11 @@ impl MeshGenerator {
         // them alike, and encoded once per snapshot; listeners are the proxy's own.
         drop(cache);
         let shared = self.shared(epoch);
-        let r = mesh_core::translate::translate_proxy_shared_encoded(
+        let r = mesh_core::translate::translate_proxy_shared(
             &snapshot,
             proxy,
             &self.options,
             &shared.translation,
-            &self.routes,
         );
         let clusters: Vec<Arc<Resource>> = r
             .clusters
@@ -296,35 +288,11 @@ impl MeshGenerator {
         out.insert(types::ENDPOINT, endpoints);
         out.insert(types::LISTENER, own(encode(&r.listeners, |l| &l.name)));
         drop(interner);
-        let mut routes: Vec<Arc<Resource>> = r
+        let routes: Vec<Arc<Resource>> = r
             .routes
             .iter()
             .map(|rc| encoded_once(&shared.routes, rc, &rc.name, &self.interner))
             .collect();
-        for (name, bytes) in &r.encoded_routes {
-            let key = bytes.as_ptr() as usize;
-            let mut map = shared
-                .encoded_routes
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let resource = match map.get(&key) {
-                Some((_, r)) => Arc::clone(r),
-                None => {
-                    let body = Any {
-                        type_url: <RouteConfiguration as prost::Name>::type_url(),
-                        value: bytes.to_vec(),
-                    };
-                    let r = self
-                        .interner
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner)
-                        .intern(Resource::new(name.clone(), body));
-                    map.insert(key, (Arc::clone(bytes), Arc::clone(&r)));
-                    r
-                }
-            };
-            routes.push(resource);
-        }
         out.insert(types::ROUTE, routes);
         let out = Arc::new(out);
         self.cache

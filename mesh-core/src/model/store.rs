@@ -232,6 +232,7 @@ struct Inner {
     options: MeshOptions,
     objects: BTreeMap<ObjectKey, Arc<Object>>,
     services: Vec<Service>,
+    host_ranks: Vec<u32>,
     by_host: BTreeMap<String, Vec<usize>>,
     workloads: Vec<Workload>,
     /// Objects of each modelled kind, in key order.
@@ -275,6 +276,12 @@ impl Snapshot {
         for (i, s) in services.iter().enumerate() {
             by_host.entry(s.hostname.clone()).or_default().push(i);
         }
+        let mut host_ranks = vec![0u32; services.len()];
+        for (rank, indexes) in by_host.values().enumerate() {
+            for i in indexes {
+                host_ranks[*i] = rank as u32;
+            }
+        }
         let mut by_kind: BTreeMap<Kind, Vec<Arc<Object>>> = BTreeMap::new();
         for o in objects.values() {
             if let Some(k) = o.kind() {
@@ -314,6 +321,7 @@ impl Snapshot {
                 objects,
                 services,
                 by_host,
+                host_ranks,
                 workloads,
                 by_kind,
                 workload_labels,
@@ -381,17 +389,11 @@ impl Snapshot {
             .map(|i| &self.inner.services[*i])
     }
 
-    /// Every service grouped by hostname, in hostname order; within a hostname in the order
-    /// of [`Self::services`].
-    pub fn services_by_host(
-        &self,
-    ) -> impl Iterator<Item = (&str, impl Iterator<Item = &Service> + '_)> + '_ {
-        self.inner.by_host.iter().map(|(host, indexes)| {
-            (
-                host.as_str(),
-                indexes.iter().map(|i| &self.inner.services[*i]),
-            )
-        })
+    /// For each service of [`Self::services`] (same index), the rank of its hostname among
+    /// all hostnames in order: sorting services by it sorts them by hostname without
+    /// comparing strings.
+    pub fn host_ranks(&self) -> &[u32] {
+        &self.inner.host_ranks
     }
 
     /// The services a proxy in `namespace` may see (`exportTo`).

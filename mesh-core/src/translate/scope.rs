@@ -179,20 +179,33 @@ impl<'a> ProxyScope<'a> {
             _ => vec![ImportedHost::parse("*/*")],
         };
         // One service per hostname: the one in the proxy's namespace, else the first. The
-        // snapshot groups services by hostname in order, so the result comes sorted.
-        let mut services: Vec<&Service> = Vec::new();
-        for (host, candidates) in snapshot.services_by_host() {
-            let mut pick: Option<&Service> = None;
-            for s in candidates.filter(|s| {
-                s.visible_from(ns) && imports.iter().any(|i| i.imports(&s.namespace, host, ns))
-            }) {
-                match pick {
-                    None => pick = Some(s),
-                    Some(p) if p.namespace != ns && s.namespace == ns => pick = Some(s),
-                    Some(_) => {}
+        // candidates sorted by hostname rank (then by position), in one pass over services.
+        let ranks = snapshot.host_ranks();
+        let mut candidates: Vec<(u32, usize, &Service)> = snapshot
+            .services()
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| {
+                s.visible_from(ns)
+                    && imports
+                        .iter()
+                        .any(|i| i.imports(&s.namespace, &s.hostname, ns))
+            })
+            .map(|(i, s)| (ranks[i], i, s))
+            .collect();
+        candidates.sort_unstable_by_key(|(rank, i, _)| (*rank, *i));
+        let mut services: Vec<&Service> = Vec::with_capacity(candidates.len());
+        let mut last_rank = None;
+        for (rank, _, s) in candidates {
+            if last_rank == Some(rank) {
+                let pick = services.last_mut().expect("a service of this rank");
+                if pick.namespace != ns && s.namespace == ns {
+                    *pick = s;
                 }
+            } else {
+                services.push(s);
+                last_rank = Some(rank);
             }
-            services.extend(pick);
         }
         let mut by_host: FastMap<&str, &Service> = FastMap::default();
         by_host.reserve(services.len());

@@ -889,26 +889,26 @@ impl<'a> SidecarTranslator<'a> {
         }
     }
 
-    /// A fingerprint of what [`Self::source_routes`] reads of the proxy: its namespace and
-    /// labels (VirtualService matches on `sourceNamespace` and `sourceLabels`).
-    fn proxy_route_fingerprint(&self) -> u64 {
-        let proxy = self.scope.proxy();
-        let mut f = Fingerprint::default();
-        f.str(&proxy.config_namespace);
-        for (k, v) in &proxy.labels {
-            f.str(k).str(v);
-        }
-        f.value()
-    }
-
-    /// A fingerprint of everything [`Self::source_routes`] reads; `proxy` is
-    /// [`Self::proxy_route_fingerprint`].
-    fn source_fingerprint(&self, src: &RouteSource<'_>, port: u32, proxy: u64) -> u64 {
+    /// A fingerprint of everything [`Self::source_routes`] reads. Of the proxy, only what
+    /// the VirtualService's matches read (its namespace for `sourceNamespace`, its labels for
+    /// `sourceLabels`): proxies of every namespace share the routes of the others.
+    fn source_fingerprint(&self, src: &RouteSource<'_>, port: u32) -> u64 {
         let mut f = Fingerprint::default();
         f.u64(u64::from(port));
         match src {
             RouteSource::VirtualService(vs) => {
-                f.str("vs").u64(vs.fingerprint).u64(proxy);
+                f.str("vs").u64(vs.fingerprint);
+                let matches = || vs.spec.http.iter().flat_map(|r| r.r#match.iter());
+                let proxy = self.scope.proxy();
+                if matches().any(|m| !m.source_namespace.is_empty()) {
+                    f.str("ns").str(&proxy.config_namespace);
+                }
+                if matches().any(|m| !m.source_labels.is_empty()) {
+                    f.str("labels");
+                    for (k, v) in &proxy.labels {
+                        f.str(k).str(v);
+                    }
+                }
                 // Destination ports decide cluster names (`GetDestinationCluster`).
                 let hosts = vs.spec.http.iter().flat_map(|r| {
                     r.route
@@ -958,9 +958,8 @@ impl<'a> SidecarTranslator<'a> {
         warnings: &mut Vec<String>,
     ) -> Option<Vec<u8>> {
         let (port, services) = self.route_services(name)?;
-        let proxy_fingerprint = self.proxy_route_fingerprint();
         let mut build = |src: &RouteSource<'_>| {
-            let key = self.source_fingerprint(src, port, proxy_fingerprint);
+            let key = self.source_fingerprint(src, port);
             let bytes = cache.get_or_insert(key, || {
                 let mut out = Vec::new();
                 for r in self.source_routes(src, port) {
