@@ -841,16 +841,26 @@ impl<'a> SidecarTranslator<'a> {
             let Some(routes) = build(&RouteSource::VirtualService(vs)) else {
                 continue;
             };
-            for host in vs
+            let heads: Vec<HeadSource<'_>> = vs
                 .spec
                 .hosts
                 .iter()
                 .filter(|h| !h.starts_with('*') && by_host(h).is_none())
-            {
-                out.push((head(HeadSource::Host(host)), routes.clone()));
-            }
-            for s in matched {
-                out.push((head(HeadSource::Service(s)), routes.clone()));
+                .map(|h| HeadSource::Host(h))
+                .chain(matched.into_iter().map(HeadSource::Service))
+                .collect();
+            // Each virtual host gets the routes; the last takes them without a copy.
+            let mut routes = Some(routes);
+            let last = heads.len().saturating_sub(1);
+            for (i, h) in heads.into_iter().enumerate() {
+                let r = if i == last {
+                    routes.take()
+                } else {
+                    routes.clone()
+                };
+                if let Some(r) = r {
+                    out.push((head(h), r));
+                }
             }
         }
         for s in services.iter().filter(|s| !claimed.contains(&key(s))) {
