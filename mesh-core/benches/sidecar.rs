@@ -166,6 +166,34 @@ fn bench(c: &mut Criterion) {
             });
         },
     );
+    // The same with route configurations encoded through a RouteCache kept across snapshots
+    // (`translate_proxy_shared_encoded`).
+    let shared_encoded = TranslationCache::new();
+    let route_cache = RouteCache::default();
+    for p in &proxies {
+        black_box(mesh_core::translate::translate_proxy_shared_encoded(
+            &snap,
+            p,
+            &options,
+            &shared_encoded,
+            &route_cache,
+        ));
+    }
+    group.bench_function(
+        "full config, shared, routes encoded, warm (each further proxy)",
+        |b| {
+            b.iter(|| {
+                next = (next + 1) % proxies.len();
+                black_box(mesh_core::translate::translate_proxy_shared_encoded(
+                    &snap,
+                    &proxies[next],
+                    &options,
+                    &shared_encoded,
+                    &route_cache,
+                ))
+            });
+        },
+    );
     // The first proxy of a snapshot fills the cache for its namespace and locality.
     group.bench_function(
         "full config, shared caches cold (the first proxy of a snapshot)",
