@@ -52,18 +52,9 @@ impl Fingerprint {
 
     /// Adds bytes.
     pub fn bytes(&mut self, data: &[u8]) -> &mut Self {
-        let mut words = data.chunks_exact(8);
-        for w in &mut words {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(w);
-            self.word(u64::from_le_bytes(b));
-        }
-        let rest = words.remainder();
+        let (rest, len) = for_each_word(data, |w| self.word(w));
         // The tail with its length in the top byte, so "a" and "a\0" differ.
-        let mut b = [0u8; 8];
-        b[..rest.len()].copy_from_slice(rest);
-        b[7] = 0x80 | rest.len() as u8;
-        self.word(u64::from_le_bytes(b));
+        self.word(rest | (0x80 | len) << 56);
         self
     }
 
@@ -242,6 +233,21 @@ pub(crate) struct VhostPlan {
     pub(crate) warnings: Vec<String>,
 }
 
+/// Calls `f` with each whole eight-byte word of `data` (little-endian), then returns the
+/// remaining bytes as a word (zero-padded) and how many there are (0 to 7).
+fn for_each_word(data: &[u8], mut f: impl FnMut(u64)) -> (u64, u64) {
+    let mut words = data.chunks_exact(8);
+    for w in &mut words {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(w);
+        f(u64::from_le_bytes(b));
+    }
+    let rest = words.remainder();
+    let mut b = [0u8; 8];
+    b[..rest.len()].copy_from_slice(rest);
+    (u64::from_le_bytes(b), rest.len() as u64)
+}
+
 /// A fast hasher for the translation's own short-lived indexes keyed by names and numbers:
 /// each 8-byte word is mixed in by a rotate, an xor and a multiply (the scheme of rustc's
 /// FxHash). Not for maps whose keys an adversary chooses to collide; nothing here keeps such
@@ -259,17 +265,9 @@ impl FastHasher {
 
 impl Hasher for FastHasher {
     fn write(&mut self, bytes: &[u8]) {
-        let mut words = bytes.chunks_exact(8);
-        for w in &mut words {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(w);
-            self.add(u64::from_le_bytes(b));
-        }
-        let rest = words.remainder();
-        if !rest.is_empty() {
-            let mut b = [0u8; 8];
-            b[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(b) ^ ((rest.len() as u64) << 59));
+        let (rest, len) = for_each_word(bytes, |w| self.add(w));
+        if len > 0 {
+            self.add(rest ^ (len << 59));
         }
     }
 
@@ -432,6 +430,33 @@ mod tests {
         let b = Fingerprint::default().str("a").str("bc").value();
         assert_ne!(a, b);
         assert_eq!(a, Fingerprint::default().str("ab").str("c").value());
+        // Word boundaries, trailing zeros and empty pieces all count.
+        let eight = Fingerprint::default().str("abcdefgh").str("").value();
+        assert_ne!(eight, Fingerprint::default().str("abcdefgh").value());
+        assert_ne!(
+            Fingerprint::default().str("a").value(),
+            Fingerprint::default().str("a\0").value()
+        );
+        assert_ne!(
+            Fingerprint::default().str("abcdefghi").value(),
+            Fingerprint::default().str("abcdefgh").str("i").value()
+        );
+        // One bit anywhere changes the value.
+        let base = Fingerprint::default().bytes(&[0u8; 24]).value();
+        for i in 0..24 * 8 {
+            let mut data = [0u8; 24];
+            data[i / 8] |= 1 << (i % 8);
+            assert_ne!(Fingerprint::default().bytes(&data).value(), base, "bit {i}");
+        }
+    }
+
+    #[test]
+    fn fast_hasher_separates_lengths() {
+        use std::hash::{BuildHasher, BuildHasherDefault};
+        let h = BuildHasherDefault::<FastHasher>::default();
+        assert_ne!(h.hash_one("a"), h.hash_one("a\0"));
+        assert_ne!(h.hash_one(("ab", "c")), h.hash_one(("a", "bc")));
+        assert_eq!(h.hash_one("svc-1.ns"), h.hash_one(String::from("svc-1.ns")));
     }
 
     #[test]

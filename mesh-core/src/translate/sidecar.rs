@@ -1033,7 +1033,8 @@ impl<'a> SidecarTranslator<'a> {
                             .domains
                             .iter()
                             .zip(keep.iter())
-                            .filter_map(|(d, k)| k.then(|| d.clone()))
+                            .filter(|(_, k)| **k)
+                            .map(|(d, _)| d.clone())
                             .collect(),
                         ..Default::default()
                     }
