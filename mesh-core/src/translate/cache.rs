@@ -124,17 +124,9 @@ impl RouteCache {
 
     /// The cached bytes for `key`, or `build`'s (then cached).
     pub fn get_or_insert(&self, key: u64, build: impl FnOnce() -> Vec<u8>) -> Arc<[u8]> {
-        if let Some(v) = self.lock().get(&key) {
-            self.hits.fetch_add(1, Ordering::Relaxed);
-            return Arc::clone(v);
-        }
-        self.misses.fetch_add(1, Ordering::Relaxed);
-        let value: Arc<[u8]> = build().into();
-        let mut entries = self.lock();
-        if entries.len() >= self.max_entries {
-            entries.clear();
-        }
-        entries.insert(key, Arc::clone(&value));
+        let (value, hit) = bounded(&self.entries, self.max_entries, key, || build().into());
+        let counter = if hit { &self.hits } else { &self.misses };
+        counter.fetch_add(1, Ordering::Relaxed);
         value
     }
 
@@ -145,42 +137,27 @@ impl RouteCache {
         key: u64,
         build: impl FnOnce() -> (String, Vec<String>),
     ) -> Arc<VhostHead> {
-        if let Some(v) = lock(&self.heads).get(&key) {
-            return Arc::clone(v);
-        }
-        let (name, domains) = build();
-        let encoded = envoy_types::pb::envoy::config::route::v3::VirtualHost {
-            name: name.clone(),
-            domains: domains.clone(),
-            ..Default::default()
-        }
-        .encode_to_vec();
-        let value = Arc::new(VhostHead {
-            name,
-            domains,
-            encoded,
-        });
-        let mut heads = lock(&self.heads);
-        if heads.len() >= self.max_entries {
-            heads.clear();
-        }
-        heads.insert(key, Arc::clone(&value));
-        value
+        bounded(&self.heads, self.max_entries, key, || {
+            let (name, domains) = build();
+            let encoded = envoy_types::pb::envoy::config::route::v3::VirtualHost {
+                name: name.clone(),
+                domains: domains.clone(),
+                ..Default::default()
+            }
+            .encode_to_vec();
+            Arc::new(VhostHead {
+                name,
+                domains,
+                encoded,
+            })
+        })
+        .0
     }
 
     /// The assembly plan (which virtual hosts, in what order, with which domains) for `key`,
     /// a fingerprint of the virtual hosts' heads in order, or `build`'s (then cached).
     pub(crate) fn plan(&self, key: u64, build: impl FnOnce() -> VhostPlan) -> Arc<VhostPlan> {
-        if let Some(v) = lock(&self.plans).get(&key) {
-            return Arc::clone(v);
-        }
-        let value = Arc::new(build());
-        let mut plans = lock(&self.plans);
-        if plans.len() >= self.max_entries {
-            plans.clear();
-        }
-        plans.insert(key, Arc::clone(&value));
-        value
+        bounded(&self.plans, self.max_entries, key, || Arc::new(build())).0
     }
 
     /// (hits, misses) since creation.
@@ -332,11 +309,9 @@ impl TranslationCache {
         key: SharedKey,
         build: impl FnOnce() -> Vec<Cluster>,
     ) -> Arc<[Arc<Cluster>]> {
-        if let Some(v) = lock(&self.clusters).get(&key) {
-            return Arc::clone(v);
-        }
-        let built: Arc<[Arc<_>]> = build().into_iter().map(Arc::new).collect();
-        lock(&self.clusters).entry(key).or_insert(built).clone()
+        once(&self.clusters, key, || {
+            build().into_iter().map(Arc::new).collect()
+        })
     }
 
     /// A cluster's assignment for `key`, built by `build` the first time.
@@ -345,11 +320,7 @@ impl TranslationCache {
         key: SharedKey,
         build: impl FnOnce() -> Option<ClusterLoadAssignment>,
     ) -> Option<Arc<ClusterLoadAssignment>> {
-        if let Some(v) = lock(&self.endpoints).get(&key) {
-            return v.clone();
-        }
-        let built = build().map(Arc::new);
-        lock(&self.endpoints).entry(key).or_insert(built).clone()
+        once(&self.endpoints, key, || build().map(Arc::new))
     }
 
     /// A route configuration for `key` (its name and everything of the proxy it depends on),
@@ -359,12 +330,10 @@ impl TranslationCache {
         key: String,
         build: impl FnOnce() -> (Option<RouteConfiguration>, Vec<String>),
     ) -> SharedRoute {
-        if let Some(v) = lock(&self.routes).get(&key) {
-            return v.clone();
-        }
-        let (route, warnings) = build();
-        let built = (route.map(Arc::new), warnings);
-        lock(&self.routes).entry(key).or_insert(built).clone()
+        once(&self.routes, key, || {
+            let (route, warnings) = build();
+            (route.map(Arc::new), warnings)
+        })
     }
 
     /// An encoded route configuration for `key` (as for [`Self::route`]), built by `build`
@@ -374,21 +343,50 @@ impl TranslationCache {
         key: String,
         build: impl FnOnce() -> (Option<Vec<u8>>, Vec<String>),
     ) -> SharedEncodedRoute {
-        if let Some(v) = lock(&self.encoded_routes).get(&key) {
-            return v.clone();
-        }
-        let (route, warnings) = build();
-        let built = (route.map(Arc::from), warnings);
-        lock(&self.encoded_routes)
-            .entry(key)
-            .or_insert(built)
-            .clone()
+        once(&self.encoded_routes, key, || {
+            let (route, warnings) = build();
+            (route.map(Arc::from), warnings)
+        })
     }
 
     /// How many services' clusters and assignments are held.
     pub fn len(&self) -> (usize, usize) {
         (lock(&self.clusters).len(), lock(&self.endpoints).len())
     }
+}
+
+/// The value for `key`, built by `build` the first time (outside the lock: two threads may
+/// both build, the first insert wins and both return it).
+fn once<K: std::hash::Hash + Eq, V: Clone>(
+    map: &Mutex<HashMap<K, V>>,
+    key: K,
+    build: impl FnOnce() -> V,
+) -> V {
+    if let Some(v) = lock(map).get(&key) {
+        return v.clone();
+    }
+    let built = build();
+    lock(map).entry(key).or_insert(built).clone()
+}
+
+/// The value for `key` and whether it was cached, else `build`'s, inserted into a map that
+/// empties itself when it would hold more than `max` values.
+fn bounded<V: ?Sized>(
+    map: &Mutex<FastMap<u64, Arc<V>>>,
+    max: usize,
+    key: u64,
+    build: impl FnOnce() -> Arc<V>,
+) -> (Arc<V>, bool) {
+    if let Some(v) = lock(map).get(&key) {
+        return (Arc::clone(v), true);
+    }
+    let value = build();
+    let mut entries = lock(map);
+    if entries.len() >= max {
+        entries.clear();
+    }
+    entries.insert(key, Arc::clone(&value));
+    (value, false)
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -765,10 +765,7 @@ impl<'a> SidecarTranslator<'a> {
         services: &[&Service],
         warnings: &mut Vec<String>,
     ) -> Vec<VirtualHost> {
-        let mut head = |h: HeadSource<'_>| match h {
-            HeadSource::Service(s) => (virtual_host_name(&s.hostname, port), self.domains(s)),
-            HeadSource::Host(host) => (virtual_host_name(host, port), vec![host.to_string()]),
-        };
+        let mut head = |h: HeadSource<'_>| self.head_names(h, port);
         let mut build = |src: &RouteSource<'_>| {
             let routes = self.source_routes(src, port);
             (!routes.is_empty()).then_some(routes)
@@ -782,11 +779,7 @@ impl<'a> SidecarTranslator<'a> {
                 name,
                 domains: match keep {
                     None => domains,
-                    Some(keep) => domains
-                        .into_iter()
-                        .zip(keep)
-                        .filter_map(|(d, k)| k.then_some(d))
-                        .collect(),
+                    Some(keep) => kept(domains, &keep),
                 },
                 routes,
                 ..Default::default()
@@ -999,10 +992,7 @@ impl<'a> SidecarTranslator<'a> {
             }
             let key = f.value();
             head_keys.u64(key);
-            cache.head(key, || match h {
-                HeadSource::Service(s) => (virtual_host_name(&s.hostname, port), self.domains(s)),
-                HeadSource::Host(host) => (virtual_host_name(host, port), vec![host.to_string()]),
-            })
+            cache.head(key, || self.head_names(h, port))
         };
         let candidates = self.plan_virtual_hosts(port, &services, &mut head, &mut build);
         let plan = cache.plan(head_keys.value(), || {
@@ -1029,13 +1019,7 @@ impl<'a> SidecarTranslator<'a> {
                 Some(keep) => {
                     let mut vh = VirtualHost {
                         name: h.name.clone(),
-                        domains: h
-                            .domains
-                            .iter()
-                            .zip(keep.iter())
-                            .filter(|(_, k)| **k)
-                            .map(|(d, _)| d.clone())
-                            .collect(),
+                        domains: kept(h.domains.iter().cloned(), keep),
                         ..Default::default()
                     }
                     .encode_to_vec();
@@ -1048,6 +1032,14 @@ impl<'a> SidecarTranslator<'a> {
         // followed by the fixed fields: both belong after ours.
         tail.encode(&mut out).ok()?;
         Some(out)
+    }
+
+    /// A virtual host's name and domains on `port`.
+    fn head_names(&self, h: HeadSource<'_>, port: u32) -> (String, Vec<String>) {
+        match h {
+            HeadSource::Service(s) => (virtual_host_name(&s.hostname, port), self.domains(s)),
+            HeadSource::Host(host) => (virtual_host_name(host, port), vec![host.to_string()]),
+        }
     }
 
     fn domains(&self, s: &Service) -> Vec<String> {
@@ -1533,14 +1525,10 @@ impl<'a> SidecarTranslator<'a> {
     }
 }
 
-/// Drops virtual hosts whose name was taken by an earlier one, then each domain an earlier
-/// host has, then hosts left without domains (istiod's virtual host de-duplication), with a
-/// warning for each. Compares borrowed names (no copies): most of a large route
-/// configuration's assembly time otherwise.
 /// istiod's de-duplication of virtual hosts: the first of each name is kept, and a domain
 /// already claimed by an earlier virtual host is dropped from a later one (which is left out
-/// when none remain). Returns the kept candidates' indexes in order, each with the domains
-/// to keep when not all.
+/// when none remain), with a warning for each. Returns the kept candidates' indexes in
+/// order, each with the domains to keep when not all. Compares borrowed names (no copies).
 fn dedup_plan<H: VhostNaming, R>(
     candidates: &[(H, R)],
     warnings: &mut Vec<String>,
@@ -1578,6 +1566,16 @@ fn dedup_plan<H: VhostNaming, R>(
         }
     }
     plan
+}
+
+/// The items whose `keep` flag is set.
+fn kept<T>(items: impl IntoIterator<Item = T>, keep: &[bool]) -> Vec<T> {
+    items
+        .into_iter()
+        .zip(keep)
+        .filter(|(_, k)| **k)
+        .map(|(item, _)| item)
+        .collect()
 }
 
 /// A virtual host's name and domains as planning reads them.
