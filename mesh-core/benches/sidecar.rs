@@ -242,6 +242,40 @@ fn bench(c: &mut Criterion) {
             });
         },
     );
+    // The first proxy of the edited snapshot, with the clusters and assignments of the
+    // previous snapshot's cache (warmed by 100 proxies of all namespaces) carried over: the
+    // carry-over itself, then the full config (typed routes rebuilt; encoded routes through
+    // the route cache of the previous push).
+    group.bench_function(
+        "after one VirtualService edit: carry the cache over (once per snapshot)",
+        |b| {
+            b.iter(|| black_box(shared.carry_over(&snap, &snap2, &changes)));
+        },
+    );
+    group.bench_function(
+        "after one VirtualService edit: full config, cache carried over (the first proxy)",
+        |b| {
+            b.iter(|| {
+                let cache = shared.carry_over(&snap, &snap2, &changes);
+                black_box(translate_proxy_shared(&snap2, &proxy, &options, &cache))
+            });
+        },
+    );
+    group.bench_function(
+        "after one VirtualService edit: full config, cache carried over, routes encoded (the first proxy)",
+        |b| {
+            b.iter(|| {
+                let cache = shared.carry_over(&snap, &snap2, &changes);
+                black_box(mesh_core::translate::translate_proxy_shared_encoded(
+                    &snap2,
+                    &proxy,
+                    &options,
+                    &cache,
+                    &route_cache,
+                ))
+            });
+        },
+    );
     group.bench_function(
         "snapshot: scope 1,000 VirtualServices (once per snapshot)",
         |b| {

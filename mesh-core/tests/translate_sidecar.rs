@@ -925,3 +925,138 @@ spec:
     assert!(compared > 10, "{compared} proxies");
     assert!(cache.len().0 > 0, "the cache was used");
 }
+
+/// A `TranslationCache` carried over to the next snapshot gives every proxy exactly what a
+/// fresh translation of that snapshot gives it, edit after edit, and keeps what the edit
+/// cannot have touched: everything after a VirtualService edit, all but one host after a
+/// DestinationRule or Service edit, all but one namespace after a new workload.
+#[test]
+fn carried_over_cache_equals_a_fresh_translation() {
+    use mesh_core::translate::cache::TranslationCache;
+    use mesh_core::translate::sidecar::SidecarTranslator;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/config/shop");
+    let mut store = Store::new(MeshOptions::default());
+    for e in std::fs::read_dir(&dir).expect("dir").flatten() {
+        let text = std::fs::read_to_string(e.path()).expect("file");
+        store.apply_all(
+            load::from_str(&text, &e.path().display().to_string())
+                .expect("loads")
+                .into_iter()
+                .map(|l| l.object),
+        );
+    }
+    store.apply_all(objects(&[BOOKINFO, BOOKINFO_DR]));
+    let options = SidecarOptions::default();
+    // Fills `cache` through every proxy of `snapshot`, checking each against a fresh
+    // translation.
+    let check = |snapshot: &Snapshot, cache: &TranslationCache, edit: &str| {
+        for w in snapshot.workloads() {
+            let proxy = Proxy::for_workload(w, ProxyType::Sidecar, "cluster.local");
+            let t = SidecarTranslator::new(snapshot, &proxy, &options);
+            let plain = t.translate();
+            let shared = t.translate_shared(cache);
+            let clusters: Vec<_> = shared.clusters.iter().map(|c| (**c).clone()).collect();
+            assert_eq!(clusters, plain.clusters, "{edit}: {}", w.name);
+            let endpoints: Vec<_> = shared.endpoints.iter().map(|e| (**e).clone()).collect();
+            assert_eq!(endpoints, plain.endpoints, "{edit}: {}", w.name);
+        }
+    };
+    let mut snapshot = store.snapshot();
+    let mut cache = TranslationCache::new();
+    check(&snapshot, &cache, "initial");
+    let full = cache.len();
+    let mut edit = |yaml: &str, name: &str| {
+        let changes = store.apply_all(inline(yaml));
+        assert!(!changes.is_empty(), "{name} changes something");
+        let next = store.snapshot();
+        let carried = cache.carry_over(&snapshot, &next, &changes);
+        let kept = carried.len();
+        check(&next, &carried, name);
+        snapshot = next;
+        cache = carried;
+        (kept, cache.len())
+    };
+
+    let (kept, after) = edit(
+        r#"
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews, namespace: default}
+spec:
+  hosts: [reviews]
+  http: [{route: [{destination: {host: reviews, subset: v2}}]}]
+"#,
+        "a VirtualService",
+    );
+    assert_eq!(kept, full, "a VirtualService drops nothing");
+    assert_eq!(after, full);
+
+    // The v1 subset now selects v3's pods: reviews' assignments change, nothing else does.
+    let (kept, after) = edit(
+        r#"
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews, namespace: default}
+spec:
+  host: reviews
+  trafficPolicy: {connectionPool: {tcp: {maxConnections: 7}}}
+  subsets:
+  - {name: v1, labels: {version: v3}}
+  - {name: v2, labels: {version: v2}}
+"#,
+        "a DestinationRule",
+    );
+    assert!(
+        kept.0 < full.0 && kept.0 > full.0 / 2,
+        "only reviews' clusters are dropped: {kept:?} of {full:?}"
+    );
+    assert!(
+        kept.1 < after.1 && kept.1 > after.1 / 2,
+        "{kept:?} {after:?}"
+    );
+
+    // A Service's new port: only that host is rebuilt.
+    let (kept, after) = edit(
+        r#"
+apiVersion: v1
+kind: Service
+metadata: {name: ratings, namespace: default, labels: {app: ratings}}
+spec:
+  selector: {app: ratings}
+  ports: [{name: http, port: 9080}, {name: grpc-admin, port: 9443}]
+"#,
+        "a Service",
+    );
+    assert!(
+        kept.0 < after.0 && kept.0 > after.0 / 2,
+        "{kept:?} {after:?}"
+    );
+
+    // A new pod in `default` (an unscheduled one, whose address is allocated): the
+    // services of `default` are rebuilt, those of `shop` and `data` kept.
+    let (kept, after) = edit(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: ratings-v9, namespace: default, labels: {app: ratings, version: v9}}
+spec:
+  serviceAccountName: bookinfo-ratings
+  containers: [{name: ratings, image: ratings, ports: [{containerPort: 9080}]}]
+"#,
+        "a Pod",
+    );
+    assert!(kept.0 > 0 && kept.0 < after.0, "{kept:?} {after:?}");
+    assert!(kept.1 > 0 && kept.1 < after.1, "{kept:?} {after:?}");
+
+    // A deleted Service: its clusters go, the cache does not keep them.
+    let key = mesh_core::model::ObjectKey {
+        kind: "Service".into(),
+        namespace: "default".into(),
+        name: "details".into(),
+    };
+    let changes = store.delete(&key);
+    let next = store.snapshot();
+    let carried = cache.carry_over(&snapshot, &next, &changes);
+    assert!(carried.len().0 < cache.len().0);
+    check(&next, &carried, "a deleted Service");
+}

@@ -191,6 +191,21 @@ fn encoded_once<M: Message + prost::Name>(
     r
 }
 
+/// The encodings in `map` of the values in `held`.
+fn still_held<M>(map: &EncodedBy<M>, held: &[Arc<M>]) -> EncodedBy<M> {
+    let held: std::collections::HashSet<usize> =
+        held.iter().map(|v| Arc::as_ptr(v) as usize).collect();
+    let map = map
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    Mutex::new(
+        map.iter()
+            .filter(|(k, _)| held.contains(*k))
+            .map(|(k, v)| (*k, v.clone()))
+            .collect(),
+    )
+}
+
 impl MeshGenerator {
     /// A generator over `snapshot`.
     pub fn new(snapshot: Snapshot, options: SidecarOptions) -> MeshGenerator {
@@ -203,19 +218,23 @@ impl MeshGenerator {
         }
     }
 
-    /// The shared caches of snapshot `epoch` (new ones when the snapshot changed).
+    /// The shared caches of snapshot `epoch` (new ones when the snapshot changed; throwaway
+    /// ones for a translation of a snapshot already replaced).
     fn shared(&self, epoch: u64) -> Arc<Shared> {
         let mut s = self
             .shared
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if s.0 != epoch {
+        if s.0 < epoch {
             *s = (epoch, Arc::new(Shared::default()));
+        } else if s.0 > epoch {
+            return Arc::new(Shared::default());
         }
         Arc::clone(&s.1)
     }
 
-    /// Replaces the snapshot (then call `XdsServer::push`).
+    /// Replaces the snapshot (then call `XdsServer::push`). Everything shared between proxies
+    /// is rebuilt: prefer [`Self::update`] when the change set is known.
     pub fn set_snapshot(&self, snapshot: Snapshot) {
         let mut state = self
             .state
@@ -223,6 +242,40 @@ impl MeshGenerator {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         state.0 += 1;
         state.1 = snapshot;
+    }
+
+    /// Replaces the snapshot with `snapshot`, which `changes` (as the store returned them,
+    /// merged since the last call) made from the current one, then call
+    /// `XdsServer::push_scoped`. The clusters and assignments shared between proxies, and
+    /// their encodings, are kept where the change cannot have altered them
+    /// (`TranslationCache::carry_over`): after a VirtualService edit the first proxy
+    /// translated rebuilds no cluster.
+    pub fn update(&self, snapshot: Snapshot, changes: &mesh_core::model::ChangeSet) {
+        let mut state = self
+            .state
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut shared = self
+            .shared
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let carried = if shared.0 == state.0 {
+            let translation = shared
+                .1
+                .translation
+                .carry_over(&state.1, &snapshot, changes);
+            Shared {
+                clusters: still_held(&shared.1.clusters, &translation.shared_clusters()),
+                endpoints: still_held(&shared.1.endpoints, &translation.shared_endpoints()),
+                routes: Mutex::default(),
+                translation,
+            }
+        } else {
+            Shared::default()
+        };
+        state.0 += 1;
+        state.1 = snapshot;
+        *shared = (state.0, Arc::new(carried));
     }
 
     fn current(&self) -> (u64, Snapshot) {
@@ -323,5 +376,143 @@ impl Generator for MeshGenerator {
             .get(type_url)
             .map(|rs| rs.iter().map(|r| (**r).clone()).collect())
             .unwrap_or_default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mesh_core::model::{MeshOptions, ProxyType, Store};
+
+    const MESH: &str = r#"
+apiVersion: v1
+kind: Service
+metadata: {name: cart, namespace: shop}
+spec: {clusterIP: 10.96.0.10, selector: {app: cart}, ports: [{name: http, port: 8080}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: pay, namespace: shop}
+spec: {clusterIP: 10.96.0.11, selector: {app: pay}, ports: [{name: grpc, port: 9000}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: cart-1, namespace: shop, labels: {app: cart, version: v1}}
+status: {podIP: 10.244.0.10}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: pay-1, namespace: shop, labels: {app: pay, version: v1}}
+status: {podIP: 10.244.0.11}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: pay, namespace: shop}
+spec: {host: pay, subsets: [{name: v1, labels: {version: v1}}]}
+"#;
+
+    fn load(yaml: &str) -> Vec<mesh_core::api::Object> {
+        mesh_core::load::from_str(yaml, "test.yaml")
+            .expect("loads")
+            .into_iter()
+            .map(|l| l.object)
+            .collect()
+    }
+
+    fn everything(g: &MeshGenerator, proxy: &Proxy) -> Vec<(String, Vec<Arc<Resource>>)> {
+        g.encoded(proxy)
+            .iter()
+            .map(|(t, rs)| (t.to_string(), rs.clone()))
+            .collect()
+    }
+
+    /// After `update`, every proxy gets what a generator started on the new snapshot gives
+    /// it; what the edit cannot touch is kept (the same encodings), the rest rebuilt.
+    #[test]
+    fn update_carries_over_what_the_change_left_valid() {
+        let mut store = Store::new(MeshOptions::default());
+        store.apply_all(load(MESH));
+        let snapshot = store.snapshot();
+        let proxy = Proxy::for_workload(
+            &snapshot.workloads()[0],
+            ProxyType::Sidecar,
+            "cluster.local",
+        );
+        let g = MeshGenerator::new(snapshot, SidecarOptions::default());
+        let before = everything(&g, &proxy);
+        let cluster = |rs: &[(String, Vec<Arc<Resource>>)], name: &str| {
+            rs.iter()
+                .filter(|(t, _)| t == types::CLUSTER)
+                .flat_map(|(_, rs)| rs)
+                .find(|r| r.name == name)
+                .cloned()
+                .unwrap_or_else(|| panic!("cluster {name}"))
+        };
+        let pay = "outbound|9000|v1|pay.shop.svc.cluster.local";
+
+        let edits = [
+            r#"
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: cart, namespace: shop}
+spec: {hosts: [cart], http: [{timeout: 2s, route: [{destination: {host: cart}}]}]}
+"#,
+            r#"
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: pay, namespace: shop}
+spec:
+  host: pay
+  trafficPolicy: {connectionPool: {tcp: {maxConnections: 9}}}
+  subsets: [{name: v1, labels: {version: v1}}]
+"#,
+        ];
+        // What the generator shares: (services' clusters, assignments) translated, and
+        // cluster encodings.
+        let held = |g: &MeshGenerator| {
+            let s = g.shared.lock().expect("lock");
+            (
+                s.1.translation.len(),
+                s.1.clusters.lock().expect("lock").len(),
+            )
+        };
+        let mut previous = before;
+        for (i, edit) in edits.iter().enumerate() {
+            let changes = store.apply_all(load(edit));
+            let snapshot = store.snapshot();
+            let was = held(&g);
+            g.update(snapshot.clone(), &changes);
+            let kept = held(&g);
+            // The encodings kept are those of the services' clusters (cart's one, pay's two),
+            // not of the proxy's own (blackhole, passthrough, inbound).
+            if i == 0 {
+                assert_eq!(kept, (was.0, 3), "a VirtualService keeps every service's");
+            } else {
+                assert_eq!(
+                    kept,
+                    ((1, 1), 1),
+                    "pay's DestinationRule drops pay's: {was:?}"
+                );
+            }
+            let after = everything(&g, &proxy);
+            let fresh = everything(
+                &MeshGenerator::new(snapshot, SidecarOptions::default()),
+                &proxy,
+            );
+            let plain = |rs: &[(String, Vec<Arc<Resource>>)]| -> Vec<(String, Vec<Resource>)> {
+                rs.iter()
+                    .map(|(t, rs)| (t.clone(), rs.iter().map(|r| (**r).clone()).collect()))
+                    .collect()
+            };
+            assert_eq!(plain(&after), plain(&fresh), "edit {i}");
+            if i == 1 {
+                assert_ne!(
+                    cluster(&previous, pay).version,
+                    cluster(&after, pay).version,
+                    "the DestinationRule edit shows"
+                );
+            }
+            previous = after;
+        }
     }
 }

@@ -11,22 +11,24 @@
 //! use mesh_xds::{MeshGenerator, XdsServer};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let store = Store::new(MeshOptions::default());
+//! let mut store = Store::new(MeshOptions::default());
 //! let generator = Arc::new(MeshGenerator::new(store.snapshot(), SidecarOptions::default()));
 //! let server = XdsServer::new(generator.clone());
 //! let serve = tonic::transport::Server::builder()
 //!     .add_service(server.service())
 //!     .serve("127.0.0.1:15010".parse()?);
-//! // Later, on a config change:
-//! generator.set_snapshot(store.snapshot());
+//! // Later, on a config change (the store's change set says what to rebuild):
+//! # let edited: Vec<mesh_core::api::Object> = Vec::new();
+//! let changes = store.apply_all(edited);
+//! generator.update(store.snapshot(), &changes);
 //! server.push();
 //! serve.await?;
 //! # Ok(()) }
 //! ```
 //!
 //! A [`DirectorySource`] turns a watched directory of manifests into snapshots; the
-//! `control-plane` example in `examples/` puts it all together; [`client`] is the other end.
-//! Not yet: push scoping, proxyless gRPC, the scale benchmark (issue 5).
+//! `control-plane` example in `examples/` puts it all together; [`client`] is the other end;
+//! [`scope`] narrows a push to the proxies a change concerns.
 
 #[doc = include_str!("../../docs/mesh-xds.md")]
 pub mod guide {}

@@ -245,7 +245,8 @@ fn serve_source<S: ConfigSource>(source: S) -> Result<(XdsServer, State, S::Runn
                 return; // only the set of failing inputs changed
             }
             let (changes, snapshot) = (update.changes, update.snapshot);
-            state.generator.set_snapshot(snapshot.clone());
+            // The clusters and assignments the change left valid are kept.
+            state.generator.update(snapshot.clone(), &changes);
             // Only the proxies whose scope the change touches regenerate.
             state.server.push_scoped(Arc::new(move |p| {
                 mesh_xds::scope::affected(&changes, &snapshot, p)

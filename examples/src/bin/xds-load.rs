@@ -168,11 +168,12 @@ impl Served {
 
     /// Edits one VirtualService (svc-0 in ns-0): the new snapshot, not pushed yet.
     fn prepare(&mut self, args: &Args) -> Result<()> {
-        self.changes = Some(
-            self.store
-                .apply_all(objects(args.services, args.namespaces, 7)?),
-        );
-        self.generator.set_snapshot(self.store.snapshot());
+        let changes = self
+            .store
+            .apply_all(objects(args.services, args.namespaces, 7)?);
+        // What the edit left valid of the shared clusters and assignments is kept.
+        self.generator.update(self.store.snapshot(), &changes);
+        self.changes = Some(changes);
         Ok(())
     }
 

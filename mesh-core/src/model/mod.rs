@@ -11,7 +11,7 @@
 mod protocol;
 mod proxy;
 mod service;
-mod store;
+pub(crate) mod store;
 mod workload;
 
 pub use protocol::Protocol;

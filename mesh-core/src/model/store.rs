@@ -556,7 +556,7 @@ impl Snapshot {
 }
 
 /// A rule's host as a full name: a name without dots is a service in the rule's namespace.
-fn qualify(host: &str, namespace: &str, suffix: &str) -> String {
+pub(crate) fn qualify(host: &str, namespace: &str, suffix: &str) -> String {
     if host.contains('.') || host == "*" {
         host.to_string()
     } else {
@@ -566,7 +566,7 @@ fn qualify(host: &str, namespace: &str, suffix: &str) -> String {
 
 /// How well a rule host matches a service host: `None` no match; an exact match outranks
 /// every wildcard; a longer wildcard outranks a shorter.
-fn host_match_rank(rule_host: &str, host: &str) -> Option<usize> {
+pub(crate) fn host_match_rank(rule_host: &str, host: &str) -> Option<usize> {
     if rule_host == host {
         return Some(usize::MAX);
     }

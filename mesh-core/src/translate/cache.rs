@@ -23,6 +23,8 @@ use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
 use envoy_types::pb::envoy::config::route::v3::RouteConfiguration;
 use prost::Message;
 
+use crate::model::{ChangeSet, Snapshot};
+
 /// A stable 64-bit hash of bytes (the same on every machine and release): eight bytes at a
 /// time, each word xored in, multiplied by a large odd constant and folded (the high half
 /// xored into the low), so every input bit reaches every output bit within two words.
@@ -275,18 +277,21 @@ pub(crate) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
 /// A `HashSet` with [`FastHasher`].
 pub(crate) type FastSet<K> = HashSet<K, BuildHasherDefault<FastHasher>>;
 
-/// `(item, proxy namespace, proxy locality)`: what a shared piece depends on besides the
-/// snapshot and the options.
-type SharedKey = (String, String, String);
+/// Values by proxy scope (the proxy's `namespace\0locality`, what a shared piece depends on
+/// besides the snapshot and the options), then by item (`namespace/hostname` for a service's
+/// clusters, the cluster name for an assignment). Items are reference-counted so that
+/// carrying a cache over copies no string.
+type Scoped<V> = Mutex<FastMap<String, FastMap<Arc<str>, V>>>;
 
 /// Clusters and endpoint assignments shared by the proxies of one snapshot and one set of
 /// options (istiod's XDS cache): per service, the outbound clusters a proxy of a given
 /// namespace and locality gets; per cluster, its assignment. Make a new one for every
-/// snapshot (or options); safe to share between threads.
+/// snapshot (or options), or [`Self::carry_over`] what an edit left valid; safe to share
+/// between threads.
 #[derive(Debug, Default)]
 pub struct TranslationCache {
-    clusters: Mutex<HashMap<SharedKey, Arc<[Arc<Cluster>]>>>,
-    endpoints: Mutex<HashMap<SharedKey, Option<Arc<ClusterLoadAssignment>>>>,
+    clusters: Scoped<Arc<[Arc<Cluster>]>>,
+    endpoints: Scoped<Option<Arc<ClusterLoadAssignment>>>,
     routes: Mutex<HashMap<String, SharedRoute>>,
     encoded_routes: Mutex<HashMap<String, SharedEncodedRoute>>,
 }
@@ -303,24 +308,27 @@ impl TranslationCache {
         TranslationCache::default()
     }
 
-    /// A service's clusters for `key`, built by `build` the first time.
+    /// A service's clusters (`item`: `namespace/hostname`) for proxies of `scope`, built by
+    /// `build` the first time.
     pub(crate) fn service_clusters(
         &self,
-        key: SharedKey,
+        scope: &str,
+        item: &str,
         build: impl FnOnce() -> Vec<Cluster>,
     ) -> Arc<[Arc<Cluster>]> {
-        once(&self.clusters, key, || {
+        scoped_once(&self.clusters, scope, item, || {
             build().into_iter().map(Arc::new).collect()
         })
     }
 
-    /// A cluster's assignment for `key`, built by `build` the first time.
+    /// A cluster's assignment for proxies of `scope`, built by `build` the first time.
     pub(crate) fn endpoints(
         &self,
-        key: SharedKey,
+        scope: &str,
+        cluster: &str,
         build: impl FnOnce() -> Option<ClusterLoadAssignment>,
     ) -> Option<Arc<ClusterLoadAssignment>> {
-        once(&self.endpoints, key, || build().map(Arc::new))
+        scoped_once(&self.endpoints, scope, cluster, || build().map(Arc::new))
     }
 
     /// A route configuration for `key` (its name and everything of the proxy it depends on),
@@ -351,8 +359,248 @@ impl TranslationCache {
 
     /// How many services' clusters and assignments are held.
     pub fn len(&self) -> (usize, usize) {
-        (lock(&self.clusters).len(), lock(&self.endpoints).len())
+        fn count<V>(map: &Scoped<V>) -> usize {
+            lock(map).values().map(FastMap::len).sum()
+        }
+        (count(&self.clusters), count(&self.endpoints))
     }
+
+    /// Every cluster held (for callers keeping per-value data, such as encodings, across a
+    /// [`Self::carry_over`]).
+    pub fn shared_clusters(&self) -> Vec<Arc<Cluster>> {
+        lock(&self.clusters)
+            .values()
+            .flat_map(FastMap::values)
+            .flat_map(|cs| cs.iter().cloned())
+            .collect()
+    }
+
+    /// Every assignment held (as [`Self::shared_clusters`]).
+    pub fn shared_endpoints(&self) -> Vec<Arc<ClusterLoadAssignment>> {
+        lock(&self.endpoints)
+            .values()
+            .flat_map(FastMap::values)
+            .flatten()
+            .cloned()
+            .collect()
+    }
+
+    /// A cache for snapshot `new`, holding the clusters and assignments this cache (built on
+    /// `old`, with the same options) shares that the change from `old` to `new` cannot have
+    /// altered: istiod's XDS cache surviving a push, so that the first proxy translated after
+    /// an edit rebuilds only the services it touched. `changes` is what the store returned
+    /// between the two snapshots (merged when several applies happened).
+    ///
+    /// What a service's clusters and assignments are made from is the service itself, its
+    /// workloads (always in its namespace), the DestinationRules for its host and the mesh
+    /// options, so: a changed DestinationRule drops the services its host (before and after)
+    /// matches; a changed Service or ServiceEntry, the hostnames whose services differ between
+    /// the snapshots; a changed workload (Pod, WorkloadEntry, Deployment, StatefulSet), the
+    /// services of each namespace whose workloads differ (addresses allocated to manifests
+    /// without one included); changed mesh options, everything. Routing, listener and policy
+    /// kinds (VirtualService, Gateway, Sidecar, AuthorizationPolicy, ...) drop nothing.
+    /// Route configurations are never carried over (see [`RouteCache`] for that).
+    ///
+    /// ```
+    /// use mesh_core::model::{MeshOptions, Proxy, ProxyType, Store};
+    /// use mesh_core::translate::cache::TranslationCache;
+    /// use mesh_core::translate::sidecar::{SidecarOptions, SidecarTranslator};
+    ///
+    /// let yaml = r#"
+    /// apiVersion: v1
+    /// kind: Service
+    /// metadata: {name: ratings, namespace: shop}
+    /// spec: {clusterIP: 10.96.0.9, selector: {app: ratings}, ports: [{name: http, port: 9080}]}
+    /// ---
+    /// apiVersion: v1
+    /// kind: Pod
+    /// metadata: {name: ratings-1, namespace: shop, labels: {app: ratings}}
+    /// status: {podIP: 10.244.0.9}
+    /// "#;
+    /// let mut store = Store::new(MeshOptions::default());
+    /// store.apply_all(mesh_core::load::from_str(yaml, "shop.yaml").unwrap().into_iter().map(|l| l.object));
+    /// let old = store.snapshot();
+    /// let proxy = Proxy::for_workload(&old.workloads()[0], ProxyType::Sidecar, "cluster.local");
+    /// let options = SidecarOptions::default();
+    /// let cache = TranslationCache::new();
+    /// SidecarTranslator::new(&old, &proxy, &options).translate_shared(&cache);
+    ///
+    /// // A VirtualService changes nothing a cluster is made from: everything is kept.
+    /// let vs = r#"
+    /// apiVersion: networking.istio.io/v1
+    /// kind: VirtualService
+    /// metadata: {name: ratings, namespace: shop}
+    /// spec: {hosts: [ratings], http: [{timeout: 3s, route: [{destination: {host: ratings}}]}]}
+    /// "#;
+    /// let changes = store.apply_all(mesh_core::load::from_str(vs, "vs.yaml").unwrap().into_iter().map(|l| l.object));
+    /// let new = store.snapshot();
+    /// let carried = cache.carry_over(&old, &new, &changes);
+    /// assert_eq!(carried.len(), cache.len());
+    /// ```
+    pub fn carry_over(
+        &self,
+        old: &Snapshot,
+        new: &Snapshot,
+        changes: &ChangeSet,
+    ) -> TranslationCache {
+        let Some(stale) = stale_hosts(old, new, changes) else {
+            return TranslationCache::new();
+        };
+        TranslationCache {
+            clusters: kept(&self.clusters, &stale, service_host),
+            endpoints: kept(&self.endpoints, &stale, cluster_host),
+            ..TranslationCache::default()
+        }
+    }
+}
+
+/// A copy of `map` without the items whose `host` is stale (no string is copied).
+fn kept<V: Clone>(
+    map: &Scoped<V>,
+    stale: &FastSet<&str>,
+    host: fn(&str) -> Option<&str>,
+) -> Scoped<V> {
+    let mut copy = lock(map).clone();
+    if !stale.is_empty() {
+        for items in copy.values_mut() {
+            items.retain(|item, _| host(item).is_some_and(|h| !stale.contains(h)));
+        }
+    }
+    Mutex::new(copy)
+}
+
+/// The hostname of a cluster-cache item, `namespace/hostname`.
+fn service_host(item: &str) -> Option<&str> {
+    item.split_once('/').map(|(_, h)| h)
+}
+
+/// The hostname of an assignment-cache item, a cluster name `outbound|port|subset|hostname`.
+fn cluster_host(item: &str) -> Option<&str> {
+    item.strip_prefix("outbound|")?.rsplit('|').next()
+}
+
+/// The hostnames whose shared clusters and assignments may differ between `old` and `new`
+/// given `changes`; `None` when anything may.
+fn stale_hosts<'a>(
+    old: &'a Snapshot,
+    new: &'a Snapshot,
+    changes: &ChangeSet,
+) -> Option<FastSet<&'a str>> {
+    use crate::api::{Kind, Object};
+    if old.options() != new.options() {
+        return None;
+    }
+    let mut stale = FastSet::default();
+    let (mut services, mut workloads) = (false, false);
+    for key in changes.objects.keys() {
+        let Some(kind) = Kind::ALL.iter().find(|k| k.as_str() == key.kind) else {
+            // The model reads no other untyped kind.
+            workloads |= matches!(key.kind.as_str(), "Deployment" | "StatefulSet");
+            continue;
+        };
+        match kind {
+            Kind::Service | Kind::ServiceEntry => services = true,
+            Kind::Pod | Kind::WorkloadEntry => workloads = true,
+            Kind::DestinationRule => {
+                for snapshot in [old, new] {
+                    let Some(Object::DestinationRule(dr)) = snapshot.get(key) else {
+                        continue;
+                    };
+                    let host = crate::model::store::qualify(
+                        &dr.spec.host,
+                        &key.namespace,
+                        &snapshot.options().domain_suffix,
+                    );
+                    stale.extend(
+                        [old, new]
+                            .iter()
+                            .flat_map(|s| s.services())
+                            .filter(|s| {
+                                crate::model::store::host_match_rank(&host, &s.hostname).is_some()
+                            })
+                            .map(|s| s.hostname.as_str()),
+                    );
+                }
+            }
+            // Read by listeners, routes and inbound clusters only, or not read at all (the
+            // model takes workloads from pods, not from Endpoints or EndpointSlices).
+            Kind::VirtualService
+            | Kind::Gateway
+            | Kind::Sidecar
+            | Kind::WorkloadGroup
+            | Kind::EnvoyFilter
+            | Kind::ProxyConfig
+            | Kind::AuthorizationPolicy
+            | Kind::PeerAuthentication
+            | Kind::RequestAuthentication
+            | Kind::Telemetry
+            | Kind::WasmPlugin
+            | Kind::Namespace
+            | Kind::Endpoints
+            | Kind::EndpointSlice
+            | Kind::ServiceAccount
+            | Kind::Secret => {}
+        }
+    }
+    if services {
+        let (before, after) = (
+            grouped(old.services(), |s| &s.hostname),
+            grouped(new.services(), |s| &s.hostname),
+        );
+        stale.extend(differing(&before, &after));
+    }
+    if workloads {
+        let (before, after) = (
+            grouped(old.workloads(), |w| &w.namespace),
+            grouped(new.workloads(), |w| &w.namespace),
+        );
+        let namespaces: FastSet<&str> = differing(&before, &after).collect();
+        stale.extend(
+            old.services()
+                .iter()
+                .chain(new.services())
+                .filter(|s| namespaces.contains(s.namespace.as_str()))
+                .map(|s| s.hostname.as_str()),
+        );
+    }
+    Some(stale)
+}
+
+/// `items` grouped by `key`, in their order.
+fn grouped<'a, T>(
+    items: &'a [T],
+    key: impl Fn(&'a T) -> &'a String,
+) -> FastMap<&'a str, Vec<&'a T>> {
+    let mut out: FastMap<&str, Vec<&T>> = FastMap::default();
+    for i in items {
+        out.entry(key(i).as_str()).or_default().push(i);
+    }
+    out
+}
+
+/// The keys whose groups are not equal in `a` and `b` (present in one only included).
+fn differing<'a, 'm, T: PartialEq>(
+    a: &'m FastMap<&'a str, Vec<&'a T>>,
+    b: &'m FastMap<&'a str, Vec<&'a T>>,
+) -> impl Iterator<Item = &'a str> + 'm {
+    a.iter()
+        .filter(|(k, v)| b.get(*k) != Some(*v))
+        .map(|(k, _)| *k)
+        .chain(b.keys().filter(|k| !a.contains_key(*k)).copied())
+}
+
+/// The value for `item` in `scope`, built by `build` the first time (as [`once`]).
+fn scoped_once<V: Clone>(map: &Scoped<V>, scope: &str, item: &str, build: impl FnOnce() -> V) -> V {
+    if let Some(v) = lock(map).get(scope).and_then(|items| items.get(item)) {
+        return v.clone();
+    }
+    let built = build();
+    let mut scopes = lock(map);
+    if !scopes.contains_key(scope) {
+        scopes.insert(scope.to_string(), FastMap::default());
+    }
+    let items = scopes.get_mut(scope).expect("inserted");
+    items.entry(Arc::from(item)).or_insert(built).clone()
 }
 
 /// The value for `key`, built by `build` the first time (outside the lock: two threads may

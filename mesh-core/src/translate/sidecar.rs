@@ -1206,14 +1206,11 @@ impl<'a> SidecarTranslator<'a> {
         key
     }
 
-    /// The key under which [`TranslationCache`] shares this proxy's view of `item`.
-    fn shared_key(&self, item: &str) -> (String, String, String) {
+    /// The scope under which [`TranslationCache`] shares this proxy's view of services: its
+    /// namespace and locality.
+    fn cache_scope(&self) -> String {
         let proxy = self.scope.proxy();
-        (
-            item.to_string(),
-            proxy.config_namespace.clone(),
-            proxy.locality.clone(),
-        )
+        format!("{}\u{0}{}", proxy.config_namespace, proxy.locality)
     }
 
     /// Everything, as [`Self::translate`], with the clusters and endpoint assignments shared
@@ -1246,11 +1243,16 @@ impl<'a> SidecarTranslator<'a> {
             Arc::new(blackhole_cluster(&defaults)),
             Arc::new(passthrough_cluster(&defaults)),
         ];
+        let scope = self.cache_scope();
+        let mut item = String::new();
         for s in self.scope.services() {
-            let key = self.shared_key(&format!("{}/{}", s.namespace, s.hostname));
+            item.clear();
+            item.push_str(&s.namespace);
+            item.push('/');
+            item.push_str(&s.hostname);
             clusters.extend(
                 cache
-                    .service_clusters(key, || self.service_clusters(s))
+                    .service_clusters(&scope, &item, || self.service_clusters(s))
                     .iter()
                     .cloned(),
             );
@@ -1260,7 +1262,7 @@ impl<'a> SidecarTranslator<'a> {
         let endpoints = clusters
             .iter()
             .filter(|c| is_eds(c))
-            .filter_map(|c| cache.endpoints(self.shared_key(&c.name), || self.endpoints(&c.name)))
+            .filter_map(|c| cache.endpoints(&scope, &c.name, || self.endpoints(&c.name)))
             .collect();
         let mut warnings = self.warnings.clone();
         warnings.extend(self.custom_authz_errors());
