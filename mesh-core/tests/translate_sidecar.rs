@@ -1060,3 +1060,161 @@ spec:
     assert!(carried.len().0 < cache.len().0);
     check(&next, &carried, "a deleted Service");
 }
+
+/// A Sidecar's egress listeners each keep their own port, bind and hosts, as istiod's
+/// `buildSidecarOutboundListeners` builds them: a listener with a port takes it (its route
+/// configuration holds only its hosts and their VirtualServices), a `captureMode: NONE`
+/// listener binds to its address itself, and the catch-all listener gets every other port of
+/// its services; clusters cover everything imported.
+#[test]
+fn sidecar_egress_listeners_keep_their_ports_and_hosts() {
+    let objects = inline(
+        r#"
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: app}
+spec: {clusterIP: 10.96.1.1, selector: {app: web}, ports: [{name: http, port: 8080}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: api, namespace: app}
+spec: {clusterIP: 10.96.1.2, selector: {app: api}, ports: [{name: http, port: 8080}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: cache, namespace: app}
+spec: {clusterIP: 10.96.1.3, selector: {app: cache}, ports: [{name: tcp-redis, port: 6379}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: db, namespace: data}
+spec: {clusterIP: 10.96.2.1, selector: {app: db}, ports: [{name: tcp-pg, port: 5432}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: db2, namespace: data}
+spec: {clusterIP: 10.96.2.2, selector: {app: db2}, ports: [{name: tcp-pg, port: 5432}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: client-0, namespace: app, labels: {app: client}}
+spec: {containers: [{name: c, image: c}]}
+status: {podIP: 10.244.1.9}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: api, namespace: app}
+spec: {hosts: [api], http: [{timeout: 3s, route: [{destination: {host: api}}]}]}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: web, namespace: app}
+spec: {hosts: [web], http: [{timeout: 7s, route: [{destination: {host: web}}]}]}
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: default, namespace: app}
+spec:
+  egress:
+  - port: {number: 8080, protocol: HTTP, name: http}
+    hosts: ["./api.app.svc.cluster.local"]
+  - port: {number: 5432, protocol: TCP, name: pg}
+    bind: 127.0.0.1
+    captureMode: NONE
+    hosts: ["data/db.data.svc.cluster.local"]
+  - port: {number: 0, protocol: HTTP, name: uds}
+    bind: unix:///var/run/app.sock
+    hosts: ["./*"]
+  - hosts: ["./*", "data/*"]
+"#,
+    );
+    let snap = snapshot_of(objects);
+    let proxy = proxy_for(&snap, "client-0");
+    let out = translate_sidecar(&snap, &proxy, &SidecarOptions::default());
+    let listeners = names(&out.listeners, |l| &l.name);
+    assert_eq!(
+        listeners,
+        [
+            "0.0.0.0_8080",
+            // The catch-all's TCP services: db2 and db on their VIPs (the port listener holds
+            // 127.0.0.1:5432 only), and cache.
+            "10.96.1.3_6379",
+            "10.96.2.1_5432",
+            "10.96.2.2_5432",
+            "127.0.0.1_5432",
+            "virtualInbound",
+            "virtualOutbound",
+        ]
+    );
+    let listener = |name: &str| {
+        let l = out.listeners.iter().find(|l| l.name == name).expect(name);
+        dump::message_to_json(l).expect("dumps")
+    };
+    // captureMode NONE: the listener binds 127.0.0.1:5432 itself.
+    let pg = listener("127.0.0.1_5432");
+    assert!(pg.get("bind_to_port").is_none(), "{pg}");
+    assert_eq!(pg["address"]["socket_address"]["address"], "127.0.0.1");
+    assert_eq!(
+        pg["filter_chains"][0]["filters"][0]["typed_config"]["cluster"],
+        "outbound|5432||db.data.svc.cluster.local"
+    );
+    assert_eq!(listener("0.0.0.0_8080")["bind_to_port"], false);
+    assert_eq!(listener("10.96.2.2_5432")["bind_to_port"], false);
+
+    // Route 8080 is the first listener's: api and its VirtualService only; web, imported by
+    // the catch-all, has no port 8080 here.
+    let rc = out
+        .routes
+        .iter()
+        .find(|r| r.name == "8080")
+        .expect("route 8080");
+    let vhosts = names(&rc.virtual_hosts, |v| &v.name);
+    assert_eq!(vhosts, ["api.app.svc.cluster.local:8080", "allow_any"]);
+    let api = dump::message_to_json(&rc.virtual_hosts[0]).expect("dumps");
+    assert_eq!(api["routes"][0]["route"]["timeout"], "3s", "{api}");
+    assert_eq!(names(&out.routes, |r| &r.name), ["8080"]);
+
+    // Clusters: everything any egress listener imports.
+    for host in [
+        "outbound|8080||web.app.svc.cluster.local",
+        "outbound|8080||api.app.svc.cluster.local",
+        "outbound|6379||cache.app.svc.cluster.local",
+        "outbound|5432||db.data.svc.cluster.local",
+        "outbound|5432||db2.data.svc.cluster.local",
+    ] {
+        assert!(out.clusters.iter().any(|c| c.name == host), "{host}");
+    }
+    assert!(
+        out.warnings
+            .iter()
+            .any(|w| w.contains("egress listener 2") && w.contains("Unix domain socket")),
+        "{:?}",
+        out.warnings
+    );
+    assert_envoy_accepts(&out, &proxy, "a Sidecar with egress listeners per port");
+
+    // Simulated calls agree: api is routed by its VirtualService; web, seen only by the
+    // catch-all whose port 8080 the first listener took, passes through as unknown traffic.
+    use mesh_core::simulate::{Call, simulate};
+    let api = simulate(
+        &out,
+        &Call::http("10.96.1.2", 8080, "api.app.svc.cluster.local", "/"),
+    )
+    .expect("api is routed");
+    assert_eq!(
+        api.cluster.as_deref(),
+        Some("outbound|8080||api.app.svc.cluster.local")
+    );
+    let web = simulate(
+        &out,
+        &Call::http("10.96.1.1", 8080, "web.app.svc.cluster.local", "/"),
+    )
+    .expect("web passes through");
+    assert_eq!(web.virtual_host.as_deref(), Some("allow_any"));
+    assert_eq!(web.cluster.as_deref(), Some("PassthroughCluster"));
+    let db2 = simulate(&out, &Call::tcp("10.96.2.2", 5432)).expect("db2");
+    assert_eq!(
+        db2.cluster.as_deref(),
+        Some("outbound|5432||db2.data.svc.cluster.local")
+    );
+}

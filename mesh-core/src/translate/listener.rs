@@ -188,10 +188,16 @@ fn outbound_listener(ip: &str, port: u32, chains: Vec<FilterChain>) -> Listener 
 
 /// The outbound listener of an HTTP port: `0.0.0.0_<port>`, routes from RDS `"<port>"`.
 pub fn outbound_http_listener(port: u32) -> Listener {
-    let name = format!("0.0.0.0_{port}");
+    outbound_http_listener_on("0.0.0.0", port)
+}
+
+/// The outbound HTTP listener of a port on `ip` (a Sidecar egress listener's `bind`):
+/// `<ip>_<port>`, routes from RDS `<port>`.
+pub fn outbound_http_listener_on(ip: &str, port: u32) -> Listener {
+    let name = format!("{ip}_{port}");
     let hcm = outbound_http_connection_manager(&format!("outbound_{name}"), &port.to_string());
     outbound_listener(
-        "0.0.0.0",
+        ip,
         port,
         vec![FilterChain {
             filters: vec![hcm_filter(&hcm)],

@@ -36,7 +36,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::cache::FastMap;
 use super::delegate::merge_delegates;
-use crate::api::networking::{OutboundTrafficPolicyMode, SidecarSpec, VirtualServiceSpec};
+use crate::api::networking::{
+    CaptureMode, OutboundTrafficPolicyMode, SidecarPort, SidecarSpec, VirtualServiceSpec,
+};
 use crate::api::{Kind, Object, Resource};
 use crate::model::{DEFAULT_NAMESPACE, Proxy};
 use crate::model::{Service, Snapshot, Workload};
@@ -120,6 +122,25 @@ pub struct ScopedVirtualService {
     pub fingerprint: u64,
 }
 
+/// One egress listener of the proxy's Sidecar (istiod's `IstioEgressListenerWrapper`), or the
+/// implicit catch-all (`*/*`) of a proxy without one: its port (none for the catch-all, which
+/// takes every service port no listener before it claimed), bind and capture mode, and what it
+/// imports. Routes of a port come from the listener [`ProxyScope::rds_listener`] picks.
+#[derive(Clone, Debug)]
+pub struct EgressListener<'a> {
+    /// The port; `None` for the catch-all listener.
+    pub port: Option<&'a SidecarPort>,
+    /// The address or `unix://` path to bind to; empty for the default.
+    pub bind: &'a str,
+    /// How traffic reaches the listener.
+    pub capture_mode: CaptureMode,
+    /// Its `hosts`.
+    pub imports: Vec<ImportedHost>,
+    /// Its services and VirtualServices, when they differ from the scope's (several
+    /// listeners); `None` for the only listener, which sees all the scope sees.
+    own: Option<(Vec<&'a Service>, Vec<&'a ScopedVirtualService>)>,
+}
+
 /// What one proxy can see.
 #[derive(Clone, Debug)]
 pub struct ProxyScope<'a> {
@@ -127,6 +148,7 @@ pub struct ProxyScope<'a> {
     proxy: &'a Proxy,
     sidecar: Option<&'a Resource<SidecarSpec>>,
     imports: Vec<ImportedHost>,
+    egress: Vec<EgressListener<'a>>,
     services: Vec<&'a Service>,
     by_host: FastMap<&'a str, &'a Service>,
     virtual_services: Vec<&'a ScopedVirtualService>,
@@ -168,16 +190,31 @@ impl<'a> ProxyScope<'a> {
             crate::model::ProxyType::Sidecar => select_sidecar(snapshot, proxy),
             _ => None,
         };
-        let imports: Vec<ImportedHost> = match sidecar {
+        let mut egress: Vec<EgressListener<'a>> = match sidecar {
             Some(sc) if !sc.spec.egress.is_empty() => sc
                 .spec
                 .egress
                 .iter()
-                .flat_map(|e| e.hosts.iter())
-                .map(|h| ImportedHost::parse(h))
+                .map(|e| EgressListener {
+                    port: e.port.as_ref(),
+                    bind: &e.bind,
+                    capture_mode: e.capture_mode,
+                    imports: e.hosts.iter().map(|h| ImportedHost::parse(h)).collect(),
+                    own: None,
+                })
                 .collect(),
-            _ => vec![ImportedHost::parse("*/*")],
+            _ => vec![EgressListener {
+                port: None,
+                bind: "",
+                capture_mode: CaptureMode::Default,
+                imports: vec![ImportedHost::parse("*/*")],
+                own: None,
+            }],
         };
+        let imports: Vec<ImportedHost> = egress
+            .iter()
+            .flat_map(|e| e.imports.iter().cloned())
+            .collect();
         // One service per hostname: the one in the proxy's namespace, else the first. The
         // candidates sorted by hostname rank (then by position), in one pass over services.
         let ranks = snapshot.host_ranks();
@@ -211,12 +248,27 @@ impl<'a> ProxyScope<'a> {
         by_host.reserve(services.len());
         by_host.extend(services.iter().map(|s| (s.hostname.as_str(), *s)));
         let virtual_services = select_virtual_services(snapshot, ns, &imports);
+        if egress.len() > 1 {
+            for e in &mut egress {
+                let own: Vec<&Service> = services
+                    .iter()
+                    .copied()
+                    .filter(|s| {
+                        e.imports
+                            .iter()
+                            .any(|i| i.imports(&s.namespace, &s.hostname, ns))
+                    })
+                    .collect();
+                e.own = Some((own, select_virtual_services(snapshot, ns, &e.imports)));
+            }
+        }
         let workload = find_workload(snapshot.workloads(), proxy);
         ProxyScope {
             snapshot,
             proxy,
             sidecar,
             imports,
+            egress,
             services,
             by_host,
             virtual_services,
@@ -248,6 +300,37 @@ impl<'a> ProxyScope<'a> {
     /// The services the proxy sees, one per hostname, in hostname order.
     pub fn services(&self) -> &[&'a Service] {
         &self.services
+    }
+
+    /// The egress listeners, in the Sidecar's order (the implicit catch-all without one).
+    pub fn egress_listeners(&self) -> &[EgressListener<'a>] {
+        &self.egress
+    }
+
+    /// The services egress listener `i` imports, in hostname order.
+    pub fn listener_services(&self, i: usize) -> &[&'a Service] {
+        match self.egress.get(i).and_then(|e| e.own.as_ref()) {
+            Some((services, _)) => services,
+            None => &self.services,
+        }
+    }
+
+    /// The VirtualServices egress listener `i` imports, oldest first.
+    pub fn listener_virtual_services(&self, i: usize) -> &[&'a ScopedVirtualService] {
+        match self.egress.get(i).and_then(|e| e.own.as_ref()) {
+            Some((_, vs)) => vs,
+            None => &self.virtual_services,
+        }
+    }
+
+    /// The egress listener whose services and VirtualServices make the route configuration
+    /// of `port` (istiod's `GetEgressListenerForRDS`): the first with that port, else the
+    /// catch-all.
+    pub fn rds_listener(&self, port: u32) -> Option<usize> {
+        self.egress.iter().position(|e| match e.port {
+            None => true,
+            Some(p) => p.number == port,
+        })
     }
 
     /// The service for a hostname, if the proxy sees it.

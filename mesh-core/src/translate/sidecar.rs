@@ -77,16 +77,14 @@ use super::inbound::{
     virtual_inbound_listener_with,
 };
 use super::jwt::jwt_authn_filter;
-use super::listener::{
-    outbound_http_connection_manager, outbound_http_listener, socket, virtual_outbound_listener,
-};
+use super::listener::{outbound_http_connection_manager, socket, virtual_outbound_listener};
 use super::route::{RouteContext, build_http_routes, default_outbound_route};
 use super::scope::{ProxyScope, host_matches};
 use super::tls::{UpstreamTls, apply_upstream_tls};
 use super::vhost::{
     CatchAll, DomainOptions, outbound_route_configuration, virtual_host_domains, virtual_host_name,
 };
-use crate::api::networking::{Destination, RouteDestination, TrafficPolicy};
+use crate::api::networking::{CaptureMode, Destination, RouteDestination, TrafficPolicy};
 use crate::api::{AuthorizationPolicy, Duration, Kind, Object};
 use crate::dump::to_any;
 use crate::model::{Port, Protocol, Proxy, Registry, Resolution, Service, Snapshot};
@@ -214,13 +212,24 @@ impl ProxyResources {
     }
 }
 
-/// A TCP (or sniffed) outbound listener: where it listens and the service behind it.
+/// A TCP (or sniffed) outbound listener: where it listens, the service behind it, and the
+/// egress listener it comes from.
 #[derive(Clone, Debug)]
 struct TcpListenerPlan<'a> {
     ip: String,
     port: u32,
     service: &'a Service,
     protocol: Protocol,
+    bind_to_port: bool,
+    listener: usize,
+}
+
+/// An HTTP outbound listener: `<ip>_<port>`, routes from RDS `<port>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct HttpListenerPlan {
+    ip: String,
+    port: u32,
+    bind_to_port: bool,
 }
 
 /// The translator of one sidecar: resources can be built all at once ([`Self::translate`]) or
@@ -229,6 +238,8 @@ struct TcpListenerPlan<'a> {
 pub struct SidecarTranslator<'a> {
     scope: ProxyScope<'a>,
     options: SidecarOptions,
+    http_listeners: Vec<HttpListenerPlan>,
+    /// The ports of `http_listeners`: the numbered route configurations.
     http_ports: BTreeSet<u32>,
     tcp_listeners: Vec<TcpListenerPlan<'a>>,
     warnings: Vec<String>,
@@ -252,54 +263,124 @@ fn listener_ip(service: &Service) -> String {
 }
 
 impl<'a> SidecarTranslator<'a> {
-    /// Plans the proxy's listeners from what it can see.
+    /// Plans the proxy's listeners from what it can see, as istiod's
+    /// `buildSidecarOutboundListeners` does: each egress listener with a port gets that port
+    /// (HTTP: one `<bind>_<port>` listener; otherwise one per service, on the service's
+    /// address), then the catch-all listener gets every port of its services not taken yet.
+    /// A listener binds to its port itself when its capture mode is `NONE` (on its `bind`,
+    /// else 127.0.0.1); otherwise traffic reaches it through the capture listener.
     pub fn new(snapshot: &'a Snapshot, proxy: &'a Proxy, options: &SidecarOptions) -> Self {
         let scope = ProxyScope::new(snapshot, proxy);
-        let mut http_ports = BTreeSet::new();
+        let mut http: BTreeMap<(String, u32), HttpListenerPlan> = BTreeMap::new();
         let mut tcp: BTreeMap<(String, u32), TcpListenerPlan<'a>> = BTreeMap::new();
         let mut warnings = Vec::new();
-        for service in scope.services() {
-            for port in &service.ports {
-                if port.protocol.is_http() {
-                    http_ports.insert(port.number);
-                } else if port.protocol == Protocol::Udp {
-                    continue;
-                } else {
-                    let key = (listener_ip(service), port.number);
-                    match tcp.get(&key) {
-                        Some(first) => warnings.push(format!(
-                            "listener {}_{}: {} conflicts with {}; kept the first",
-                            key.0, key.1, service.hostname, first.service.hostname
-                        )),
-                        None => {
-                            tcp.insert(
-                                key.clone(),
-                                TcpListenerPlan {
-                                    ip: key.0,
-                                    port: key.1,
+        let mut add_tcp = |tcp: &mut BTreeMap<(String, u32), TcpListenerPlan<'a>>,
+                           plan: TcpListenerPlan<'a>| {
+            let key = (plan.ip.clone(), plan.port);
+            match tcp.get(&key) {
+                Some(first) => warnings.push(format!(
+                    "listener {}_{}: {} conflicts with {}; kept the first",
+                    key.0, key.1, plan.service.hostname, first.service.hostname
+                )),
+                None => {
+                    tcp.insert(key, plan);
+                }
+            }
+        };
+        let mut unsupported = Vec::new();
+        for (li, l) in scope.egress_listeners().iter().enumerate() {
+            let bind_to_port = l.capture_mode == CaptureMode::None;
+            if l.bind.starts_with("unix://") || l.port.is_some_and(|p| p.number == 0) {
+                unsupported.push(format!(
+                    "Sidecar egress listener {li}: Unix domain socket listeners are not supported; skipped"
+                ));
+                continue;
+            }
+            let bind = match l.bind {
+                "" if bind_to_port => Some("127.0.0.1"),
+                "" => None,
+                b => Some(b),
+            };
+            let services = scope.listener_services(li);
+            match l.port {
+                Some(p) => {
+                    let protocol = Protocol::parse(&p.protocol);
+                    for service in services {
+                        if protocol.is_http() {
+                            let ip = bind.unwrap_or(crate::model::UNSPECIFIED_IP).to_string();
+                            http.entry((ip.clone(), p.number))
+                                .or_insert(HttpListenerPlan {
+                                    ip,
+                                    port: p.number,
+                                    bind_to_port,
+                                });
+                        } else if protocol != Protocol::Udp {
+                            let plan = TcpListenerPlan {
+                                ip: bind.map_or_else(|| listener_ip(service), str::to_string),
+                                port: p.number,
+                                service,
+                                protocol,
+                                bind_to_port,
+                                listener: li,
+                            };
+                            add_tcp(&mut tcp, plan);
+                        }
+                    }
+                }
+                None => {
+                    // What the listeners with ports took stays theirs.
+                    let locked: BTreeSet<(String, u32)> =
+                        http.keys().chain(tcp.keys()).cloned().collect();
+                    for service in services {
+                        for port in &service.ports {
+                            if port.protocol.is_http() {
+                                let ip = bind.unwrap_or(crate::model::UNSPECIFIED_IP).to_string();
+                                let key = (ip.clone(), port.number);
+                                if !locked.contains(&key) {
+                                    http.entry(key).or_insert(HttpListenerPlan {
+                                        ip,
+                                        port: port.number,
+                                        bind_to_port,
+                                    });
+                                }
+                            } else if port.protocol != Protocol::Udp {
+                                let ip = bind.map_or_else(|| listener_ip(service), str::to_string);
+                                if locked.contains(&(ip.clone(), port.number)) {
+                                    continue;
+                                }
+                                let plan = TcpListenerPlan {
+                                    ip,
+                                    port: port.number,
                                     service,
                                     protocol: port.protocol,
-                                },
-                            );
+                                    bind_to_port,
+                                    listener: li,
+                                };
+                                add_tcp(&mut tcp, plan);
+                            }
                         }
                     }
                 }
             }
         }
-        // An HTTP listener on 0.0.0.0:<port> takes the address from a VIP-less TCP service.
-        tcp.retain(|(ip, port), plan| {
-            let clash = ip == crate::model::UNSPECIFIED_IP && http_ports.contains(port);
+        warnings.extend(unsupported);
+        // An HTTP listener on <ip>:<port> takes the address from a TCP one (a VIP-less
+        // service's, or a shared bind).
+        tcp.retain(|key, plan| {
+            let clash = http.contains_key(key);
             if clash {
                 warnings.push(format!(
-                    "listener 0.0.0.0_{port}: TCP service {} conflicts with HTTP services on the port; dropped",
-                    plan.service.hostname
+                    "listener {}_{}: TCP service {} conflicts with HTTP services on the port; dropped",
+                    key.0, key.1, plan.service.hostname
                 ));
             }
             !clash
         });
+        let http_ports = http.keys().map(|(_, p)| *p).collect();
         SidecarTranslator {
             scope,
             options: options.clone(),
+            http_listeners: http.into_values().collect(),
             http_ports,
             tcp_listeners: tcp.into_values().collect(),
             warnings,
@@ -373,7 +454,13 @@ impl<'a> SidecarTranslator<'a> {
             virtual_outbound_listener(self.options.outbound_capture_port, &self.catch_all()),
             self.virtual_inbound(),
         ];
-        out.extend(self.http_ports.iter().map(|p| outbound_http_listener(*p)));
+        out.extend(self.http_listeners.iter().map(|h| {
+            let mut l = super::listener::outbound_http_listener_on(&h.ip, h.port);
+            if h.bind_to_port {
+                l.bind_to_port = None;
+            }
+            l
+        }));
         out.extend(self.tcp_listeners.iter().map(|t| self.tcp_listener(t)));
         out.sort_by(|a, b| a.name.cmp(&b.name));
         out
@@ -384,7 +471,7 @@ impl<'a> SidecarTranslator<'a> {
         let default_cluster = outbound_cluster_name(plan.port, "", &service.hostname);
         let mut chains = Vec::new();
         let mut listener_filters = Vec::new();
-        let vs = self.virtual_service_for(&service.hostname);
+        let vs = self.virtual_service_for(&service.hostname, plan.listener);
         let stat = |cluster: &str| cluster.to_string();
         if plan.protocol.is_sniffed() {
             let route_name = format!("{}:{}", service.hostname, plan.port);
@@ -469,7 +556,7 @@ impl<'a> SidecarTranslator<'a> {
             listener_filters_timeout: (!plan.protocol.is_tcp()).then(PbDuration::default),
             continue_on_listener_filters_timeout: plan.protocol.is_sniffed(),
             traffic_direction: TrafficDirection::Outbound as i32,
-            bind_to_port: Some(BoolValue { value: false }),
+            bind_to_port: (!plan.bind_to_port).then_some(BoolValue { value: false }),
             ..Default::default()
         }
     }
@@ -721,18 +808,23 @@ impl<'a> SidecarTranslator<'a> {
         self.route_with_warnings(name, &mut Vec::new())
     }
 
-    /// The port and services of a route configuration name.
-    fn route_services(&self, name: &str) -> Option<(u32, Vec<&'a Service>)> {
+    /// The port and services of a route configuration name, and the egress listener whose
+    /// VirtualServices apply.
+    fn route_services(&self, name: &str) -> Option<(u32, Vec<&'a Service>, usize)> {
         match name.parse::<u32>() {
-            Ok(port) if self.http_ports.contains(&port) => Some((
-                port,
-                self.scope
-                    .services()
-                    .iter()
-                    .copied()
-                    .filter(|s| s.port(port).is_some_and(|p| p.protocol.is_http()))
-                    .collect(),
-            )),
+            Ok(port) if self.http_ports.contains(&port) => {
+                let listener = self.scope.rds_listener(port)?;
+                Some((
+                    port,
+                    self.scope
+                        .listener_services(listener)
+                        .iter()
+                        .copied()
+                        .filter(|s| s.port(port).is_some_and(|p| p.protocol.is_http()))
+                        .collect(),
+                    listener,
+                ))
+            }
             Ok(_) => None,
             Err(_) => {
                 let (host, port) = name.rsplit_once(':')?;
@@ -740,7 +832,7 @@ impl<'a> SidecarTranslator<'a> {
                 let plan = self.tcp_listeners.iter().find(|t| {
                     t.protocol.is_sniffed() && t.port == port && t.service.hostname == host
                 })?;
-                Some((port, vec![plan.service]))
+                Some((port, vec![plan.service], plan.listener))
             }
         }
     }
@@ -750,8 +842,8 @@ impl<'a> SidecarTranslator<'a> {
         name: &str,
         warnings: &mut Vec<String>,
     ) -> Option<RouteConfiguration> {
-        let (port, services) = self.route_services(name)?;
-        let vhosts = self.virtual_hosts(port, &services, warnings);
+        let (port, services, listener) = self.route_services(name)?;
+        let vhosts = self.virtual_hosts(port, &services, listener, warnings);
         Some(outbound_route_configuration(
             name,
             vhosts,
@@ -763,6 +855,7 @@ impl<'a> SidecarTranslator<'a> {
         &self,
         port: u32,
         services: &[&Service],
+        listener: usize,
         warnings: &mut Vec<String>,
     ) -> Vec<VirtualHost> {
         let mut head = |h: HeadSource<'_>| self.head_names(h, port);
@@ -770,7 +863,7 @@ impl<'a> SidecarTranslator<'a> {
             let routes = self.source_routes(src, port);
             (!routes.is_empty()).then_some(routes)
         };
-        let candidates = self.plan_virtual_hosts(port, services, &mut head, &mut build);
+        let candidates = self.plan_virtual_hosts(port, services, listener, &mut head, &mut build);
         let plan = dedup_plan(&candidates, warnings);
         let mut candidates: Vec<Option<_>> = candidates.into_iter().map(Some).collect();
         plan.into_iter()
@@ -795,6 +888,7 @@ impl<'a> SidecarTranslator<'a> {
         &self,
         port: u32,
         services: &[&Service],
+        listener: usize,
         head: &mut dyn FnMut(HeadSource<'_>) -> H,
         build: &mut dyn FnMut(&RouteSource<'_>) -> Option<R>,
     ) -> Vec<(H, R)> {
@@ -806,7 +900,7 @@ impl<'a> SidecarTranslator<'a> {
         claimed.reserve(services.len());
         // Candidates in order; names and domains are de-duplicated afterwards.
         let mut out = Vec::with_capacity(services.len());
-        for vs in self.scope.virtual_services() {
+        for vs in self.scope.listener_virtual_services(listener) {
             let mut matched: Vec<&Service> = Vec::new();
             for h in &vs.spec.hosts {
                 if h.starts_with('*') {
@@ -960,7 +1054,7 @@ impl<'a> SidecarTranslator<'a> {
         cache: &RouteCache,
         warnings: &mut Vec<String>,
     ) -> Option<Vec<u8>> {
-        let (port, services) = self.route_services(name)?;
+        let (port, services, listener) = self.route_services(name)?;
         let mut build = |src: &RouteSource<'_>| {
             let key = self.source_fingerprint(src, port);
             let bytes = cache.get_or_insert(key, || {
@@ -994,7 +1088,7 @@ impl<'a> SidecarTranslator<'a> {
             head_keys.u64(key);
             cache.head(key, || self.head_names(h, port))
         };
-        let candidates = self.plan_virtual_hosts(port, &services, &mut head, &mut build);
+        let candidates = self.plan_virtual_hosts(port, &services, listener, &mut head, &mut build);
         let plan = cache.plan(head_keys.value(), || {
             let mut warnings = Vec::new();
             let mut order = dedup_plan(&candidates, &mut warnings);
@@ -1067,10 +1161,14 @@ impl<'a> SidecarTranslator<'a> {
         }
     }
 
-    /// The first VirtualService (oldest) that claims `host`.
-    fn virtual_service_for(&self, host: &str) -> Option<&super::scope::ScopedVirtualService> {
+    /// The first VirtualService (oldest) of egress listener `listener` that claims `host`.
+    fn virtual_service_for(
+        &self,
+        host: &str,
+        listener: usize,
+    ) -> Option<&super::scope::ScopedVirtualService> {
         self.scope
-            .virtual_services()
+            .listener_virtual_services(listener)
             .iter()
             .copied()
             .find(|v| v.spec.hosts.iter().any(|h| host_matches(h, host)))
