@@ -1125,6 +1125,9 @@ spec:
   - port: {number: 0, protocol: HTTP, name: uds}
     bind: unix:///var/run/app.sock
     hosts: ["./*"]
+  - port: {number: 0, protocol: TCP, name: uds-tcp}
+    bind: unix:///var/run/tcp.sock
+    hosts: ["./*"]
   - hosts: ["./*", "data/*"]
 "#,
     );
@@ -1142,6 +1145,7 @@ spec:
             "10.96.2.1_5432",
             "10.96.2.2_5432",
             "127.0.0.1_5432",
+            "unix:///var/run/app.sock_0",
             "virtualInbound",
             "virtualOutbound",
         ]
@@ -1172,7 +1176,43 @@ spec:
     assert_eq!(vhosts, ["api.app.svc.cluster.local:8080", "allow_any"]);
     let api = dump::message_to_json(&rc.virtual_hosts[0]).expect("dumps");
     assert_eq!(api["routes"][0]["route"]["timeout"], "3s", "{api}");
-    assert_eq!(names(&out.routes, |r| &r.name), ["8080"]);
+    assert_eq!(
+        names(&out.routes, |r| &r.name),
+        ["8080", "unix:///var/run/app.sock"]
+    );
+
+    // The Unix domain socket listener: a pipe the proxy binds itself, routes of every HTTP
+    // port of its hosts (here both services of `app`, with web's VirtualService), by
+    // `host:port` domains only.
+    let uds = listener("unix:///var/run/app.sock_0");
+    assert_eq!(uds["address"]["pipe"]["path"], "/var/run/app.sock", "{uds}");
+    assert!(uds.get("bind_to_port").is_none(), "{uds}");
+    assert_eq!(
+        uds["filter_chains"][0]["filters"][0]["typed_config"]["rds"]["route_config_name"],
+        "unix:///var/run/app.sock"
+    );
+    let rc = out
+        .routes
+        .iter()
+        .find(|r| r.name == "unix:///var/run/app.sock")
+        .expect("uds route");
+    assert_eq!(
+        names(&rc.virtual_hosts, |v| &v.name),
+        [
+            "api.app.svc.cluster.local:8080",
+            "web.app.svc.cluster.local:8080",
+            "allow_any"
+        ]
+    );
+    for vh in &rc.virtual_hosts[..2] {
+        assert!(
+            vh.domains.iter().all(|d| d.contains(':')),
+            "{:?}",
+            vh.domains
+        );
+    }
+    let web = dump::message_to_json(&rc.virtual_hosts[1]).expect("dumps");
+    assert_eq!(web["routes"][0]["route"]["timeout"], "7s", "{web}");
 
     // Clusters: everything any egress listener imports.
     for host in [
@@ -1187,7 +1227,7 @@ spec:
     assert!(
         out.warnings
             .iter()
-            .any(|w| w.contains("egress listener 2") && w.contains("Unix domain socket")),
+            .any(|w| w.contains("egress listener 3") && w.contains("Unix domain socket")),
         "{:?}",
         out.warnings
     );

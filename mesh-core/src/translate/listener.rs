@@ -191,6 +191,23 @@ pub fn outbound_http_listener(port: u32) -> Listener {
     outbound_http_listener_on("0.0.0.0", port)
 }
 
+/// The outbound HTTP listener of a Sidecar egress listener bound to a Unix domain socket
+/// (`unix:///path`): `<bind>_0` on the pipe, binding it itself, routes from RDS `<bind>`.
+pub fn outbound_uds_http_listener(bind: &str) -> Listener {
+    let name = format!("{bind}_0");
+    let hcm = outbound_http_connection_manager(&format!("outbound_{name}"), bind);
+    Listener {
+        name,
+        address: Some(super::endpoints::endpoint_address(bind, 0)),
+        filter_chains: vec![FilterChain {
+            filters: vec![hcm_filter(&hcm)],
+            ..Default::default()
+        }],
+        traffic_direction: TrafficDirection::Outbound as i32,
+        ..Default::default()
+    }
+}
+
 /// The outbound HTTP listener of a port on `ip` (a Sidecar egress listener's `bind`):
 /// `<ip>_<port>`, routes from RDS `<port>`.
 pub fn outbound_http_listener_on(ip: &str, port: u32) -> Listener {

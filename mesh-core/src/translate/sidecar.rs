@@ -239,6 +239,9 @@ pub struct SidecarTranslator<'a> {
     scope: ProxyScope<'a>,
     options: SidecarOptions,
     http_listeners: Vec<HttpListenerPlan>,
+    /// HTTP egress listeners on Unix domain sockets: the bind (also their route
+    /// configuration's name) and the egress listener.
+    uds_listeners: Vec<(String, usize)>,
     /// The ports of `http_listeners`: the numbered route configurations.
     http_ports: BTreeSet<u32>,
     tcp_listeners: Vec<TcpListenerPlan<'a>>,
@@ -288,12 +291,22 @@ impl<'a> SidecarTranslator<'a> {
             }
         };
         let mut unsupported = Vec::new();
+        let mut uds_listeners: Vec<(String, usize)> = Vec::new();
         for (li, l) in scope.egress_listeners().iter().enumerate() {
             let bind_to_port = l.capture_mode == CaptureMode::None;
-            if l.bind.starts_with("unix://") || l.port.is_some_and(|p| p.number == 0) {
-                unsupported.push(format!(
-                    "Sidecar egress listener {li}: Unix domain socket listeners are not supported; skipped"
-                ));
+            if l.bind.starts_with("unix://") {
+                let http = l
+                    .port
+                    .is_some_and(|p| Protocol::parse(&p.protocol).is_http());
+                if !http {
+                    unsupported.push(format!(
+                        "Sidecar egress listener {li}: only HTTP listeners on Unix domain sockets are supported; skipped"
+                    ));
+                } else if uds_listeners.iter().all(|(b, _)| b != l.bind)
+                    && !scope.listener_services(li).is_empty()
+                {
+                    uds_listeners.push((l.bind.to_string(), li));
+                }
                 continue;
             }
             let bind = match l.bind {
@@ -381,6 +394,7 @@ impl<'a> SidecarTranslator<'a> {
             scope,
             options: options.clone(),
             http_listeners: http.into_values().collect(),
+            uds_listeners,
             http_ports,
             tcp_listeners: tcp.into_values().collect(),
             warnings,
@@ -462,6 +476,11 @@ impl<'a> SidecarTranslator<'a> {
             l
         }));
         out.extend(self.tcp_listeners.iter().map(|t| self.tcp_listener(t)));
+        out.extend(
+            self.uds_listeners
+                .iter()
+                .map(|(bind, _)| super::listener::outbound_uds_http_listener(bind)),
+        );
         out.sort_by(|a, b| a.name.cmp(&b.name));
         out
     }
@@ -799,6 +818,7 @@ impl<'a> SidecarTranslator<'a> {
                 .filter(|t| t.protocol.is_sniffed())
                 .map(|t| format!("{}:{}", t.service.hostname, t.port)),
         );
+        out.extend(self.uds_listeners.iter().map(|(bind, _)| bind.clone()));
         out.sort();
         out
     }
@@ -842,8 +862,16 @@ impl<'a> SidecarTranslator<'a> {
         name: &str,
         warnings: &mut Vec<String>,
     ) -> Option<RouteConfiguration> {
+        if let Some((_, listener)) = self.uds_listeners.iter().find(|(b, _)| b == name) {
+            let vhosts = self.uds_virtual_hosts(*listener, warnings);
+            return Some(outbound_route_configuration(
+                name,
+                vhosts,
+                &self.catch_all(),
+            ));
+        }
         let (port, services, listener) = self.route_services(name)?;
-        let vhosts = self.virtual_hosts(port, &services, listener, warnings);
+        let vhosts = self.virtual_hosts(port, &services, listener, false, warnings);
         Some(outbound_route_configuration(
             name,
             vhosts,
@@ -851,14 +879,48 @@ impl<'a> SidecarTranslator<'a> {
         ))
     }
 
+    /// The virtual hosts of a Unix domain socket listener, which takes every port (istiod's
+    /// `mergeAllVirtualHosts`): each HTTP port's in port order, those of ports other than 80
+    /// keeping only their `host:port` domains.
+    fn uds_virtual_hosts(&self, listener: usize, warnings: &mut Vec<String>) -> Vec<VirtualHost> {
+        let services = self.scope.listener_services(listener);
+        let ports: BTreeSet<u32> = services
+            .iter()
+            .flat_map(|s| s.ports.iter())
+            .filter(|p| p.protocol.is_http())
+            .map(|p| p.number)
+            .collect();
+        let mut out = Vec::new();
+        for port in ports {
+            let on_port: Vec<&Service> = services
+                .iter()
+                .copied()
+                .filter(|s| s.port(port).is_some_and(|p| p.protocol.is_http()))
+                .collect();
+            for mut vh in self.virtual_hosts(port, &on_port, listener, true, warnings) {
+                if port != 80 {
+                    vh.domains.retain(|d| d.contains(':'));
+                }
+                if !vh.domains.is_empty() {
+                    out.push(vh);
+                }
+            }
+        }
+        out
+    }
+
+    /// The virtual hosts of `port` for `services` with the VirtualServices of egress listener
+    /// `listener`; service domains carry the port too when `append_port` (a listener taking
+    /// every port, where the port is not ignored in host matching).
     fn virtual_hosts(
         &self,
         port: u32,
         services: &[&Service],
         listener: usize,
+        append_port: bool,
         warnings: &mut Vec<String>,
     ) -> Vec<VirtualHost> {
-        let mut head = |h: HeadSource<'_>| self.head_names(h, port);
+        let mut head = |h: HeadSource<'_>| self.head_names(h, port, append_port);
         let mut build = |src: &RouteSource<'_>| {
             let routes = self.source_routes(src, port);
             (!routes.is_empty()).then_some(routes)
@@ -1054,6 +1116,12 @@ impl<'a> SidecarTranslator<'a> {
         cache: &RouteCache,
         warnings: &mut Vec<String>,
     ) -> Option<Vec<u8>> {
+        if self.uds_listeners.iter().any(|(b, _)| b == name) {
+            // Rare: built typed, not from the cache.
+            return self
+                .route_with_warnings(name, warnings)
+                .map(|r| r.encode_to_vec());
+        }
         let (port, services, listener) = self.route_services(name)?;
         let mut build = |src: &RouteSource<'_>| {
             let key = self.source_fingerprint(src, port);
@@ -1086,7 +1154,7 @@ impl<'a> SidecarTranslator<'a> {
             }
             let key = f.value();
             head_keys.u64(key);
-            cache.head(key, || self.head_names(h, port))
+            cache.head(key, || self.head_names(h, port, false))
         };
         let candidates = self.plan_virtual_hosts(port, &services, listener, &mut head, &mut build);
         let plan = cache.plan(head_keys.value(), || {
@@ -1128,18 +1196,23 @@ impl<'a> SidecarTranslator<'a> {
         Some(out)
     }
 
-    /// A virtual host's name and domains on `port`.
-    fn head_names(&self, h: HeadSource<'_>, port: u32) -> (String, Vec<String>) {
+    /// A virtual host's name and domains on `port` (service domains with the port appended
+    /// too when `append_port`).
+    fn head_names(&self, h: HeadSource<'_>, port: u32, append_port: bool) -> (String, Vec<String>) {
         match h {
-            HeadSource::Service(s) => (virtual_host_name(&s.hostname, port), self.domains(s)),
+            HeadSource::Service(s) => (
+                virtual_host_name(&s.hostname, port),
+                self.domains(s, append_port.then_some(port)),
+            ),
             HeadSource::Host(host) => (virtual_host_name(host, port), vec![host.to_string()]),
         }
     }
 
-    fn domains(&self, s: &Service) -> Vec<String> {
+    fn domains(&self, s: &Service, port: Option<u32>) -> Vec<String> {
         let proxy = self.scope.proxy();
         let mut opts = DomainOptions::sidecar(proxy.dns_domain.clone());
         opts.headless_kubernetes = headless_kubernetes(s);
+        opts.port = port;
         let mut addresses = vec![s.address.clone()];
         addresses.extend(s.extra_addresses.iter().cloned());
         virtual_host_domains(&s.hostname, &addresses, &opts)
