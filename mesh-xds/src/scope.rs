@@ -15,7 +15,7 @@
 use std::collections::BTreeSet;
 
 use mesh_core::model::{ChangeSet, Snapshot};
-use mesh_core::translate::scope::ProxyScope;
+use mesh_core::translate::scope::egress_imports;
 
 use crate::generator::ProxyInfo;
 
@@ -40,18 +40,22 @@ pub fn affected(changes: &ChangeSet, snapshot: &Snapshot, proxy: &ProxyInfo) -> 
     let Some(p) = &proxy.proxy else {
         return true; // not an Istio node: no scope to reason about
     };
-    let root = snapshot.options().root_namespace.clone();
-    let scope = ProxyScope::new(snapshot, p);
-    affected_namespaces(changes).iter().any(|ns| {
-        *ns == root
-            || *ns == p.config_namespace
-            || scope.imports().iter().any(|i| match i.namespace.as_str() {
-                "*" => true,
-                "." => *ns == p.config_namespace,
-                "~" => false,
-                other => other == ns,
-            })
-            // Namespaces themselves and cluster-scoped objects: be safe.
-            || ns.is_empty()
+    let root = snapshot.options().root_namespace.as_str();
+    let namespaces = affected_namespaces(changes);
+    // Most changes concern the root namespace or the proxy's own: no need to look further.
+    if namespaces
+        .iter()
+        .any(|ns| ns == root || *ns == p.config_namespace || ns.is_empty())
+    {
+        return true;
+    }
+    let imports = egress_imports(snapshot, p);
+    namespaces.iter().any(|ns| {
+        imports.iter().any(|i| match i.namespace.as_str() {
+            "*" => true,
+            "." => *ns == p.config_namespace,
+            "~" => false,
+            other => other == ns,
+        })
     })
 }

@@ -181,6 +181,26 @@ pub fn qualify_host(host: &str, namespace: &str, domain_suffix: &str) -> String 
     }
 }
 
+/// The egress hosts of `proxy` in `snapshot` (those of its Sidecar's egress listeners, `*/*`
+/// without one): what [`ProxyScope::imports`] gives, without selecting services and
+/// VirtualServices (for deciding cheaply whether a change concerns a proxy).
+pub fn egress_imports(snapshot: &Snapshot, proxy: &Proxy) -> Vec<ImportedHost> {
+    let sidecar = match proxy.proxy_type {
+        crate::model::ProxyType::Sidecar => select_sidecar(snapshot, proxy),
+        _ => None,
+    };
+    match sidecar {
+        Some(sc) if !sc.spec.egress.is_empty() => sc
+            .spec
+            .egress
+            .iter()
+            .flat_map(|e| e.hosts.iter())
+            .map(|h| ImportedHost::parse(h))
+            .collect(),
+        _ => vec![ImportedHost::parse("*/*")],
+    }
+}
+
 impl<'a> ProxyScope<'a> {
     /// The scope of `proxy` in `snapshot`.
     pub fn new(snapshot: &'a Snapshot, proxy: &'a Proxy) -> ProxyScope<'a> {
