@@ -191,25 +191,8 @@ impl Drop for RunningEnvoy {
     }
 }
 
-/// A free TCP port on 127.0.0.1.
-pub fn free_port() -> u16 {
-    // Tests of one binary run side by side: never hand out a port twice (the kernel may offer
-    // a port again once the probe is closed, before its first taker binds it).
-    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
-    let mut given = GIVEN
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    loop {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        if !given.contains(&port) {
-            given.push(port);
-            return port;
-        }
-    }
-}
+#[allow(unused_imports)] // not every test binary starts Envoy
+pub use super::ports::free_port;
 
 /// Starts Envoy with `bootstrap` and waits until `port` accepts connections.
 pub fn start(bootstrap: &Bootstrap, port: u16) -> RunningEnvoy {

@@ -4,6 +4,7 @@
 
 pub mod envoy;
 pub mod jwt;
+pub mod ports;
 
 use std::path::{Path, PathBuf};
 

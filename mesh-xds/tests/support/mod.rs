@@ -17,24 +17,9 @@ pub fn envoy_bin() -> String {
         })
 }
 
-pub fn free_port() -> u16 {
-    // Tests of one binary run side by side: never hand out a port twice (the kernel may offer
-    // a port again once the probe is closed, before its first taker binds it).
-    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
-    let mut given = GIVEN
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    loop {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        if !given.contains(&port) {
-            given.push(port);
-            return port;
-        }
-    }
-}
+#[path = "../../../mesh-core/tests/support/ports.rs"]
+mod ports;
+pub use ports::free_port;
 
 /// A plain HTTP/1.1 upstream answering `200 upstream`.
 pub fn upstream() -> u16 {
