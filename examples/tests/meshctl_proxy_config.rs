@@ -283,3 +283,50 @@ fn a_gateway_workload_gets_gateway_config() {
         "outbound|8080||cart.shop.svc.cluster.local"
     );
 }
+
+/// A Sidecar egress listener on a Unix domain socket shows its path as the address, as
+/// istioctl prints it, with its own route configuration.
+#[test]
+fn a_unix_socket_listener_shows_its_path() {
+    let dir = std::env::temp_dir().join(format!("meshctl-uds-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    for e in std::fs::read_dir(config_dir()).expect("config").flatten() {
+        std::fs::copy(e.path(), dir.join(e.file_name())).expect("copy");
+    }
+    std::fs::write(
+        dir.join("sidecar.yaml"),
+        r#"apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: default, namespace: shop}
+spec:
+  egress:
+  - port: {number: 0, protocol: HTTP, name: uds}
+    bind: unix:///var/run/web.sock
+    hosts: ["./*"]
+  - hosts: ["./*", "istio-system/*"]
+"#,
+    )
+    .expect("sidecar");
+    let (code, out, err) = meshctl(&[
+        "proxy-config",
+        "listeners",
+        "--config",
+        &dir.display().to_string(),
+        "--pod",
+        "deploy/web.shop",
+        "-o",
+        "short",
+    ]);
+    std::fs::remove_dir_all(&dir).ok();
+    assert_eq!(code, 0, "{err}");
+    let t = rows(&out, &["ADDRESSES", "PORT", "MATCH", "DESTINATION"]);
+    assert!(
+        t.contains(&vec![
+            "/var/run/web.sock".to_string(),
+            "0".into(),
+            "ALL".into(),
+            "Route: unix:///var/run/web.sock".into()
+        ]),
+        "{out}"
+    );
+}

@@ -298,6 +298,32 @@ fn resource_name(any: &Any) -> String {
         .unwrap_or_default()
 }
 
+/// The hasher every protobuf map made by [`proto_map`] shares.
+fn proto_map_state() -> std::collections::hash_map::RandomState {
+    static STATE: OnceLock<std::collections::hash_map::RandomState> = OnceLock::new();
+    STATE
+        .get_or_init(std::collections::hash_map::RandomState::new)
+        .clone()
+}
+
+/// An empty map for a protobuf `map<string, _>` field. prost encodes a map in its iteration
+/// order, and `HashMap::new()` seeds every map's hasher afresh, so two maps holding the same
+/// entries could encode differently and one resource get two versions (resent to Envoy though
+/// unchanged). Maps made here share one hasher: the same entries inserted in the same order
+/// encode the same way, within this process.
+pub fn proto_map<V>() -> std::collections::HashMap<String, V> {
+    std::collections::HashMap::with_hasher(proto_map_state())
+}
+
+/// Inserts into a protobuf map field, first giving a still empty map (one from `Default`) the
+/// shared hasher of [`proto_map`].
+pub fn proto_insert<V>(map: &mut std::collections::HashMap<String, V>, key: String, value: V) {
+    if map.capacity() == 0 {
+        *map = proto_map();
+    }
+    map.insert(key, value);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

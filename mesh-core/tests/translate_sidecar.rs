@@ -1258,3 +1258,81 @@ spec:
         Some("outbound|5432||db2.data.svc.cluster.local")
     );
 }
+
+/// Encodings are stable: prost writes a map in its iteration order, so every map the
+/// translation fills (endpoint metadata, RBAC policies, JWT providers, per-route filter configs)
+/// must encode the same way each time, or the same resource gets a new version on every
+/// translation and is resent to Envoy unchanged.
+#[test]
+fn encodings_do_not_depend_on_map_order() {
+    let mut objects = inline(MESH);
+    objects.extend(inline(
+        r#"
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: web, namespace: shop}
+spec:
+  selector: {matchLabels: {app: web}}
+  rules:
+  - from: [{source: {namespaces: [shop]}}]
+  - to: [{operation: {methods: [GET]}}]
+  - from: [{source: {principals: [cluster.local/ns/data/sa/db]}}]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: web-deny, namespace: shop}
+spec:
+  selector: {matchLabels: {app: web}}
+  action: DENY
+  rules:
+  - to: [{operation: {paths: [/admin]}}]
+  - to: [{operation: {paths: [/debug]}}]
+---
+apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {name: web, namespace: shop}
+spec:
+  selector: {matchLabels: {app: web}}
+  jwtRules:
+  - {issuer: one.example, jwks: '{"keys":[]}'}
+  - {issuer: two.example, jwks: '{"keys":[]}'}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: cart-faults, namespace: shop}
+spec:
+  hosts: [cart]
+  http:
+  - fault: {abort: {httpStatus: 503, percentage: {value: 5}}}
+    corsPolicy: {allowOrigins: [{exact: "https://shop.example"}], allowMethods: [GET]}
+    route: [{destination: {host: cart}}]
+"#,
+    ));
+    let encode = |out: &ProxyResources| -> Vec<Vec<u8>> {
+        let mut all = Vec::new();
+        all.extend(out.listeners.iter().map(|m| m.encode_to_vec()));
+        all.extend(out.routes.iter().map(|m| m.encode_to_vec()));
+        all.extend(out.clusters.iter().map(|m| m.encode_to_vec()));
+        all.extend(out.endpoints.iter().map(|m| m.encode_to_vec()));
+        all
+    };
+    let snap = snapshot_of(objects);
+    let proxy = proxy_for(&snap, "web-0");
+    let first = translate_sidecar(&snap, &proxy, &SidecarOptions::default());
+    // Every map kind is there with more than one entry.
+    let web = first
+        .endpoints
+        .iter()
+        .find(|e| e.cluster_name.contains("web.shop"))
+        .expect("web's assignment");
+    let metadata = web.endpoints[0].lb_endpoints[0]
+        .metadata
+        .as_ref()
+        .expect("metadata");
+    assert_eq!(metadata.filter_metadata.len(), 2);
+    let expected = encode(&first);
+    for round in 0..20 {
+        let again = translate_sidecar(&snap, &proxy, &SidecarOptions::default());
+        assert!(encode(&again) == expected, "round {round}: an encoding changed");
+    }
+}

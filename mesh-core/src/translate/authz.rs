@@ -32,8 +32,6 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::collections::HashMap;
-
 use envoy_types::pb::envoy::config::core::v3::{CidrRange, TypedExtensionConfig};
 use envoy_types::pb::envoy::config::listener::v3::{Filter, filter};
 use envoy_types::pb::envoy::config::rbac::v3::{
@@ -909,7 +907,7 @@ fn build_rules(
     }
     let empty = || Rbac {
         action: action as i32,
-        policies: HashMap::new(),
+        policies: crate::dump::proto_map(),
         ..Default::default()
     };
     let (mut enforced, mut shadow) = (None::<Rbac>, None::<Rbac>);
@@ -960,7 +958,7 @@ pub(crate) fn custom_rules(
 ) -> std::collections::BTreeMap<String, (Rbac, Rbac)> {
     let empty = || Rbac {
         action: Action::Deny as i32,
-        policies: HashMap::new(),
+        policies: crate::dump::proto_map(),
         ..Default::default()
     };
     let mut out: std::collections::BTreeMap<String, (Rbac, Rbac)> =

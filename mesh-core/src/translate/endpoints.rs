@@ -14,7 +14,8 @@
 //! endpoints in a stable order, each endpoint weighted by its WorkloadEntry weight (1 when
 //! unset) and each locality by the sum.
 
-use std::collections::{BTreeMap, HashMap};
+use crate::dump::proto_map;
+use std::collections::BTreeMap;
 
 use envoy_types::pb::envoy::config::core::v3::{
     Address, HealthStatus, Locality, Metadata, Pipe, address,
@@ -249,13 +250,13 @@ fn string_value(s: &str) -> Value {
 }
 
 fn endpoint_metadata(w: &Workload, options: &EndpointOptions) -> Metadata {
-    let mut filter_metadata = HashMap::new();
+    let mut filter_metadata = proto_map();
     if w.tls_mode == TlsMode::Istio {
+        let mut fields = proto_map();
+        fields.insert("tlsMode".to_string(), string_value("istio"));
         filter_metadata.insert(
             "envoy.transport_socket_match".to_string(),
-            Struct {
-                fields: HashMap::from([("tlsMode".to_string(), string_value("istio"))]),
-            },
+            Struct { fields },
         );
     }
     let canonical_name = first_label(
@@ -280,12 +281,9 @@ fn endpoint_metadata(w: &Workload, options: &EndpointOptions) -> Metadata {
         "{};{};{canonical_name};{revision};{}",
         w.name, w.namespace, options.cluster_id
     );
-    filter_metadata.insert(
-        "istio".to_string(),
-        Struct {
-            fields: HashMap::from([("workload".to_string(), string_value(&workload))]),
-        },
-    );
+    let mut fields = proto_map();
+    fields.insert("workload".to_string(), string_value(&workload));
+    filter_metadata.insert("istio".to_string(), Struct { fields });
     Metadata {
         filter_metadata,
         ..Default::default()

@@ -486,11 +486,16 @@ fn grpc_config(
 fn bad_custom_deny(rules: &Rbac) -> Rbac {
     Rbac {
         action: envoy_types::pb::envoy::config::rbac::v3::rbac::Action::Deny as i32,
-        policies: rules
-            .policies
-            .iter()
-            .map(|(k, v)| (format!("{k}{BAD_SUFFIX}"), v.clone()))
-            .collect(),
+        policies: {
+            let mut m = crate::dump::proto_map();
+            m.extend(
+                rules
+                    .policies
+                    .iter()
+                    .map(|(k, v)| (format!("{k}{BAD_SUFFIX}"), v.clone())),
+            );
+            m
+        },
         ..Default::default()
     }
 }

@@ -22,7 +22,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use envoy_types::pb::envoy::config::core::v3::{DataSource, HttpUri, data_source, http_uri};
 use envoy_types::pb::envoy::config::route::v3::{RouteMatch, route_match};
@@ -164,7 +164,7 @@ pub fn jwt_authn_filter(rules: &[&JwtRule], clear_route_cache: bool) -> Option<H
     if rules.is_empty() {
         return None;
     }
-    let mut providers = HashMap::new();
+    let mut providers = crate::dump::proto_map();
     let mut inner_and = Vec::new();
     let mut outer_or = Vec::new();
     for (i, rule) in rules.iter().enumerate() {

@@ -191,11 +191,15 @@ pub fn translate_route(
     out.response_headers_to_add = response.add;
     out.response_headers_to_remove = response.remove;
     if let Some(fault) = rule.fault.as_ref().and_then(translate_fault) {
-        out.typed_per_filter_config
-            .insert("envoy.filters.http.fault".into(), to_any(&fault));
+        crate::dump::proto_insert(
+            &mut out.typed_per_filter_config,
+            "envoy.filters.http.fault".into(),
+            to_any(&fault),
+        );
     }
     if let Some(cors) = &rule.cors_policy {
-        out.typed_per_filter_config.insert(
+        crate::dump::proto_insert(
+            &mut out.typed_per_filter_config,
             "envoy.filters.http.cors".into(),
             to_any(&translate_cors(cors)),
         );

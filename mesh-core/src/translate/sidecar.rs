@@ -1792,7 +1792,7 @@ fn headless_kubernetes(s: &Service) -> bool {
 /// `util.AddConfigInfoMetadata`: `filter_metadata.istio.config` naming the Istio resource a
 /// route or cluster came from, which `istioctl proxy-config` shows.
 pub fn config_metadata(kind: &str, namespace: &str, name: &str) -> Metadata {
-    let mut fields = std::collections::HashMap::new();
+    let mut fields = crate::dump::proto_map();
     fields.insert(
         "config".to_string(),
         Value {
@@ -1801,7 +1801,7 @@ pub fn config_metadata(kind: &str, namespace: &str, name: &str) -> Metadata {
             ))),
         },
     );
-    let mut filter_metadata = std::collections::HashMap::new();
+    let mut filter_metadata = crate::dump::proto_map();
     filter_metadata.insert("istio".to_string(), Struct { fields });
     Metadata {
         filter_metadata,

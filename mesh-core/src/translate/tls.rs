@@ -15,8 +15,6 @@
 //! # Ok::<(), mesh_core::dump::DumpError>(())
 //! ```
 
-use std::collections::HashMap;
-
 use envoy_types::pb::envoy::config::cluster::v3::{Cluster, cluster::TransportSocketMatch};
 use envoy_types::pb::envoy::config::core::v3::{
     ApiConfigSource, ApiVersion, ConfigSource, DataSource, GrpcService, TransportSocket,
@@ -275,7 +273,7 @@ pub fn apply_upstream_tls(
         }
         UpstreamTls::AutoMutual => {
             let ctx = istio_mutual(&istio_mutual_sni(port, subset, host), service_accounts);
-            let mut fields = HashMap::new();
+            let mut fields = crate::dump::proto_map();
             fields.insert(
                 "tlsMode".to_string(),
                 Value {

@@ -242,6 +242,8 @@ fn listener_address(l: &Listener) -> (String, u32) {
                 _ => 0,
             },
         ),
+        // A Unix domain socket listener shows its path, as istioctl does.
+        Some(address::Address::Pipe(p)) => (p.path.clone(), 0),
         _ => (String::new(), 0),
     }
 }
