@@ -1333,6 +1333,97 @@ spec:
     let expected = encode(&first);
     for round in 0..20 {
         let again = translate_sidecar(&snap, &proxy, &SidecarOptions::default());
-        assert!(encode(&again) == expected, "round {round}: an encoding changed");
+        assert!(
+            encode(&again) == expected,
+            "round {round}: an encoding changed"
+        );
     }
+}
+
+/// Proxies of namespaces that change no DestinationRule or service choice share one set of
+/// clusters and assignments; a namespace with its own rule, or named by one's `exportTo`,
+/// keeps its own; duplicate hostnames turn the sharing off. Each proxy still gets exactly what
+/// the plain translation gives it.
+#[test]
+fn namespaces_without_rules_share_clusters() {
+    use mesh_core::translate::cache::TranslationCache;
+    use mesh_core::translate::sidecar::SidecarTranslator;
+    let mut yaml = String::from(
+        r#"
+apiVersion: v1
+kind: Service
+metadata: {name: svc, namespace: x}
+spec: {clusterIP: 10.96.9.1, selector: {app: svc}, ports: [{name: http, port: 8080}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: svc-0, namespace: x, labels: {app: svc, version: v1, security.istio.io/tlsMode: istio}}
+status: {podIP: 10.244.9.1}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: svc, namespace: x}
+spec: {host: svc, exportTo: ["."], subsets: [{name: v1, labels: {version: v1}}]}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: svc-for-z, namespace: x}
+spec:
+  host: svc.x.svc.cluster.local
+  exportTo: [z]
+  trafficPolicy: {connectionPool: {tcp: {maxConnections: 3}}}
+"#,
+    );
+    for ns in ["p", "q", "z"] {
+        yaml.push_str(&format!(
+            "---\napiVersion: v1\nkind: Pod\nmetadata: {{name: client-{ns}, namespace: {ns}, labels: {{app: client}}}}\nstatus: {{podIP: 10.244.8.{}}}\n",
+            ns.as_bytes()[0]
+        ));
+    }
+    let check = |snap: &Snapshot, expect_shared: bool| {
+        let options = SidecarOptions::default();
+        let cache = TranslationCache::new();
+        let mut seen: Vec<(
+            String,
+            std::sync::Arc<envoy_types::pb::envoy::config::cluster::v3::Cluster>,
+        )> = Vec::new();
+        for pod in ["client-p", "client-q", "client-z", "svc-0"] {
+            let proxy = proxy_for(snap, pod);
+            let t = SidecarTranslator::new(snap, &proxy, &options);
+            let plain = t.translate();
+            let shared = t.translate_shared(&cache);
+            let clusters: Vec<_> = shared.clusters.iter().map(|c| (**c).clone()).collect();
+            assert_eq!(clusters, plain.clusters, "{pod}");
+            let endpoints: Vec<_> = shared.endpoints.iter().map(|e| (**e).clone()).collect();
+            assert_eq!(endpoints, plain.endpoints, "{pod}");
+            let c = shared
+                .clusters
+                .iter()
+                .find(|c| c.name == "outbound|8080||svc.x.svc.cluster.local")
+                .expect("svc's cluster")
+                .clone();
+            seen.push((pod.to_string(), c));
+        }
+        let same = |a: usize, b: usize| std::sync::Arc::ptr_eq(&seen[a].1, &seen[b].1);
+        assert_eq!(same(0, 1), expect_shared, "p and q share");
+        assert!(!same(0, 2), "z, named by an exportTo, has its own");
+        assert!(!same(0, 3), "x, with its own rules, has its own");
+    };
+    check(&snapshot_of(inline(&yaml)), true);
+    // The same hostname from two ServiceEntries: which one a proxy gets depends on its
+    // namespace, so nothing is shared across namespaces.
+    yaml.push_str(
+        r#"---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: ext, namespace: p}
+spec: {hosts: [api.example], ports: [{number: 443, name: tls, protocol: TLS}], resolution: DNS}
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: ext, namespace: q}
+spec: {hosts: [api.example], ports: [{number: 443, name: tls, protocol: TLS}], resolution: DNS, endpoints: [{address: 10.1.1.1}]}
+"#,
+    );
+    check(&snapshot_of(inline(&yaml)), false);
 }

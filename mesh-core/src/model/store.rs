@@ -243,6 +243,9 @@ struct Inner {
     destination_rules: HashMap<String, RuleIndex>,
     /// The mesh-bound VirtualServices, scoped once for all proxies (on first use).
     mesh_virtual_services: OnceLock<Vec<crate::translate::scope::ScopedVirtualService>>,
+    /// Namespaces a DestinationRule's `exportTo` names, and whether some hostname has
+    /// several services (on first use).
+    rule_scoping: OnceLock<(HashSet<String>, bool)>,
 }
 
 /// A namespace's DestinationRules by their (qualified) host.
@@ -327,8 +330,33 @@ impl Snapshot {
                 workload_labels,
                 destination_rules,
                 mesh_virtual_services: OnceLock::new(),
+                rule_scoping: OnceLock::new(),
             }),
         }
+    }
+
+    /// Whether a proxy in `namespace` sees every service's DestinationRule and every
+    /// hostname's service as proxies of any other such namespace do: no DestinationRule lives
+    /// in it or names it in `exportTo`, and no hostname has several services (whose choice
+    /// prefers the proxy's namespace). Such proxies share their clusters and assignments.
+    pub fn rules_independent_of(&self, namespace: &str) -> bool {
+        let (named, duplicate_hosts) = self.inner.rule_scoping.get_or_init(|| {
+            let named = self
+                .objects_of(Kind::DestinationRule)
+                .filter_map(|o| match o {
+                    Object::DestinationRule(dr) => Some(&dr.spec.export_to),
+                    _ => None,
+                })
+                .flatten()
+                .filter(|e| !matches!(e.as_str(), "*" | "." | "~"))
+                .cloned()
+                .collect();
+            let duplicates = self.inner.by_host.values().any(|v| v.len() > 1);
+            (named, duplicates)
+        });
+        !*duplicate_hosts
+            && !named.contains(namespace)
+            && !self.inner.destination_rules.contains_key(namespace)
     }
 
     /// The workloads behind a service (as `translate::endpoints::service_workloads` selects

@@ -1378,10 +1378,17 @@ impl<'a> SidecarTranslator<'a> {
     }
 
     /// The scope under which [`TranslationCache`] shares this proxy's view of services: its
-    /// namespace and locality.
+    /// namespace (`*` when the namespace changes no DestinationRule or service choice, so that
+    /// proxies of all such namespaces share) and locality.
     fn cache_scope(&self) -> String {
         let proxy = self.scope.proxy();
-        format!("{}\u{0}{}", proxy.config_namespace, proxy.locality)
+        let ns = proxy.config_namespace.as_str();
+        let ns = if self.scope.snapshot().rules_independent_of(ns) {
+            "*"
+        } else {
+            ns
+        };
+        format!("{ns}\u{0}{}", proxy.locality)
     }
 
     /// Everything, as [`Self::translate`], with the clusters and endpoint assignments shared
