@@ -16,7 +16,7 @@
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use envoy_types::pb::envoy::config::cluster::v3::Cluster;
 use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
@@ -282,7 +282,9 @@ pub(crate) type FastSet<K> = HashSet<K, BuildHasherDefault<FastHasher>>;
 /// DestinationRule or service choice, see [`Snapshot::rules_independent_of`]), then by item (`namespace/hostname` for a service's
 /// clusters, the cluster name for an assignment). Items are reference-counted so that
 /// carrying a cache over copies no string.
-type Scoped<V> = Mutex<FastMap<String, FastMap<Arc<str>, V>>>;
+/// Each value is a cell that one thread fills while the others asking for it wait (so that
+/// proxies translated side by side do not build the same clusters twice).
+type Scoped<V> = Mutex<FastMap<String, FastMap<Arc<str>, Arc<OnceLock<V>>>>>;
 
 /// Clusters and endpoint assignments shared by the proxies of one snapshot and one set of
 /// options (istiod's XDS cache): per service, the outbound clusters a proxy of a given
@@ -362,7 +364,11 @@ impl TranslationCache {
     /// How many services' clusters and assignments are held.
     pub fn len(&self) -> (usize, usize) {
         fn count<V>(map: &Scoped<V>) -> usize {
-            lock(map).values().map(FastMap::len).sum()
+            lock(map)
+                .values()
+                .flat_map(FastMap::values)
+                .filter(|c| c.get().is_some())
+                .count()
         }
         (count(&self.clusters), count(&self.endpoints))
     }
@@ -373,6 +379,7 @@ impl TranslationCache {
         lock(&self.clusters)
             .values()
             .flat_map(FastMap::values)
+            .filter_map(|c| c.get())
             .flat_map(|cs| cs.iter().cloned())
             .collect()
     }
@@ -382,6 +389,7 @@ impl TranslationCache {
         lock(&self.endpoints)
             .values()
             .flat_map(FastMap::values)
+            .filter_map(|c| c.get())
             .flatten()
             .cloned()
             .collect()
@@ -456,17 +464,15 @@ impl TranslationCache {
     }
 }
 
-/// A copy of `map` without the items whose `host` is stale (no string is copied).
-fn kept<V: Clone>(
-    map: &Scoped<V>,
-    stale: &FastSet<&str>,
-    host: fn(&str) -> Option<&str>,
-) -> Scoped<V> {
+/// A copy of `map` without the items whose `host` is stale, nor those still being built
+/// (for the old snapshot); no string or value is copied.
+fn kept<V>(map: &Scoped<V>, stale: &FastSet<&str>, host: fn(&str) -> Option<&str>) -> Scoped<V> {
     let mut copy = lock(map).clone();
-    if !stale.is_empty() {
-        for items in copy.values_mut() {
-            items.retain(|item, _| host(item).is_some_and(|h| !stale.contains(h)));
-        }
+    for items in copy.values_mut() {
+        items.retain(|item, cell| {
+            cell.get().is_some()
+                && (stale.is_empty() || host(item).is_some_and(|h| !stale.contains(h)))
+        });
     }
     Mutex::new(copy)
 }
@@ -591,18 +597,23 @@ fn differing<'a, 'm, T: PartialEq>(
         .chain(b.keys().filter(|k| !a.contains_key(*k)).copied())
 }
 
-/// The value for `item` in `scope`, built by `build` the first time (as [`once`]).
+/// The value for `item` in `scope`, built by `build` the first time, outside the map's
+/// lock; a thread asking while another builds it waits for that one.
 fn scoped_once<V: Clone>(map: &Scoped<V>, scope: &str, item: &str, build: impl FnOnce() -> V) -> V {
-    if let Some(v) = lock(map).get(scope).and_then(|items| items.get(item)) {
-        return v.clone();
-    }
-    let built = build();
-    let mut scopes = lock(map);
-    if !scopes.contains_key(scope) {
-        scopes.insert(scope.to_string(), FastMap::default());
-    }
-    let items = scopes.get_mut(scope).expect("inserted");
-    items.entry(Arc::from(item)).or_insert(built).clone()
+    let cell = {
+        let mut scopes = lock(map);
+        match scopes.get(scope).and_then(|items| items.get(item)) {
+            Some(cell) => Arc::clone(cell),
+            None => {
+                if !scopes.contains_key(scope) {
+                    scopes.insert(scope.to_string(), FastMap::default());
+                }
+                let items = scopes.get_mut(scope).expect("inserted");
+                Arc::clone(items.entry(Arc::from(item)).or_default())
+            }
+        }
+    };
+    cell.get_or_init(build).clone()
 }
 
 /// The value for `key`, built by `build` the first time (outside the lock: two threads may
@@ -671,6 +682,64 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn cluster(name: &str) -> Cluster {
+        Cluster {
+            name: name.into(),
+            ..Default::default()
+        }
+    }
+
+    /// Proxies translated side by side that miss the same service build its clusters once:
+    /// the others wait and get the same values.
+    #[test]
+    fn concurrent_misses_build_once() {
+        let cache = TranslationCache::new();
+        let builds = std::sync::atomic::AtomicUsize::new(0);
+        let got: Vec<Arc<[Arc<Cluster>]>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..6)
+                .map(|_| {
+                    s.spawn(|| {
+                        cache.service_clusters("ns\0", "ns/a.example", || {
+                            builds.fetch_add(1, Ordering::SeqCst);
+                            std::thread::sleep(std::time::Duration::from_millis(50));
+                            vec![cluster("outbound|80||a.example")]
+                        })
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("joins"))
+                .collect()
+        });
+        assert_eq!(builds.load(Ordering::SeqCst), 1);
+        assert!(got.iter().all(|g| Arc::ptr_eq(&g[0], &got[0][0])));
+    }
+
+    /// A value still being built for the old snapshot is not carried over to the new one.
+    #[test]
+    fn values_in_flight_are_not_carried_over() {
+        let store = crate::model::Store::new(crate::model::MeshOptions::default());
+        let (old, new) = (store.snapshot(), store.snapshot());
+        let cache = TranslationCache::new();
+        cache.service_clusters("ns\0", "ns/done.example", || vec![cluster("done")]);
+        let started = std::sync::Barrier::new(2);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                cache.service_clusters("ns\0", "ns/slow.example", || {
+                    started.wait();
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                    vec![cluster("slow")]
+                })
+            });
+            started.wait();
+            let carried = cache.carry_over(&old, &new, &ChangeSet::default());
+            assert_eq!(carried.len(), (1, 0), "only the finished value");
+            assert_eq!(carried.shared_clusters()[0].name, "done");
+        });
+        assert_eq!(cache.len(), (2, 0));
+    }
 
     #[test]
     fn fingerprints_separate_fields() {
