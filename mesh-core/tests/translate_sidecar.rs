@@ -50,6 +50,34 @@ fn proxy_for(snapshot: &Snapshot, pod: &str) -> Proxy {
     Proxy::for_workload(w, ProxyType::Sidecar, "cluster.local")
 }
 
+/// The objects of `examples/config/shop`.
+fn shop_objects() -> Vec<Object> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/config/shop");
+    let mut objects = Vec::new();
+    for e in std::fs::read_dir(&dir).expect("dir").flatten() {
+        let text = std::fs::read_to_string(e.path()).expect("file");
+        objects.extend(
+            load::from_str(&text, &e.path().display().to_string())
+                .expect("loads")
+                .into_iter()
+                .map(|l| l.object),
+        );
+    }
+    objects
+}
+
+/// Asserts that the shared clusters and assignments are the plain translation's.
+fn assert_shares_plain(
+    shared: &mesh_core::translate::sidecar::SharedResources,
+    plain: &ProxyResources,
+    what: &str,
+) {
+    let clusters: Vec<_> = shared.clusters.iter().map(|c| (**c).clone()).collect();
+    assert_eq!(clusters, plain.clusters, "{what}");
+    let endpoints: Vec<_> = shared.endpoints.iter().map(|e| (**e).clone()).collect();
+    assert_eq!(endpoints, plain.endpoints, "{what}");
+}
+
 fn names<T>(items: &[T], name: impl Fn(&T) -> &str) -> Vec<String> {
     items.iter().map(|i| name(i).to_string()).collect()
 }
@@ -853,17 +881,7 @@ spec:
 fn shared_translation_equals_the_plain_one() {
     use mesh_core::translate::cache::TranslationCache;
     use mesh_core::translate::sidecar::SidecarTranslator;
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/config/shop");
-    let mut objects = Vec::new();
-    for e in std::fs::read_dir(&dir).expect("dir").flatten() {
-        let text = std::fs::read_to_string(e.path()).expect("file");
-        objects.extend(
-            load::from_str(&text, &e.path().display().to_string())
-                .expect("loads")
-                .into_iter()
-                .map(|l| l.object),
-        );
-    }
+    let mut objects = shop_objects();
     objects.extend(self::objects(&[BOOKINFO, BOOKINFO_DR]));
     // Routes that depend on the client's labels must not be shared across labels.
     objects.extend(inline(
@@ -916,10 +934,7 @@ spec:
         let routes: Vec<_> = shared.routes.iter().map(|r| (**r).clone()).collect();
         assert_eq!(routes, plain.routes, "{}", w.name);
         assert_eq!(shared.warnings, plain.warnings, "{}", w.name);
-        let clusters: Vec<_> = shared.clusters.iter().map(|c| (**c).clone()).collect();
-        assert_eq!(clusters, plain.clusters, "{}", w.name);
-        let endpoints: Vec<_> = shared.endpoints.iter().map(|e| (**e).clone()).collect();
-        assert_eq!(endpoints, plain.endpoints, "{}", w.name);
+        assert_shares_plain(&shared, &plain, &w.name);
         compared += 1;
     }
     assert!(compared > 10, "{compared} proxies");
@@ -934,17 +949,8 @@ spec:
 fn carried_over_cache_equals_a_fresh_translation() {
     use mesh_core::translate::cache::TranslationCache;
     use mesh_core::translate::sidecar::SidecarTranslator;
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/config/shop");
     let mut store = Store::new(MeshOptions::default());
-    for e in std::fs::read_dir(&dir).expect("dir").flatten() {
-        let text = std::fs::read_to_string(e.path()).expect("file");
-        store.apply_all(
-            load::from_str(&text, &e.path().display().to_string())
-                .expect("loads")
-                .into_iter()
-                .map(|l| l.object),
-        );
-    }
+    store.apply_all(shop_objects());
     store.apply_all(objects(&[BOOKINFO, BOOKINFO_DR]));
     let options = SidecarOptions::default();
     // Fills `cache` through every proxy of `snapshot`, checking each against a fresh
@@ -955,10 +961,7 @@ fn carried_over_cache_equals_a_fresh_translation() {
             let t = SidecarTranslator::new(snapshot, &proxy, &options);
             let plain = t.translate();
             let shared = t.translate_shared(cache);
-            let clusters: Vec<_> = shared.clusters.iter().map(|c| (**c).clone()).collect();
-            assert_eq!(clusters, plain.clusters, "{edit}: {}", w.name);
-            let endpoints: Vec<_> = shared.endpoints.iter().map(|e| (**e).clone()).collect();
-            assert_eq!(endpoints, plain.endpoints, "{edit}: {}", w.name);
+            assert_shares_plain(&shared, &plain, &format!("{edit}: {}", w.name));
         }
     };
     let mut snapshot = store.snapshot();
@@ -1392,10 +1395,7 @@ spec:
             let t = SidecarTranslator::new(snap, &proxy, &options);
             let plain = t.translate();
             let shared = t.translate_shared(&cache);
-            let clusters: Vec<_> = shared.clusters.iter().map(|c| (**c).clone()).collect();
-            assert_eq!(clusters, plain.clusters, "{pod}");
-            let endpoints: Vec<_> = shared.endpoints.iter().map(|e| (**e).clone()).collect();
-            assert_eq!(endpoints, plain.endpoints, "{pod}");
+            assert_shares_plain(&shared, &plain, pod);
             let c = shared
                 .clusters
                 .iter()

@@ -236,12 +236,7 @@ impl MeshGenerator {
     /// Replaces the snapshot (then call `XdsServer::push`). Everything shared between proxies
     /// is rebuilt: prefer [`Self::update`] when the change set is known.
     pub fn set_snapshot(&self, snapshot: Snapshot) {
-        let mut state = self
-            .state
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        state.0 += 1;
-        state.1 = snapshot;
+        self.replace(snapshot, None);
     }
 
     /// Replaces the snapshot with `snapshot`, which `changes` (as the store returned them,
@@ -251,6 +246,12 @@ impl MeshGenerator {
     /// (`TranslationCache::carry_over`): after a VirtualService edit the first proxy
     /// translated rebuilds no cluster.
     pub fn update(&self, snapshot: Snapshot, changes: &mesh_core::model::ChangeSet) {
+        self.replace(snapshot, Some(changes));
+    }
+
+    /// The next epoch with `snapshot`, and shared caches carried over by `changes` (fresh
+    /// ones without).
+    fn replace(&self, snapshot: Snapshot, changes: Option<&mesh_core::model::ChangeSet>) {
         let mut state = self
             .state
             .write()
@@ -259,19 +260,20 @@ impl MeshGenerator {
             .shared
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let carried = if shared.0 == state.0 {
-            let translation = shared
-                .1
-                .translation
-                .carry_over(&state.1, &snapshot, changes);
-            Shared {
-                clusters: still_held(&shared.1.clusters, &translation.shared_clusters()),
-                endpoints: still_held(&shared.1.endpoints, &translation.shared_endpoints()),
-                routes: Mutex::default(),
-                translation,
+        let carried = match changes {
+            Some(changes) if shared.0 == state.0 => {
+                let translation = shared
+                    .1
+                    .translation
+                    .carry_over(&state.1, &snapshot, changes);
+                Shared {
+                    clusters: still_held(&shared.1.clusters, &translation.shared_clusters()),
+                    endpoints: still_held(&shared.1.endpoints, &translation.shared_endpoints()),
+                    routes: Mutex::default(),
+                    translation,
+                }
             }
-        } else {
-            Shared::default()
+            _ => Shared::default(),
         };
         state.0 += 1;
         state.1 = snapshot;

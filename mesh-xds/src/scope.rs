@@ -45,17 +45,14 @@ pub fn affected(changes: &ChangeSet, snapshot: &Snapshot, proxy: &ProxyInfo) -> 
     // Most changes concern the root namespace or the proxy's own: no need to look further.
     if namespaces
         .iter()
-        .any(|ns| ns == root || *ns == p.config_namespace || ns.is_empty())
+        .any(|ns| ns == root || *ns == p.config_namespace)
     {
         return true;
     }
     let imports = egress_imports(snapshot, p);
     namespaces.iter().any(|ns| {
-        imports.iter().any(|i| match i.namespace.as_str() {
-            "*" => true,
-            "." => *ns == p.config_namespace,
-            "~" => false,
-            other => other == ns,
-        })
+        imports
+            .iter()
+            .any(|i| i.namespace_matches(ns, &p.config_namespace))
     })
 }

@@ -277,21 +277,22 @@ pub(crate) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
 /// A `HashSet` with [`FastHasher`].
 pub(crate) type FastSet<K> = HashSet<K, BuildHasherDefault<FastHasher>>;
 
-/// Values by proxy scope (the proxy's `namespace\0locality`, what a shared piece depends on
-/// besides the snapshot and the options; `*` for every namespace that changes no
-/// DestinationRule or service choice, see [`Snapshot::rules_independent_of`]), then by item (`namespace/hostname` for a service's
-/// clusters, the cluster name for an assignment). Items are reference-counted so that
-/// carrying a cache over copies no string.
-/// Each value is a cell that one thread fills while the others asking for it wait (so that
-/// proxies translated side by side do not build the same clusters twice).
+/// Values by proxy scope, then by item. The scope is the proxy's `namespace\0locality`: what a
+/// shared piece depends on besides the snapshot and the options, with `*` for the namespace of
+/// every namespace that changes no DestinationRule or service choice (see
+/// [`Snapshot::rules_independent_of`]). The item is `namespace/hostname` for a service's
+/// clusters and the cluster name for an assignment; items are reference-counted so that
+/// carrying a cache over copies no string. Each value is a cell that one thread fills while
+/// the others asking for it wait, so that proxies translated side by side do not build the
+/// same clusters twice.
 type Scoped<V> = Mutex<FastMap<String, FastMap<Arc<str>, Arc<OnceLock<V>>>>>;
 
 /// Clusters and endpoint assignments shared by the proxies of one snapshot and one set of
 /// options (istiod's XDS cache): per service, the outbound clusters a proxy of a given
 /// namespace and locality gets; per cluster, its assignment. Proxies of namespaces without
-/// DestinationRules of their own (nor named by one's `exportTo`) share one set. Make a new one for every
-/// snapshot (or options), or [`Self::carry_over`] what an edit left valid; safe to share
-/// between threads.
+/// DestinationRules of their own (nor named by one's `exportTo`) share one set. Make a new
+/// one for every snapshot (or options), or [`Self::carry_over`] what an edit left valid; safe
+/// to share between threads.
 #[derive(Debug, Default)]
 pub struct TranslationCache {
     clusters: Scoped<Arc<[Arc<Cluster>]>>,

@@ -67,7 +67,9 @@ impl ImportedHost {
         }
     }
 
-    pub(crate) fn namespace_matches(&self, namespace: &str, proxy_namespace: &str) -> bool {
+    /// Whether this entry imports hosts declared in `namespace`, for a proxy in
+    /// `proxy_namespace`.
+    pub fn namespace_matches(&self, namespace: &str, proxy_namespace: &str) -> bool {
         match self.namespace.as_str() {
             "*" => true,
             "~" => false,
@@ -185,19 +187,42 @@ pub fn qualify_host(host: &str, namespace: &str, domain_suffix: &str) -> String 
 /// without one): what [`ProxyScope::imports`] gives, without selecting services and
 /// VirtualServices (for deciding cheaply whether a change concerns a proxy).
 pub fn egress_imports(snapshot: &Snapshot, proxy: &Proxy) -> Vec<ImportedHost> {
-    let sidecar = match proxy.proxy_type {
+    egress_listeners(sidecar_for(snapshot, proxy))
+        .into_iter()
+        .flat_map(|e| e.imports)
+        .collect()
+}
+
+/// The Sidecar that applies to `proxy` (gateways ignore Sidecar resources).
+fn sidecar_for<'a>(snapshot: &'a Snapshot, proxy: &Proxy) -> Option<&'a Resource<SidecarSpec>> {
+    match proxy.proxy_type {
         crate::model::ProxyType::Sidecar => select_sidecar(snapshot, proxy),
         _ => None,
-    };
+    }
+}
+
+/// The egress listeners of `sidecar`, the implicit catch-all (`*/*`) without one.
+fn egress_listeners(sidecar: Option<&Resource<SidecarSpec>>) -> Vec<EgressListener<'_>> {
     match sidecar {
         Some(sc) if !sc.spec.egress.is_empty() => sc
             .spec
             .egress
             .iter()
-            .flat_map(|e| e.hosts.iter())
-            .map(|h| ImportedHost::parse(h))
+            .map(|e| EgressListener {
+                port: e.port.as_ref(),
+                bind: &e.bind,
+                capture_mode: e.capture_mode,
+                imports: e.hosts.iter().map(|h| ImportedHost::parse(h)).collect(),
+                own: None,
+            })
             .collect(),
-        _ => vec![ImportedHost::parse("*/*")],
+        _ => vec![EgressListener {
+            port: None,
+            bind: "",
+            capture_mode: CaptureMode::Default,
+            imports: vec![ImportedHost::parse("*/*")],
+            own: None,
+        }],
     }
 }
 
@@ -205,32 +230,8 @@ impl<'a> ProxyScope<'a> {
     /// The scope of `proxy` in `snapshot`.
     pub fn new(snapshot: &'a Snapshot, proxy: &'a Proxy) -> ProxyScope<'a> {
         let ns = proxy.config_namespace.as_str();
-        // Gateways ignore Sidecar resources.
-        let sidecar = match proxy.proxy_type {
-            crate::model::ProxyType::Sidecar => select_sidecar(snapshot, proxy),
-            _ => None,
-        };
-        let mut egress: Vec<EgressListener<'a>> = match sidecar {
-            Some(sc) if !sc.spec.egress.is_empty() => sc
-                .spec
-                .egress
-                .iter()
-                .map(|e| EgressListener {
-                    port: e.port.as_ref(),
-                    bind: &e.bind,
-                    capture_mode: e.capture_mode,
-                    imports: e.hosts.iter().map(|h| ImportedHost::parse(h)).collect(),
-                    own: None,
-                })
-                .collect(),
-            _ => vec![EgressListener {
-                port: None,
-                bind: "",
-                capture_mode: CaptureMode::Default,
-                imports: vec![ImportedHost::parse("*/*")],
-                own: None,
-            }],
-        };
+        let sidecar = sidecar_for(snapshot, proxy);
+        let mut egress = egress_listeners(sidecar);
         let imports: Vec<ImportedHost> = egress
             .iter()
             .flat_map(|e| e.imports.iter().cloned())

@@ -232,6 +232,79 @@ struct HttpListenerPlan {
     bind_to_port: bool,
 }
 
+/// Where the listeners of one egress listener go: its index, the address it binds (`None`:
+/// the wildcard for HTTP, each service's VIP for TCP) and whether it binds it itself.
+struct EgressPlan<'b> {
+    listener: usize,
+    bind: Option<&'b str>,
+    bind_to_port: bool,
+}
+
+/// Outbound listeners being planned, by address and port, and the conflicts met.
+#[derive(Default)]
+struct Planned<'a> {
+    http: BTreeMap<(String, u32), HttpListenerPlan>,
+    tcp: BTreeMap<(String, u32), TcpListenerPlan<'a>>,
+    warnings: Vec<String>,
+}
+
+impl<'a> Planned<'a> {
+    /// Plans port `number` of `service`, spoken in `protocol`, for `egress`, unless its
+    /// address and port are `locked` (taken by an earlier egress listener). HTTP ports share
+    /// one listener per address and port; TCP ones get one per service, the first keeping a
+    /// contested address.
+    fn add(
+        &mut self,
+        service: &'a Service,
+        number: u32,
+        protocol: Protocol,
+        egress: &EgressPlan<'_>,
+        locked: &BTreeSet<(String, u32)>,
+    ) {
+        if protocol.is_http() {
+            let ip = egress
+                .bind
+                .unwrap_or(crate::model::UNSPECIFIED_IP)
+                .to_string();
+            let key = (ip.clone(), number);
+            if !locked.contains(&key) {
+                self.http.entry(key).or_insert(HttpListenerPlan {
+                    ip,
+                    port: number,
+                    bind_to_port: egress.bind_to_port,
+                });
+            }
+        } else if protocol != Protocol::Udp {
+            let ip = egress
+                .bind
+                .map_or_else(|| listener_ip(service), str::to_string);
+            let key = (ip.clone(), number);
+            if locked.contains(&key) {
+                return;
+            }
+            match self.tcp.get(&key) {
+                Some(first) => self.warnings.push(format!(
+                    "listener {}_{}: {} conflicts with {}; kept the first",
+                    key.0, key.1, service.hostname, first.service.hostname
+                )),
+                None => {
+                    self.tcp.insert(
+                        key,
+                        TcpListenerPlan {
+                            ip,
+                            port: number,
+                            service,
+                            protocol,
+                            bind_to_port: egress.bind_to_port,
+                            listener: egress.listener,
+                        },
+                    );
+                }
+            }
+        }
+    }
+}
+
 /// The translator of one sidecar: resources can be built all at once ([`Self::translate`]) or
 /// per type and name, as an xDS server asks for them.
 #[derive(Debug)]
@@ -274,22 +347,7 @@ impl<'a> SidecarTranslator<'a> {
     /// else 127.0.0.1); otherwise traffic reaches it through the capture listener.
     pub fn new(snapshot: &'a Snapshot, proxy: &'a Proxy, options: &SidecarOptions) -> Self {
         let scope = ProxyScope::new(snapshot, proxy);
-        let mut http: BTreeMap<(String, u32), HttpListenerPlan> = BTreeMap::new();
-        let mut tcp: BTreeMap<(String, u32), TcpListenerPlan<'a>> = BTreeMap::new();
-        let mut warnings = Vec::new();
-        let mut add_tcp = |tcp: &mut BTreeMap<(String, u32), TcpListenerPlan<'a>>,
-                           plan: TcpListenerPlan<'a>| {
-            let key = (plan.ip.clone(), plan.port);
-            match tcp.get(&key) {
-                Some(first) => warnings.push(format!(
-                    "listener {}_{}: {} conflicts with {}; kept the first",
-                    key.0, key.1, plan.service.hostname, first.service.hostname
-                )),
-                None => {
-                    tcp.insert(key, plan);
-                }
-            }
-        };
+        let mut planned = Planned::default();
         let mut unsupported = Vec::new();
         let mut uds_listeners: Vec<(String, usize)> = Vec::new();
         for (li, l) in scope.egress_listeners().iter().enumerate() {
@@ -309,73 +367,44 @@ impl<'a> SidecarTranslator<'a> {
                 }
                 continue;
             }
-            let bind = match l.bind {
-                "" if bind_to_port => Some("127.0.0.1"),
-                "" => None,
-                b => Some(b),
+            let egress = EgressPlan {
+                listener: li,
+                bind: match l.bind {
+                    "" if bind_to_port => Some("127.0.0.1"),
+                    "" => None,
+                    b => Some(b),
+                },
+                bind_to_port,
             };
             let services = scope.listener_services(li);
             match l.port {
                 Some(p) => {
                     let protocol = Protocol::parse(&p.protocol);
                     for service in services {
-                        if protocol.is_http() {
-                            let ip = bind.unwrap_or(crate::model::UNSPECIFIED_IP).to_string();
-                            http.entry((ip.clone(), p.number))
-                                .or_insert(HttpListenerPlan {
-                                    ip,
-                                    port: p.number,
-                                    bind_to_port,
-                                });
-                        } else if protocol != Protocol::Udp {
-                            let plan = TcpListenerPlan {
-                                ip: bind.map_or_else(|| listener_ip(service), str::to_string),
-                                port: p.number,
-                                service,
-                                protocol,
-                                bind_to_port,
-                                listener: li,
-                            };
-                            add_tcp(&mut tcp, plan);
-                        }
+                        planned.add(service, p.number, protocol, &egress, &BTreeSet::new());
                     }
                 }
                 None => {
                     // What the listeners with ports took stays theirs.
-                    let locked: BTreeSet<(String, u32)> =
-                        http.keys().chain(tcp.keys()).cloned().collect();
+                    let locked: BTreeSet<(String, u32)> = planned
+                        .http
+                        .keys()
+                        .chain(planned.tcp.keys())
+                        .cloned()
+                        .collect();
                     for service in services {
                         for port in &service.ports {
-                            if port.protocol.is_http() {
-                                let ip = bind.unwrap_or(crate::model::UNSPECIFIED_IP).to_string();
-                                let key = (ip.clone(), port.number);
-                                if !locked.contains(&key) {
-                                    http.entry(key).or_insert(HttpListenerPlan {
-                                        ip,
-                                        port: port.number,
-                                        bind_to_port,
-                                    });
-                                }
-                            } else if port.protocol != Protocol::Udp {
-                                let ip = bind.map_or_else(|| listener_ip(service), str::to_string);
-                                if locked.contains(&(ip.clone(), port.number)) {
-                                    continue;
-                                }
-                                let plan = TcpListenerPlan {
-                                    ip,
-                                    port: port.number,
-                                    service,
-                                    protocol: port.protocol,
-                                    bind_to_port,
-                                    listener: li,
-                                };
-                                add_tcp(&mut tcp, plan);
-                            }
+                            planned.add(service, port.number, port.protocol, &egress, &locked);
                         }
                     }
                 }
             }
         }
+        let Planned {
+            http,
+            mut tcp,
+            mut warnings,
+        } = planned;
         warnings.extend(unsupported);
         // An HTTP listener on <ip>:<port> takes the address from a TCP one (a VIP-less
         // service's, or a shared bind).
@@ -836,12 +865,7 @@ impl<'a> SidecarTranslator<'a> {
                 let listener = self.scope.rds_listener(port)?;
                 Some((
                     port,
-                    self.scope
-                        .listener_services(listener)
-                        .iter()
-                        .copied()
-                        .filter(|s| s.port(port).is_some_and(|p| p.protocol.is_http()))
-                        .collect(),
+                    http_on(self.scope.listener_services(listener), port),
                     listener,
                 ))
             }
@@ -862,8 +886,8 @@ impl<'a> SidecarTranslator<'a> {
         name: &str,
         warnings: &mut Vec<String>,
     ) -> Option<RouteConfiguration> {
-        if let Some((_, listener)) = self.uds_listeners.iter().find(|(b, _)| b == name) {
-            let vhosts = self.uds_virtual_hosts(*listener, warnings);
+        if let Some(listener) = self.uds_listener(name) {
+            let vhosts = self.uds_virtual_hosts(listener, warnings);
             return Some(outbound_route_configuration(
                 name,
                 vhosts,
@@ -879,6 +903,15 @@ impl<'a> SidecarTranslator<'a> {
         ))
     }
 
+    /// The egress listener of the Unix domain socket listener whose route configuration is
+    /// `name` (its bind).
+    fn uds_listener(&self, name: &str) -> Option<usize> {
+        self.uds_listeners
+            .iter()
+            .find(|(bind, _)| bind == name)
+            .map(|(_, listener)| *listener)
+    }
+
     /// The virtual hosts of a Unix domain socket listener, which takes every port (istiod's
     /// `mergeAllVirtualHosts`): each HTTP port's in port order, those of ports other than 80
     /// keeping only their `host:port` domains.
@@ -892,11 +925,7 @@ impl<'a> SidecarTranslator<'a> {
             .collect();
         let mut out = Vec::new();
         for port in ports {
-            let on_port: Vec<&Service> = services
-                .iter()
-                .copied()
-                .filter(|s| s.port(port).is_some_and(|p| p.protocol.is_http()))
-                .collect();
+            let on_port = http_on(services, port);
             for mut vh in self.virtual_hosts(port, &on_port, listener, true, warnings) {
                 if port != 80 {
                     vh.domains.retain(|d| d.contains(':'));
@@ -1116,7 +1145,7 @@ impl<'a> SidecarTranslator<'a> {
         cache: &RouteCache,
         warnings: &mut Vec<String>,
     ) -> Option<Vec<u8>> {
-        if self.uds_listeners.iter().any(|(b, _)| b == name) {
+        if self.uds_listener(name).is_some() {
             // Rare: built typed, not from the cache.
             return self
                 .route_with_warnings(name, warnings)
@@ -1789,6 +1818,15 @@ enum HeadSource<'s> {
     Service(&'s Service),
     /// A VirtualService host that names no service: itself.
     Host(&'s str),
+}
+
+/// The services among `services` with an HTTP port `port`.
+fn http_on<'a>(services: &[&'a Service], port: u32) -> Vec<&'a Service> {
+    services
+        .iter()
+        .copied()
+        .filter(|s| s.port(port).is_some_and(|p| p.protocol.is_http()))
+        .collect()
 }
 
 /// A Kubernetes headless service, whose domains include every pod's name (`*.host`).
