@@ -72,9 +72,20 @@ fn assert_shares_plain(
     plain: &ProxyResources,
     what: &str,
 ) {
+    use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
     let clusters: Vec<_> = shared.clusters.iter().map(|c| (**c).clone()).collect();
     assert_eq!(clusters, plain.clusters, "{what}");
-    let endpoints: Vec<_> = shared.endpoints.iter().map(|e| (**e).clone()).collect();
+    // Typed assignments, or encoded ones (which must decode to the typed).
+    let endpoints: Vec<_> = if shared.encoded_endpoints.is_empty() {
+        shared.endpoints.iter().map(|e| (**e).clone()).collect()
+    } else {
+        assert!(shared.endpoints.is_empty(), "{what}");
+        shared
+            .encoded_endpoints
+            .iter()
+            .map(|(_, bytes)| ClusterLoadAssignment::decode(&bytes[..]).expect("decodes"))
+            .collect()
+    };
     assert_eq!(endpoints, plain.endpoints, "{what}");
 }
 
@@ -879,6 +890,7 @@ spec:
 /// filled the cache first (namespaces, localities and Sidecar scopes differ across them).
 #[test]
 fn shared_translation_equals_the_plain_one() {
+    use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
     use mesh_core::translate::cache::TranslationCache;
     use mesh_core::translate::sidecar::SidecarTranslator;
     let mut objects = shop_objects();
@@ -895,6 +907,28 @@ spec:
   - match: [{sourceLabels: {app: reviews, version: v2}}]
     route: [{destination: {host: ratings, subset: v2}}]
   - route: [{destination: {host: ratings, subset: v1}}]
+---
+# Workloads in localities, behind a service with outlier detection: locality-weighted
+# assignments, which differ by the proxy's locality.
+apiVersion: v1
+kind: Service
+metadata: {name: geo, namespace: default}
+spec: {clusterIP: 10.96.9.9, selector: {app: geo}, ports: [{name: http, port: 80, targetPort: 8080}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: geo-eu, namespace: default, labels: {app: geo, istio-locality: eu-west1.eu-west1-b}}
+status: {podIP: 10.244.9.1}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: geo-us, namespace: default, labels: {app: geo, istio-locality: us-east1.us-east1-a}}
+status: {podIP: 10.244.9.2}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: geo, namespace: default}
+spec: {host: geo, trafficPolicy: {outlierDetection: {consecutive5xxErrors: 3}}}
 "#,
     ));
     let snap = snapshot_of(objects);
@@ -904,6 +938,7 @@ spec:
     let encoded_cache = TranslationCache::new();
     let route_cache = mesh_core::translate::cache::RouteCache::default();
     let mut compared = 0;
+    let (mut endpoints, mut localities) = (0, 0);
     for w in snap.workloads() {
         let proxy = Proxy::for_workload(w, ProxyType::Sidecar, "cluster.local");
         let t = SidecarTranslator::new(&snap, &proxy, &options);
@@ -927,6 +962,36 @@ spec:
             .map(|r| (r.name.clone(), r.encode_to_vec()))
             .collect();
         assert_eq!(encoded_routes, plain_routes, "{}", w.name);
+        // Assignments written directly decode to the typed ones.
+        assert!(encoded.endpoints.is_empty());
+        let decoded: Vec<ClusterLoadAssignment> = encoded
+            .encoded_endpoints
+            .iter()
+            .map(|(n, bytes)| {
+                let cla = ClusterLoadAssignment::decode(&bytes[..]).expect("decodes");
+                assert_eq!(&cla.cluster_name, n);
+                cla
+            })
+            .collect();
+        assert_eq!(decoded, plain.endpoints, "{}", w.name);
+        endpoints += decoded.iter().map(|c| c.endpoints.len()).sum::<usize>();
+        localities += usize::from(!proxy.locality.is_empty());
+        if w.name == "geo-eu" {
+            // Locality failover: the proxy's own locality first.
+            let geo = decoded
+                .iter()
+                .find(|c| c.cluster_name == "outbound|80||geo.default.svc.cluster.local")
+                .expect("geo");
+            let priorities: Vec<(String, u32)> = geo
+                .endpoints
+                .iter()
+                .map(|l| (l.locality.clone().unwrap_or_default().region, l.priority))
+                .collect();
+            assert_eq!(
+                priorities,
+                [("eu-west1".to_string(), 0), ("us-east1".to_string(), 1)]
+            );
+        }
         assert_eq!(encoded.warnings, plain.warnings, "{}", w.name);
         assert_eq!(encoded.listeners, plain.listeners, "{}", w.name);
         let shared = t.translate_shared(&cache);
@@ -938,6 +1003,8 @@ spec:
         compared += 1;
     }
     assert!(compared > 10, "{compared} proxies");
+    assert!(endpoints > 100, "{endpoints} locality groups compared");
+    assert_eq!(localities, 2, "proxies with a locality");
     assert!(cache.len().0 > 0, "the cache was used");
 }
 
@@ -953,6 +1020,7 @@ fn carried_over_cache_equals_a_fresh_translation() {
     store.apply_all(shop_objects());
     store.apply_all(objects(&[BOOKINFO, BOOKINFO_DR]));
     let options = SidecarOptions::default();
+    let routes = mesh_core::translate::cache::RouteCache::default();
     // Fills `cache` through every proxy of `snapshot`, checking each against a fresh
     // translation.
     let check = |snapshot: &Snapshot, cache: &TranslationCache, edit: &str| {
@@ -962,6 +1030,9 @@ fn carried_over_cache_equals_a_fresh_translation() {
             let plain = t.translate();
             let shared = t.translate_shared(cache);
             assert_shares_plain(&shared, &plain, &format!("{edit}: {}", w.name));
+            // The encoded assignments share the cache too.
+            let encoded = t.translate_shared_encoded(cache, &routes);
+            assert_shares_plain(&encoded, &plain, &format!("{edit}, encoded: {}", w.name));
         }
     };
     let mut snapshot = store.snapshot();

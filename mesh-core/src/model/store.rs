@@ -546,6 +546,100 @@ impl Snapshot {
         proxy_namespace: &str,
     ) -> Option<envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment> {
         use crate::translate::endpoints::{EndpointOptions, selected_cluster_load_assignment};
+        let (service, port, labels) =
+            self.outbound_endpoint_source(cluster_name, proxy_namespace)?;
+        Some(match labels {
+            Some(labels) => selected_cluster_load_assignment(
+                cluster_name,
+                service,
+                port,
+                labels,
+                self.service_workloads(service),
+                &EndpointOptions::default(),
+            ),
+            None => envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment {
+                cluster_name: cluster_name.to_string(),
+                ..Default::default()
+            },
+        })
+    }
+
+    /// [`Self::outbound_endpoints`] encoded, written directly
+    /// ([`crate::translate::endpoints::encoded_cluster_load_assignment`]): the bytes decode to
+    /// the same assignment.
+    pub fn outbound_endpoints_encoded(
+        &self,
+        cluster_name: &str,
+        proxy_namespace: &str,
+    ) -> Option<Vec<u8>> {
+        self.outbound_endpoints_encoded_many(&[cluster_name], proxy_namespace)
+            .pop()
+            .flatten()
+    }
+
+    /// [`Self::outbound_endpoints_encoded`] for each of `cluster_names`, in order: the
+    /// clusters of one service share its workload selection, and each endpoint is encoded
+    /// once for all of them ([`crate::translate::endpoints::encoded_service_assignments`]).
+    pub fn outbound_endpoints_encoded_many(
+        &self,
+        cluster_names: &[&str],
+        proxy_namespace: &str,
+    ) -> Vec<Option<Vec<u8>>> {
+        use crate::translate::endpoints::{
+            AssignmentOf, EndpointOptions, encoded_service_assignments,
+        };
+        let sources: Vec<_> = cluster_names
+            .iter()
+            .map(|n| self.outbound_endpoint_source(n, proxy_namespace))
+            .collect();
+        // The clusters of each service, services in order of first appearance.
+        let mut groups: Vec<(&Service, Vec<usize>)> = Vec::new();
+        let mut group_of: HashMap<*const Service, usize> = HashMap::new();
+        for (i, source) in sources.iter().enumerate() {
+            if let Some((service, _, _)) = source {
+                let g = *group_of
+                    .entry(std::ptr::from_ref(*service))
+                    .or_insert_with(|| {
+                        groups.push((service, Vec::new()));
+                        groups.len() - 1
+                    });
+                groups[g].1.push(i);
+            }
+        }
+        let mut out: Vec<Option<Vec<u8>>> = vec![None; cluster_names.len()];
+        for (service, members) in groups {
+            let clusters: Vec<AssignmentOf<'_>> = members
+                .iter()
+                .filter_map(|i| {
+                    let (_, port, subset) = sources[*i]?;
+                    Some(AssignmentOf {
+                        cluster_name: cluster_names[*i],
+                        port,
+                        subset,
+                    })
+                })
+                .collect();
+            let encoded = encoded_service_assignments(
+                service,
+                &clusters,
+                self.service_workloads(service),
+                &EndpointOptions::default(),
+            );
+            for (i, bytes) in members.into_iter().zip(encoded) {
+                out[i] = Some(bytes);
+            }
+        }
+        out
+    }
+
+    /// What [`Self::outbound_endpoints`] builds from: the service, its port and the subset's
+    /// labels (`None` for a subset no DestinationRule defines).
+    fn outbound_endpoint_source(
+        &self,
+        cluster_name: &str,
+        proxy_namespace: &str,
+    ) -> Option<EndpointSource<'_>> {
+        static NO_LABELS: BTreeMap<String, String> = BTreeMap::new();
         let mut parts = cluster_name.splitn(4, '|');
         let (Some("outbound"), Some(port), Some(subset), Some(host)) =
             (parts.next(), parts.next(), parts.next(), parts.next())
@@ -561,27 +655,23 @@ impl Snapshot {
         let service = *candidates.first()?;
         let service_port = service.port(port)?;
         let labels = if subset.is_empty() {
-            Some(BTreeMap::new())
+            Some(&NO_LABELS)
         } else {
             self.destination_rule_for(host, &service.namespace, proxy_namespace)
                 .and_then(|dr| dr.spec.subsets.iter().find(|s| s.name == subset))
-                .map(|s| s.labels.clone())
+                .map(|s| &s.labels)
         };
-        let mut cla = match labels {
-            Some(labels) => selected_cluster_load_assignment(
-                cluster_name,
-                service,
-                service_port,
-                &labels,
-                self.service_workloads(service),
-                &EndpointOptions::default(),
-            ),
-            None => envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment::default(),
-        };
-        cla.cluster_name = cluster_name.to_string();
-        Some(cla)
+        Some((service, service_port, labels))
     }
 }
+
+/// What an outbound cluster's assignment is made from: the service, its port and the
+/// subset's labels (`None` for a subset no DestinationRule defines).
+type EndpointSource<'a> = (
+    &'a Service,
+    &'a super::Port,
+    Option<&'a BTreeMap<String, String>>,
+);
 
 /// A rule's host as a full name: a name without dots is a service in the rule's namespace.
 pub(crate) fn qualify(host: &str, namespace: &str, suffix: &str) -> String {

@@ -297,9 +297,14 @@ type Scoped<V> = Mutex<FastMap<String, FastMap<Arc<str>, Arc<OnceLock<V>>>>>;
 pub struct TranslationCache {
     clusters: Scoped<Arc<[Arc<Cluster>]>>,
     endpoints: Scoped<Option<Arc<ClusterLoadAssignment>>>,
+    encoded_endpoints: Scoped<EncodedAssignments>,
     routes: Mutex<HashMap<String, SharedRoute>>,
     encoded_routes: Mutex<HashMap<String, SharedEncodedRoute>>,
 }
+
+/// A service's encoded assignments: (cluster name, `ClusterLoadAssignment` bytes), in the
+/// order of its clusters.
+pub(crate) type EncodedAssignments = Arc<[(String, Arc<[u8]>)]>;
 
 /// An encoded route configuration (or none) and the warnings building it gave.
 type SharedEncodedRoute = (Option<Arc<[u8]>>, Vec<String>);
@@ -336,6 +341,17 @@ impl TranslationCache {
         scoped_once(&self.endpoints, scope, cluster, || build().map(Arc::new))
     }
 
+    /// A service's assignments encoded (`item`: `namespace/hostname`, as for its clusters),
+    /// for proxies of `scope`, built by `build` the first time.
+    pub(crate) fn encoded_endpoints(
+        &self,
+        scope: &str,
+        item: &str,
+        build: impl FnOnce() -> Vec<(String, Arc<[u8]>)>,
+    ) -> EncodedAssignments {
+        scoped_once(&self.encoded_endpoints, scope, item, || build().into())
+    }
+
     /// A route configuration for `key` (its name and everything of the proxy it depends on),
     /// built by `build` the first time.
     pub(crate) fn route(
@@ -362,7 +378,7 @@ impl TranslationCache {
         })
     }
 
-    /// How many services' clusters and assignments are held.
+    /// How many services' clusters, and how many assignments (typed and encoded), are held.
     pub fn len(&self) -> (usize, usize) {
         fn count<V>(map: &Scoped<V>) -> usize {
             lock(map)
@@ -371,7 +387,13 @@ impl TranslationCache {
                 .filter(|c| c.get().is_some())
                 .count()
         }
-        (count(&self.clusters), count(&self.endpoints))
+        let encoded: usize = lock(&self.encoded_endpoints)
+            .values()
+            .flat_map(FastMap::values)
+            .filter_map(|c| c.get())
+            .map(|a| a.len())
+            .sum();
+        (count(&self.clusters), count(&self.endpoints) + encoded)
     }
 
     /// Every cluster held (for callers keeping per-value data, such as encodings, across a
@@ -393,6 +415,16 @@ impl TranslationCache {
             .filter_map(|c| c.get())
             .flatten()
             .cloned()
+            .collect()
+    }
+
+    /// Every encoded assignment held (as [`Self::shared_clusters`]).
+    pub fn shared_encoded_endpoints(&self) -> Vec<Arc<[u8]>> {
+        lock(&self.encoded_endpoints)
+            .values()
+            .flat_map(FastMap::values)
+            .filter_map(|c| c.get())
+            .flat_map(|a| a.iter().map(|(_, bytes)| Arc::clone(bytes)))
             .collect()
     }
 
@@ -460,6 +492,7 @@ impl TranslationCache {
         TranslationCache {
             clusters: kept(&self.clusters, &stale, service_host),
             endpoints: kept(&self.endpoints, &stale, cluster_host),
+            encoded_endpoints: kept(&self.encoded_endpoints, &stale, service_host),
             ..TranslationCache::default()
         }
     }
@@ -656,29 +689,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Appends `bytes` as a length-delimited field `field` (protobuf wire type 2).
-pub(crate) fn put_field(out: &mut Vec<u8>, field: u32, bytes: &[u8]) {
-    put_varint(out, u64::from(field << 3 | 2));
-    put_varint(out, bytes.len() as u64);
-    out.extend_from_slice(bytes);
-}
-
-/// Appends the concatenation of `parts` as one length-delimited field `field`.
-pub(crate) fn put_field_parts(out: &mut Vec<u8>, field: u32, parts: &[&[u8]]) {
-    put_varint(out, u64::from(field << 3 | 2));
-    put_varint(out, parts.iter().map(|p| p.len() as u64).sum());
-    for p in parts {
-        out.extend_from_slice(p);
-    }
-}
-
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8 & 0x7f) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
+pub(crate) use super::wire::{put_field, put_field_parts};
 
 #[cfg(test)]
 mod tests {

@@ -15,6 +15,7 @@
 //! unset) and each locality by the sum.
 
 use crate::dump::proto_map;
+use crate::translate::wire;
 use std::collections::BTreeMap;
 
 use envoy_types::pb::envoy::config::core::v3::{
@@ -184,41 +185,31 @@ pub fn selected_cluster_load_assignment(
     selected: Vec<&Workload>,
     options: &EndpointOptions,
 ) -> ClusterLoadAssignment {
-    let mut by_locality: BTreeMap<String, Vec<(String, u32, LbEndpoint)>> = BTreeMap::new();
-    for ep in selected_port_endpoints(service, port, subset, selected) {
-        let locality = ep.workload.map(|w| w.locality.clone()).unwrap_or_default();
-        let weight = ep.workload.map_or(1, |w| w.weight.max(1));
-        let lb = LbEndpoint {
-            health_status: HealthStatus::Healthy as i32,
-            metadata: ep.workload.map(|w| endpoint_metadata(w, options)),
-            load_balancing_weight: Some(UInt32Value { value: weight }),
-            host_identifier: Some(lb_endpoint::HostIdentifier::Endpoint(Endpoint {
-                address: Some(endpoint_address(&ep.address, ep.port)),
-                ..Default::default()
-            })),
-        };
-        by_locality
-            .entry(locality)
-            .or_default()
-            .push((ep.address, ep.port, lb));
-    }
-    let endpoints = by_locality
+    let endpoints = by_locality(service, port, subset, selected)
         .into_iter()
-        .map(|(locality, mut eps)| {
-            eps.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
-            let total: u32 = eps
-                .iter()
-                .map(|(_, _, e)| e.load_balancing_weight.as_ref().map_or(1, |w| w.value))
-                .sum();
-            let mut parts = locality.splitn(3, '/').map(String::from);
+        .map(|(locality, eps)| {
+            let (region, zone, sub_zone) = locality_parts(locality);
             LocalityLbEndpoints {
                 locality: Some(Locality {
-                    region: parts.next().unwrap_or_default(),
-                    zone: parts.next().unwrap_or_default(),
-                    sub_zone: parts.next().unwrap_or_default(),
+                    region: region.to_string(),
+                    zone: zone.to_string(),
+                    sub_zone: sub_zone.to_string(),
                 }),
-                lb_endpoints: eps.into_iter().map(|(_, _, e)| e).collect(),
-                load_balancing_weight: Some(UInt32Value { value: total }),
+                load_balancing_weight: Some(UInt32Value {
+                    value: eps.iter().map(weight).sum(),
+                }),
+                lb_endpoints: eps
+                    .iter()
+                    .map(|ep| LbEndpoint {
+                        health_status: HealthStatus::Healthy as i32,
+                        metadata: ep.workload.map(|w| endpoint_metadata(w, options)),
+                        load_balancing_weight: Some(UInt32Value { value: weight(ep) }),
+                        host_identifier: Some(lb_endpoint::HostIdentifier::Endpoint(Endpoint {
+                            address: Some(endpoint_address(&ep.address, ep.port)),
+                            ..Default::default()
+                        })),
+                    })
+                    .collect(),
                 ..Default::default()
             }
         })
@@ -228,6 +219,289 @@ pub fn selected_cluster_load_assignment(
         endpoints,
         ..Default::default()
     }
+}
+
+/// [`selected_cluster_load_assignment`] as protobuf bytes, written directly rather than built
+/// as a `ClusterLoadAssignment` and encoded: what an xDS server sends, without the dozen
+/// allocations (and frees) per endpoint the typed message costs. Decodes to the same message;
+/// fields in tag order as prost writes them, metadata entries in name order. For several
+/// clusters of one service, [`encoded_service_assignments`] encodes each endpoint once.
+pub fn encoded_cluster_load_assignment(
+    cluster_name: &str,
+    service: &Service,
+    port: &Port,
+    subset: &BTreeMap<String, String>,
+    selected: Vec<&Workload>,
+    options: &EndpointOptions,
+) -> Vec<u8> {
+    let cluster = AssignmentOf {
+        cluster_name,
+        port,
+        subset: Some(subset),
+    };
+    encoded_service_assignments(service, &[cluster], selected, options)
+        .pop()
+        .unwrap_or_default()
+}
+
+/// One cluster of a service for [`encoded_service_assignments`].
+#[derive(Debug, Clone, Copy)]
+pub struct AssignmentOf<'a> {
+    /// The cluster's name.
+    pub cluster_name: &'a str,
+    /// The service port.
+    pub port: &'a Port,
+    /// The subset's labels (empty: every endpoint); `None` for a subset no DestinationRule
+    /// defines, whose assignment istiod sends empty.
+    pub subset: Option<&'a BTreeMap<String, String>>,
+}
+
+/// The encoded assignments of `clusters`, clusters of `service` over workloads already
+/// selected for it, in order: each endpoint is selected, sorted and encoded once per port,
+/// then copied into the assignment of every subset that holds it.
+pub fn encoded_service_assignments(
+    service: &Service,
+    clusters: &[AssignmentOf<'_>],
+    selected: Vec<&Workload>,
+    options: &EndpointOptions,
+) -> Vec<Vec<u8>> {
+    static NO_LABELS: BTreeMap<String, String> = BTreeMap::new();
+    // Per port: the endpoints in (locality, address, port) order, each encoded once.
+    let mut ports: Vec<PortEndpoints<'_>> = Vec::new();
+    let mut out = Vec::with_capacity(clusters.len());
+    for cluster in clusters {
+        let mut bytes = Vec::new();
+        wire::put_str(&mut bytes, 1, cluster.cluster_name);
+        let Some(subset) = cluster.subset else {
+            out.push(bytes);
+            continue;
+        };
+        let at = match ports.iter().position(|p| p.0 == cluster.port.number) {
+            Some(at) => at,
+            None => {
+                let mut eps =
+                    selected_port_endpoints(service, cluster.port, &NO_LABELS, selected.clone());
+                eps.sort_by(|a, b| {
+                    (locality_of(a), &a.address, a.port).cmp(&(locality_of(b), &b.address, b.port))
+                });
+                let mut arena = Vec::new();
+                let mut ends = Vec::with_capacity(eps.len());
+                for ep in &eps {
+                    put_lb_endpoint(&mut arena, ep, options);
+                    ends.push(arena.len());
+                }
+                ports.push((cluster.port.number, eps, arena, ends));
+                ports.len() - 1
+            }
+        };
+        let (_, eps, arena, ends) = &ports[at];
+        // The endpoints of the subset, as ranges of the arena, grouped by locality.
+        let held: Vec<usize> = (0..eps.len())
+            .filter(|i| eps[*i].workload.is_none_or(|w| w.matches(subset)))
+            .collect();
+        let range = |i: usize| (if i == 0 { 0 } else { ends[i - 1] })..ends[i];
+        let mut rest = &held[..];
+        while let Some(first) = rest.first() {
+            let locality = locality_of(&eps[*first]);
+            let n = rest
+                .iter()
+                .take_while(|i| locality_of(&eps[**i]) == locality)
+                .count();
+            let (group, next) = rest.split_at(n);
+            rest = next;
+            let (region, zone, sub_zone) = locality_parts(locality);
+            let locality_len =
+                wire::str_len(1, region) + wire::str_len(2, zone) + wire::str_len(3, sub_zone);
+            let total: u64 = group.iter().map(|i| u64::from(weight(&eps[*i]))).sum();
+            let group_len = wire::len_field(1, locality_len)
+                + group
+                    .iter()
+                    .map(|i| wire::len_field(2, range(*i).len()))
+                    .sum::<usize>()
+                + wire::len_field(3, wire::uint_len(1, total));
+            bytes.reserve(wire::len_field(2, group_len));
+            // LocalityLbEndpoints: locality (1), lb_endpoints (2), load_balancing_weight (3).
+            wire::put_len(&mut bytes, 2, group_len);
+            wire::put_len(&mut bytes, 1, locality_len);
+            wire::put_str(&mut bytes, 1, region);
+            wire::put_str(&mut bytes, 2, zone);
+            wire::put_str(&mut bytes, 3, sub_zone);
+            for i in group {
+                wire::put_field(&mut bytes, 2, &arena[range(*i)]);
+            }
+            wire::put_len(&mut bytes, 3, wire::uint_len(1, total));
+            wire::put_uint(&mut bytes, 1, total);
+        }
+        out.push(bytes);
+    }
+    out
+}
+
+/// A port's number, its endpoints, and their `LbEndpoint` encodings one after the other (an
+/// arena, and where each ends).
+type PortEndpoints<'a> = (u32, Vec<ServiceEndpoint<'a>>, Vec<u8>, Vec<usize>);
+
+fn locality_of<'a>(ep: &ServiceEndpoint<'a>) -> &'a str {
+    ep.workload.map_or("", |w| w.locality.as_str())
+}
+
+/// The endpoints of [`selected_port_endpoints`] by locality, in locality order, each
+/// locality's by address and port.
+fn by_locality<'a>(
+    service: &'a Service,
+    port: &Port,
+    subset: &BTreeMap<String, String>,
+    selected: Vec<&'a Workload>,
+) -> BTreeMap<&'a str, Vec<ServiceEndpoint<'a>>> {
+    let mut groups: BTreeMap<&str, Vec<ServiceEndpoint<'a>>> = BTreeMap::new();
+    for ep in selected_port_endpoints(service, port, subset, selected) {
+        let locality = ep.workload.map_or("", |w| w.locality.as_str());
+        groups.entry(locality).or_default().push(ep);
+    }
+    for eps in groups.values_mut() {
+        eps.sort_by(|a, b| (&a.address, a.port).cmp(&(&b.address, b.port)));
+    }
+    groups
+}
+
+/// `region/zone/sub_zone`, missing parts empty.
+fn locality_parts(locality: &str) -> (&str, &str, &str) {
+    let mut parts = locality.splitn(3, '/');
+    (
+        parts.next().unwrap_or_default(),
+        parts.next().unwrap_or_default(),
+        parts.next().unwrap_or_default(),
+    )
+}
+
+/// An endpoint's weight: its WorkloadEntry's, 1 when unset.
+fn weight(ep: &ServiceEndpoint<'_>) -> u32 {
+    ep.workload.map_or(1, |w| w.weight.max(1))
+}
+
+/// The encoded `Address` of an endpoint: which field (socket address 1, pipe 2) and the
+/// length of its message.
+fn address_field(ep: &ServiceEndpoint<'_>) -> (u32, usize) {
+    match ep.address.strip_prefix("unix://") {
+        // Pipe: path (1); mode 0 is left out.
+        Some(path) => (2, wire::str_len(1, path)),
+        // SocketAddress: address (2), port_value (3, a oneof member: written even when 0).
+        None => (
+            1,
+            wire::str_len(2, &ep.address) + wire::uint_len_always(3, ep.port.into()),
+        ),
+    }
+}
+
+/// An `LbEndpoint`'s fields: endpoint (1), health_status (2), metadata (3),
+/// load_balancing_weight (4).
+fn put_lb_endpoint(out: &mut Vec<u8>, ep: &ServiceEndpoint<'_>, options: &EndpointOptions) {
+    let (field, address) = address_field(ep);
+    let address_message = wire::len_field(field, address);
+    wire::put_len(out, 1, wire::len_field(1, address_message));
+    wire::put_len(out, 1, address_message);
+    wire::put_len(out, field, address);
+    match ep.address.strip_prefix("unix://") {
+        Some(path) => wire::put_str(out, 1, path),
+        None => {
+            wire::put_str(out, 2, &ep.address);
+            wire::put_uint_always(out, 3, ep.port.into());
+        }
+    }
+    wire::put_uint(out, 2, HealthStatus::Healthy as u64);
+    if let Some(w) = ep.workload {
+        put_metadata(out, 3, w, options);
+    }
+    let weight = weight(ep).into();
+    wire::put_len(out, 4, wire::uint_len(1, weight));
+    wire::put_uint(out, 1, weight);
+}
+
+/// The parts of `istio.workload`: `name;namespace;canonical service;canonical
+/// revision;cluster`.
+fn workload_parts<'a>(w: &'a Workload, options: &'a EndpointOptions) -> [&'a str; 9] {
+    let canonical_name = first_label(
+        w,
+        &[
+            "service.istio.io/canonical-name",
+            "app.kubernetes.io/name",
+            "app",
+        ],
+    )
+    .unwrap_or(&w.name);
+    let revision = first_label(
+        w,
+        &[
+            "service.istio.io/canonical-revision",
+            "app.kubernetes.io/version",
+            "version",
+        ],
+    )
+    .unwrap_or("latest");
+    [
+        &w.name,
+        ";",
+        &w.namespace,
+        ";",
+        canonical_name,
+        ";",
+        revision,
+        ";",
+        &options.cluster_id,
+    ]
+}
+
+const TLS_MATCH_KEY: &str = "envoy.transport_socket_match";
+
+/// The length of a `filter_metadata` entry `key` holding a Struct with the one string field
+/// `field` of `value_len` bytes.
+fn struct_entry_len(key: &str, field: &str, value_len: usize) -> usize {
+    let value = wire::len_field(3, value_len);
+    let entry = wire::str_len(1, field) + wire::len_field(2, value);
+    let strukt = wire::len_field(1, entry);
+    wire::str_len(1, key) + wire::len_field(2, strukt)
+}
+
+/// A `filter_metadata` entry (Metadata field 1, a map entry: key 1, Struct 2) whose Struct
+/// holds the one field `field` (map entry: key 1, Value 2), a string (Value field 3) made of
+/// `parts`.
+fn put_struct_entry(out: &mut Vec<u8>, key: &str, field: &str, parts: &[&str]) {
+    let value_len: usize = parts.iter().map(|p| p.len()).sum();
+    let value = wire::len_field(3, value_len);
+    let entry = wire::str_len(1, field) + wire::len_field(2, value);
+    let strukt = wire::len_field(1, entry);
+    wire::put_len(out, 1, struct_entry_len(key, field, value_len));
+    wire::put_str(out, 1, key);
+    wire::put_len(out, 2, strukt);
+    wire::put_len(out, 1, entry);
+    wire::put_str(out, 1, field);
+    wire::put_len(out, 2, value);
+    wire::put_len(out, 3, value_len);
+    for p in parts {
+        out.extend_from_slice(p.as_bytes());
+    }
+}
+
+/// The endpoint's `Metadata` as field `field`: `envoy.transport_socket_match` (for mutual
+/// TLS workloads) and `istio.workload`.
+fn put_metadata(out: &mut Vec<u8>, field: u32, w: &Workload, options: &EndpointOptions) {
+    let parts = workload_parts(w, options);
+    let workload: usize = parts.iter().map(|p| p.len()).sum();
+    let tls = w.tls_mode == TlsMode::Istio;
+    let tls_len = if tls {
+        wire::len_field(1, struct_entry_len(TLS_MATCH_KEY, "tlsMode", "istio".len()))
+    } else {
+        0
+    };
+    wire::put_len(
+        out,
+        field,
+        tls_len + wire::len_field(1, struct_entry_len("istio", "workload", workload)),
+    );
+    if tls {
+        put_struct_entry(out, TLS_MATCH_KEY, "tlsMode", &["istio"]);
+    }
+    put_struct_entry(out, "istio", "workload", &parts);
 }
 
 /// An endpoint's address: a socket, or a pipe for `unix://path`.
@@ -254,35 +528,13 @@ fn endpoint_metadata(w: &Workload, options: &EndpointOptions) -> Metadata {
     if w.tls_mode == TlsMode::Istio {
         let mut fields = proto_map();
         fields.insert("tlsMode".to_string(), string_value("istio"));
-        filter_metadata.insert(
-            "envoy.transport_socket_match".to_string(),
-            Struct { fields },
-        );
+        filter_metadata.insert(TLS_MATCH_KEY.to_string(), Struct { fields });
     }
-    let canonical_name = first_label(
-        w,
-        &[
-            "service.istio.io/canonical-name",
-            "app.kubernetes.io/name",
-            "app",
-        ],
-    )
-    .unwrap_or(&w.name);
-    let revision = first_label(
-        w,
-        &[
-            "service.istio.io/canonical-revision",
-            "app.kubernetes.io/version",
-            "version",
-        ],
-    )
-    .unwrap_or("latest");
-    let workload = format!(
-        "{};{};{canonical_name};{revision};{}",
-        w.name, w.namespace, options.cluster_id
-    );
     let mut fields = proto_map();
-    fields.insert("workload".to_string(), string_value(&workload));
+    fields.insert(
+        "workload".to_string(),
+        string_value(&workload_parts(w, options).concat()),
+    );
     filter_metadata.insert("istio".to_string(), Struct { fields });
     Metadata {
         filter_metadata,
@@ -319,6 +571,27 @@ mod tests {
             }))
             .expect("Pod"),
         )
+    }
+
+    /// The assignment both ways: typed, and written directly (which must decode to it).
+    fn both(
+        name: &str,
+        service: &Service,
+        subset: &BTreeMap<String, String>,
+        workloads: &[Workload],
+    ) -> ClusterLoadAssignment {
+        let options = EndpointOptions::default();
+        let port = &service.ports[0];
+        let typed = cluster_load_assignment(name, service, port, subset, workloads, &options);
+        let selected = service_workloads(service, workloads);
+        let bytes =
+            encoded_cluster_load_assignment(name, service, port, subset, selected, &options);
+        use prost::Message;
+        let decoded = ClusterLoadAssignment::decode(&bytes[..]).expect("decodes");
+        assert_eq!(decoded, typed);
+        // Field for field as prost writes them, but for the order of map entries.
+        assert_eq!(bytes.len(), typed.encoded_len());
+        typed
     }
 
     fn addresses(cla: &ClusterLoadAssignment) -> Vec<String> {
@@ -367,28 +640,14 @@ mod tests {
             ),
             pod("db-1", "a", "10.1.0.4", json!({"app": "db"})),
         ];
-        let all = cluster_load_assignment(
-            "c",
-            &svc,
-            &svc.ports[0],
-            &BTreeMap::new(),
-            &workloads,
-            &EndpointOptions::default(),
-        );
+        let all = both("c", &svc, &BTreeMap::new(), &workloads);
         assert_eq!(
             addresses(&all),
             ["10.1.0.1:8080", "10.1.0.2:8080"],
             "sorted, same namespace, selected"
         );
         let v1 = BTreeMap::from([("version".to_string(), "v1".to_string())]);
-        let sub = cluster_load_assignment(
-            "c",
-            &svc,
-            &svc.ports[0],
-            &v1,
-            &workloads,
-            &EndpointOptions::default(),
-        );
+        let sub = both("c", &svc, &v1, &workloads);
         assert_eq!(addresses(&sub), ["10.1.0.2:8080"]);
 
         let no_selector = kube(json!({
@@ -415,14 +674,7 @@ mod tests {
         }))
         .expect("ServiceEntry");
         let svc = &Service::from_service_entry(&se)[0];
-        let cla = cluster_load_assignment(
-            "c",
-            svc,
-            &svc.ports[0],
-            &BTreeMap::new(),
-            &[],
-            &EndpointOptions::default(),
-        );
+        let cla = both("c", svc, &BTreeMap::new(), &[]);
         let json = crate::dump::message_to_json(&cla).expect("dumps");
         let localities = json["endpoints"].as_array().expect("localities");
         assert_eq!(localities.len(), 2, "{json:#}");
@@ -466,14 +718,7 @@ mod tests {
         }))
         .expect("ServiceEntry");
         let svc = &Service::from_service_entry(&se)[0];
-        let cla = cluster_load_assignment(
-            "c",
-            svc,
-            &svc.ports[0],
-            &BTreeMap::new(),
-            &[],
-            &EndpointOptions::default(),
-        );
+        let cla = both("c", svc, &BTreeMap::new(), &[]);
         assert_eq!(addresses(&cla), ["api.example.com:443"]);
     }
 
@@ -488,14 +733,7 @@ mod tests {
         }))
         .expect("ServiceEntry");
         let svc = &Service::from_service_entry(&se)[0];
-        let cla = cluster_load_assignment(
-            "c",
-            svc,
-            &svc.ports[0],
-            &BTreeMap::new(),
-            &[],
-            &EndpointOptions::default(),
-        );
+        let cla = both("c", svc, &BTreeMap::new(), &[]);
         let json = crate::dump::message_to_json(&cla).expect("dumps");
         assert_eq!(
             json["endpoints"][0]["lb_endpoints"][0]["endpoint"]["address"]["pipe"]["path"],

@@ -26,6 +26,7 @@ pub mod scope;
 pub mod sidecar;
 pub mod tls;
 pub mod vhost;
+mod wire;
 
 /// Everything for one proxy: a gateway's configuration for `router` proxies, a proxyless
 /// gRPC client's for nodes that ask for it ([`grpc`]), a sidecar's for the others.

@@ -80,7 +80,7 @@ use super::jwt::jwt_authn_filter;
 use super::listener::{outbound_http_connection_manager, socket, virtual_outbound_listener};
 use super::route::{RouteContext, build_http_routes, default_outbound_route};
 use super::scope::{ProxyScope, host_matches};
-use super::tls::{UpstreamTls, apply_upstream_tls};
+use super::tls::{MutualTlsMemo, UpstreamTls, apply_upstream_tls_with};
 use super::vhost::{
     CatchAll, DomainOptions, outbound_route_configuration, virtual_host_domains, virtual_host_name,
 };
@@ -166,6 +166,10 @@ pub struct SharedResources {
     pub clusters: Vec<Arc<Cluster>>,
     /// EDS.
     pub endpoints: Vec<Arc<ClusterLoadAssignment>>,
+    /// EDS encoded (cluster name, `ClusterLoadAssignment` bytes), in name order, instead of
+    /// `endpoints` when translated with a [`RouteCache`]
+    /// ([`super::translate_proxy_shared_encoded`]).
+    pub encoded_endpoints: Vec<(String, Arc<[u8]>)>,
     /// What could not be translated as written.
     pub warnings: Vec<String>,
 }
@@ -178,6 +182,7 @@ impl From<ProxyResources> for SharedResources {
             encoded_routes: Vec::new(),
             clusters: r.clusters.into_iter().map(Arc::new).collect(),
             endpoints: r.endpoints.into_iter().map(Arc::new).collect(),
+            encoded_endpoints: Vec::new(),
             warnings: r.warnings,
         }
     }
@@ -1347,6 +1352,7 @@ impl<'a> SidecarTranslator<'a> {
             dr: dr.map(|d| &d.spec),
             sans: &sans,
             metadata: meta.as_ref(),
+            tls: MutualTlsMemo::default(),
         };
         for port in s.ports.iter().filter(|p| p.protocol != Protocol::Udp) {
             for subset in &subsets {
@@ -1452,25 +1458,36 @@ impl<'a> SidecarTranslator<'a> {
         ];
         let scope = self.cache_scope();
         let mut item = String::new();
+        let mut encoded_endpoints = Vec::new();
         for s in self.scope.services() {
             item.clear();
             item.push_str(&s.namespace);
             item.push('/');
             item.push_str(&s.hostname);
-            clusters.extend(
-                cache
-                    .service_clusters(&scope, &item, || self.service_clusters(s))
-                    .iter()
-                    .cloned(),
-            );
+            let own = cache.service_clusters(&scope, &item, || self.service_clusters(s));
+            // Encoded, a service's assignments are made together (its EDS clusters are the
+            // only ones a sidecar has).
+            if route_cache.is_some() {
+                encoded_endpoints.extend(
+                    cache
+                        .encoded_endpoints(&scope, &item, || self.service_endpoints_encoded(&own))
+                        .iter()
+                        .cloned(),
+                );
+            }
+            clusters.extend(own.iter().cloned());
         }
         clusters.extend(self.inbound_clusters().into_iter().map(Arc::new));
         clusters.sort_by(|a, b| a.name.cmp(&b.name));
-        let endpoints = clusters
-            .iter()
-            .filter(|c| is_eds(c))
-            .filter_map(|c| cache.endpoints(&scope, &c.name, || self.endpoints(&c.name)))
-            .collect();
+        encoded_endpoints.sort_by(|a, b| a.0.cmp(&b.0));
+        let endpoints = match route_cache {
+            None => clusters
+                .iter()
+                .filter(|c| is_eds(c))
+                .filter_map(|c| cache.endpoints(&scope, &c.name, || self.endpoints(&c.name)))
+                .collect(),
+            Some(_) => Vec::new(),
+        };
         let mut warnings = self.warnings.clone();
         warnings.extend(self.custom_authz_errors());
         let mut routes = Vec::new();
@@ -1501,6 +1518,7 @@ impl<'a> SidecarTranslator<'a> {
             encoded_routes,
             clusters,
             endpoints,
+            encoded_endpoints,
             warnings,
         }
     }
@@ -1589,12 +1607,13 @@ impl<'a> SidecarTranslator<'a> {
             None if self.options.auto_mtls && !s.mesh_external => UpstreamTls::AutoMutual,
             None => UpstreamTls::None,
         };
-        apply_upstream_tls(
+        apply_upstream_tls_with(
             &mut c,
             upstream,
             (port.number, subset.unwrap_or(""), &s.hostname),
             sc.sans,
             port.protocol.is_http2(),
+            &sc.tls,
         );
         Some(c)
     }
@@ -1655,6 +1674,45 @@ impl<'a> SidecarTranslator<'a> {
             self.apply_locality(cluster, &mut cla);
         }
         Some(cla)
+    }
+
+    /// EDS encoded: [`Self::endpoints`] as protobuf bytes, written directly for proxies
+    /// without a locality ([`Snapshot::outbound_endpoints_encoded`]), encoded from the
+    /// typed assignment for the others (whose locality settings rewrite it).
+    pub fn endpoints_encoded(&self, cluster: &str) -> Option<Vec<u8>> {
+        self.endpoints_encoded_many(&[cluster]).pop().flatten()
+    }
+
+    /// [`Self::endpoints_encoded`] for each of `clusters`, in order, each endpoint encoded
+    /// once for all the clusters of its service
+    /// ([`Snapshot::outbound_endpoints_encoded_many`]).
+    pub fn endpoints_encoded_many(&self, clusters: &[&str]) -> Vec<Option<Vec<u8>>> {
+        let proxy = self.scope.proxy();
+        if proxy.locality.is_empty() {
+            self.scope
+                .snapshot()
+                .outbound_endpoints_encoded_many(clusters, &proxy.config_namespace)
+        } else {
+            clusters
+                .iter()
+                .map(|c| self.endpoints(c).map(|cla| cla.encode_to_vec()))
+                .collect()
+        }
+    }
+
+    /// The encoded assignments of a service's EDS clusters.
+    fn service_endpoints_encoded(&self, clusters: &[Arc<Cluster>]) -> Vec<(String, Arc<[u8]>)> {
+        let names: Vec<&str> = clusters
+            .iter()
+            .filter(|c| is_eds(c))
+            .map(|c| c.name.as_str())
+            .collect();
+        let encoded = self.endpoints_encoded_many(&names);
+        names
+            .into_iter()
+            .zip(encoded)
+            .filter_map(|(n, e)| Some((n.to_string(), Arc::from(e?))))
+            .collect()
     }
 
     /// The locality setting that applies under `policy`: its own, else the mesh's.
@@ -1895,6 +1953,8 @@ struct ServiceClusters<'a> {
     dr: Option<&'a crate::api::networking::DestinationRuleSpec>,
     sans: &'a [String],
     metadata: Option<&'a Metadata>,
+    /// The `ISTIO_MUTUAL` contexts of the service's clusters, encoded once.
+    tls: MutualTlsMemo,
 }
 
 fn is_eds(c: &Cluster) -> bool {

@@ -29,7 +29,8 @@ use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::{
     tls_parameters::TlsProtocol,
 };
 use envoy_types::pb::envoy::r#type::matcher::v3::{StringMatcher, string_matcher};
-use envoy_types::pb::google::protobuf::{Duration as PbDuration, Struct, Value, value};
+use envoy_types::pb::google::protobuf::{Any, Duration as PbDuration, Struct, Value, value};
+use prost::{Message, Name};
 
 use crate::api::networking::{ClientTlsMode, ClientTlsSettings};
 use crate::dump::to_any;
@@ -244,15 +245,75 @@ pub enum UpstreamTls<'a> {
 pub fn apply_upstream_tls(
     cluster: &mut Cluster,
     tls: UpstreamTls<'_>,
-    (port, subset, host): (u32, &str, &str),
+    names: (u32, &str, &str),
     service_accounts: &[String],
     h2: bool,
 ) {
-    let istio_mutual = |sni: &str, sans: &[String]| istio_mutual_upstream(sni, sans, h2);
+    apply_upstream_tls_with(
+        cluster,
+        tls,
+        names,
+        service_accounts,
+        h2,
+        &MutualTlsMemo::default(),
+    );
+}
+
+/// The encoded `CommonTlsContext`s of `ISTIO_MUTUAL` upstream contexts, by the identities
+/// they verify and their ALPN: the clusters of one service differ only in their SNI, so the
+/// rest of their context is built and encoded once.
+#[derive(Debug, Default)]
+pub(crate) struct MutualTlsMemo(std::cell::RefCell<Vec<MutualContext>>);
+
+/// The identities, whether ALPN is `h2`, and the encoded common context.
+type MutualContext = (Vec<String>, bool, std::rc::Rc<[u8]>);
+
+impl MutualTlsMemo {
+    /// The `UpstreamTlsContext` of [`istio_mutual_upstream`] as an `Any`, its encoding
+    /// assembled from the remembered common context and the SNI: the same bytes as encoding
+    /// the built context, since the common context (field 1) is all it holds but the SNI
+    /// (field 2).
+    fn istio_mutual_any(&self, sni: &str, sans: &[String], h2: bool) -> Any {
+        let common = {
+            let mut memo = self.0.borrow_mut();
+            match memo.iter().find(|(s, h, _)| s == sans && *h == h2) {
+                Some((_, _, common)) => std::rc::Rc::clone(common),
+                None => {
+                    let common: std::rc::Rc<[u8]> =
+                        istio_mutual_upstream("", sans, h2).encode_to_vec().into();
+                    memo.push((sans.to_vec(), h2, std::rc::Rc::clone(&common)));
+                    common
+                }
+            }
+        };
+        let mut value = Vec::with_capacity(common.len() + sni.len() + 4);
+        value.extend_from_slice(&common);
+        super::wire::put_str(&mut value, 2, sni);
+        Any {
+            type_url: UpstreamTlsContext::type_url(),
+            value,
+        }
+    }
+}
+
+/// [`apply_upstream_tls`] with `ISTIO_MUTUAL` contexts shared through `memo` (by the clusters
+/// of one service).
+pub(crate) fn apply_upstream_tls_with(
+    cluster: &mut Cluster,
+    tls: UpstreamTls<'_>,
+    (port, subset, host): (u32, &str, &str),
+    service_accounts: &[String],
+    h2: bool,
+    memo: &MutualTlsMemo,
+) {
+    let socket = |typed_config: Any| TransportSocket {
+        name: TLS_TRANSPORT_SOCKET.into(),
+        config_type: Some(transport_socket::ConfigType::TypedConfig(typed_config)),
+    };
     match tls {
         UpstreamTls::None => {}
         UpstreamTls::Configured(t) => {
-            let ctx = match t.mode {
+            let any = match t.mode {
                 ClientTlsMode::Disable => return,
                 ClientTlsMode::IstioMutual => {
                     let sni = if t.sni.is_empty() {
@@ -265,14 +326,17 @@ pub fn apply_upstream_tls(
                     } else {
                         &t.subject_alt_names
                     };
-                    istio_mutual(&sni, sans)
+                    memo.istio_mutual_any(&sni, sans, h2)
                 }
-                ClientTlsMode::Simple | ClientTlsMode::Mutual => simple_or_mutual_upstream(t, h2),
+                ClientTlsMode::Simple | ClientTlsMode::Mutual => {
+                    to_any(&simple_or_mutual_upstream(t, h2))
+                }
             };
-            cluster.transport_socket = Some(tls_transport_socket(&ctx));
+            cluster.transport_socket = Some(socket(any));
         }
         UpstreamTls::AutoMutual => {
-            let ctx = istio_mutual(&istio_mutual_sni(port, subset, host), service_accounts);
+            let any =
+                memo.istio_mutual_any(&istio_mutual_sni(port, subset, host), service_accounts, h2);
             let mut fields = crate::dump::proto_map();
             fields.insert(
                 "tlsMode".to_string(),
@@ -284,7 +348,7 @@ pub fn apply_upstream_tls(
                 TransportSocketMatch {
                     name: "tlsMode-istio".into(),
                     r#match: Some(Struct { fields }),
-                    transport_socket: Some(tls_transport_socket(&ctx)),
+                    transport_socket: Some(socket(any)),
                 },
                 TransportSocketMatch {
                     name: "tlsMode-disabled".into(),
@@ -298,5 +362,35 @@ pub fn apply_upstream_tls(
                 },
             ];
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remembered_mutual_contexts_encode_as_the_built_ones() {
+        let memo = MutualTlsMemo::default();
+        let a = vec!["spiffe://cluster.local/ns/a/sa/x".to_string()];
+        let b = vec![
+            "spiffe://cluster.local/ns/b/sa/y".to_string(),
+            "spiffe://cluster.local/ns/b/sa/z".to_string(),
+        ];
+        for (sni, sans, h2) in [
+            ("outbound_.80_._.x.a.svc.cluster.local", &a, false),
+            ("outbound_.80_.v1_.x.a.svc.cluster.local", &a, false),
+            ("outbound_.81_.v1_.x.a.svc.cluster.local", &a, true),
+            ("outbound_.90_._.y.b.svc.cluster.local", &b, false),
+            ("", &b, true),
+        ] {
+            let any = memo.istio_mutual_any(sni, sans, h2);
+            assert_eq!(any, to_any(&istio_mutual_upstream(sni, sans, h2)), "{sni}");
+        }
+        assert_eq!(
+            memo.0.borrow().len(),
+            4,
+            "one common context per identities and ALPN"
+        );
     }
 }
