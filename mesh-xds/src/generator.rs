@@ -10,7 +10,7 @@ use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
 use envoy_types::pb::envoy::config::route::v3::RouteConfiguration;
 use envoy_types::pb::google::protobuf::Any;
 use mesh_core::model::{Proxy, Snapshot};
-use mesh_core::translate::cache::TranslationCache;
+use mesh_core::translate::cache::{RouteCache, TranslationCache};
 use mesh_core::translate::sidecar::{ProxyResources, SidecarOptions};
 use prost::Message;
 
@@ -154,18 +154,24 @@ pub struct MeshGenerator {
     /// What the proxies of the current snapshot share: translated clusters and assignments,
     /// and their encodings by the address of the shared value.
     shared: Mutex<(u64, Arc<Shared>)>,
+    /// Encoded virtual hosts and routes, kept across snapshots: after an edit, a route
+    /// configuration rebuilds only the virtual hosts whose inputs changed.
+    routes: RouteCache,
 }
 
 /// Encodings of shared values, by the value's address (the map keeps the value alive).
 type EncodedBy<M> = Mutex<HashMap<usize, (Arc<M>, Arc<Resource>)>>;
 
-/// Per snapshot: [`TranslationCache`] and the encodings of what it holds.
+/// Per snapshot: [`TranslationCache`] and the resources made of what it holds: typed values
+/// encoded, encoded ones (sidecars' assignments and route configurations) versioned.
 #[derive(Debug, Default)]
 struct Shared {
     translation: TranslationCache,
     clusters: EncodedBy<Cluster>,
     endpoints: EncodedBy<ClusterLoadAssignment>,
     routes: EncodedBy<RouteConfiguration>,
+    encoded_endpoints: EncodedBy<[u8]>,
+    encoded_routes: EncodedBy<[u8]>,
 }
 
 /// The encoding of a shared value, made once per value (keyed by its address, which the map
@@ -191,10 +197,40 @@ fn encoded_once<M: Message + prost::Name>(
     r
 }
 
+/// The resource of shared bytes of type `type_url`, made once per value (keyed by its
+/// address, as [`encoded_once`]).
+fn versioned_once(
+    map: &EncodedBy<[u8]>,
+    bytes: &Arc<[u8]>,
+    name: &str,
+    type_url: &str,
+    interner: &Mutex<Interner>,
+) -> Arc<Resource> {
+    let key = Arc::as_ptr(bytes).cast::<u8>() as usize;
+    let mut map = map
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some((_, r)) = map.get(&key) {
+        return Arc::clone(r);
+    }
+    let body = Any {
+        type_url: type_url.to_string(),
+        value: bytes.to_vec(),
+    };
+    let r = interner
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .intern(Resource::new(name, body));
+    map.insert(key, (Arc::clone(bytes), Arc::clone(&r)));
+    r
+}
+
 /// The encodings in `map` of the values in `held`.
-fn still_held<M>(map: &EncodedBy<M>, held: &[Arc<M>]) -> EncodedBy<M> {
-    let held: std::collections::HashSet<usize> =
-        held.iter().map(|v| Arc::as_ptr(v) as usize).collect();
+fn still_held<M: ?Sized>(map: &EncodedBy<M>, held: &[Arc<M>]) -> EncodedBy<M> {
+    let held: std::collections::HashSet<usize> = held
+        .iter()
+        .map(|v| Arc::as_ptr(v).cast::<u8>() as usize)
+        .collect();
     let map = map
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -215,6 +251,7 @@ impl MeshGenerator {
             cache: Mutex::new(HashMap::new()),
             interner: Mutex::new(Interner::default()),
             shared: Mutex::new((0, Arc::new(Shared::default()))),
+            routes: RouteCache::default(),
         }
     }
 
@@ -269,7 +306,12 @@ impl MeshGenerator {
                 Shared {
                     clusters: still_held(&shared.1.clusters, &translation.shared_clusters()),
                     endpoints: still_held(&shared.1.endpoints, &translation.shared_endpoints()),
+                    encoded_endpoints: still_held(
+                        &shared.1.encoded_endpoints,
+                        &translation.shared_encoded_endpoints(),
+                    ),
                     routes: Mutex::default(),
+                    encoded_routes: Mutex::default(),
                     translation,
                 }
             }
@@ -277,7 +319,12 @@ impl MeshGenerator {
         };
         state.0 += 1;
         state.1 = snapshot;
-        *shared = (state.0, Arc::new(carried));
+        let old = std::mem::replace(&mut *shared, (state.0, Arc::new(carried)));
+        // What the old snapshot alone held is freed after the locks are released, off the
+        // path of proxies waiting for the new one.
+        drop(shared);
+        drop(state);
+        drop(old);
     }
 
     fn current(&self) -> (u64, Snapshot) {
@@ -315,22 +362,34 @@ impl MeshGenerator {
         // them alike, and encoded once per snapshot; listeners are the proxy's own.
         drop(cache);
         let shared = self.shared(epoch);
-        let r = mesh_core::translate::translate_proxy_shared(
+        // Sidecars' assignments and route configurations come encoded; gateways' and
+        // proxyless clients' typed.
+        let r = mesh_core::translate::translate_proxy_shared_encoded(
             &snapshot,
             proxy,
             &self.options,
             &shared.translation,
+            &self.routes,
         );
         let clusters: Vec<Arc<Resource>> = r
             .clusters
             .iter()
             .map(|c| encoded_once(&shared.clusters, c, &c.name, &self.interner))
             .collect();
-        let endpoints: Vec<Arc<Resource>> = r
+        let mut endpoints: Vec<Arc<Resource>> = r
             .endpoints
             .iter()
             .map(|e| encoded_once(&shared.endpoints, e, &e.cluster_name, &self.interner))
             .collect();
+        endpoints.extend(r.encoded_endpoints.iter().map(|(name, bytes)| {
+            versioned_once(
+                &shared.encoded_endpoints,
+                bytes,
+                name,
+                types::ENDPOINT,
+                &self.interner,
+            )
+        }));
         let mut interner = self
             .interner
             .lock()
@@ -343,11 +402,20 @@ impl MeshGenerator {
         out.insert(types::ENDPOINT, endpoints);
         out.insert(types::LISTENER, own(encode(&r.listeners, |l| &l.name)));
         drop(interner);
-        let routes: Vec<Arc<Resource>> = r
+        let mut routes: Vec<Arc<Resource>> = r
             .routes
             .iter()
             .map(|rc| encoded_once(&shared.routes, rc, &rc.name, &self.interner))
             .collect();
+        routes.extend(r.encoded_routes.iter().map(|(name, bytes)| {
+            versioned_once(
+                &shared.encoded_routes,
+                bytes,
+                name,
+                types::ROUTE,
+                &self.interner,
+            )
+        }));
         out.insert(types::ROUTE, routes);
         let out = Arc::new(out);
         self.cache
@@ -426,6 +494,44 @@ spec: {host: pay, subsets: [{name: v1, labels: {version: v1}}]}
             .iter()
             .map(|(t, rs)| (t.to_string(), rs.clone()))
             .collect()
+    }
+
+    /// What the generator sends, encoded directly or from typed values, decodes to what
+    /// `translate_proxy` gives the proxy, type by type and in order.
+    #[test]
+    fn resources_decode_to_the_translation() {
+        fn decoded<M: Message + Default>(rs: &[Arc<Resource>]) -> Vec<M> {
+            rs.iter()
+                .map(|r| M::decode(&r.body.value[..]).expect("decodes"))
+                .collect()
+        }
+        let mut store = Store::new(MeshOptions::default());
+        store.apply_all(load(MESH));
+        let snapshot = store.snapshot();
+        let g = MeshGenerator::new(snapshot.clone(), SidecarOptions::default());
+        for w in snapshot.workloads() {
+            let proxy = Proxy::for_workload(w, ProxyType::Sidecar, "cluster.local");
+            let typed = g.resources(&proxy);
+            let sent = g.encoded(&proxy);
+            let of = |t: &str| sent.get(t).cloned().unwrap_or_default();
+            assert!(!typed.endpoints.is_empty() && !typed.routes.is_empty());
+            assert_eq!(decoded::<Cluster>(&of(types::CLUSTER)), typed.clusters);
+            assert_eq!(
+                decoded::<ClusterLoadAssignment>(&of(types::ENDPOINT)),
+                typed.endpoints
+            );
+            assert_eq!(
+                decoded::<RouteConfiguration>(&of(types::ROUTE)),
+                typed.routes
+            );
+            let names: Vec<String> = of(types::ENDPOINT).iter().map(|r| r.name.clone()).collect();
+            let expected: Vec<String> = typed
+                .endpoints
+                .iter()
+                .map(|e| e.cluster_name.clone())
+                .collect();
+            assert_eq!(names, expected);
+        }
     }
 
     /// After `update`, every proxy gets what a generator started on the new snapshot gives
