@@ -969,7 +969,7 @@ spec: {host: geo, trafficPolicy: {outlierDetection: {consecutive5xxErrors: 3}}}
             .iter()
             .map(|(n, bytes)| {
                 let cla = ClusterLoadAssignment::decode(&bytes[..]).expect("decodes");
-                assert_eq!(&cla.cluster_name, n);
+                assert_eq!(cla.cluster_name, &**n);
                 cla
             })
             .collect();

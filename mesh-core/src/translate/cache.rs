@@ -304,7 +304,7 @@ pub struct TranslationCache {
 
 /// A service's encoded assignments: (cluster name, `ClusterLoadAssignment` bytes), in the
 /// order of its clusters.
-pub(crate) type EncodedAssignments = Arc<[(String, Arc<[u8]>)]>;
+pub(crate) type EncodedAssignments = Arc<[(Arc<str>, Arc<[u8]>)]>;
 
 /// An encoded route configuration (or none) and the warnings building it gave.
 type SharedEncodedRoute = (Option<Arc<[u8]>>, Vec<String>);
@@ -347,7 +347,7 @@ impl TranslationCache {
         &self,
         scope: &str,
         item: &str,
-        build: impl FnOnce() -> Vec<(String, Arc<[u8]>)>,
+        build: impl FnOnce() -> Vec<(Arc<str>, Arc<[u8]>)>,
     ) -> EncodedAssignments {
         scoped_once(&self.encoded_endpoints, scope, item, || build().into())
     }

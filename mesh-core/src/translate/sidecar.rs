@@ -169,7 +169,7 @@ pub struct SharedResources {
     /// EDS encoded (cluster name, `ClusterLoadAssignment` bytes), in name order, instead of
     /// `endpoints` when translated with a [`RouteCache`]
     /// ([`super::translate_proxy_shared_encoded`]).
-    pub encoded_endpoints: Vec<(String, Arc<[u8]>)>,
+    pub encoded_endpoints: Vec<(Arc<str>, Arc<[u8]>)>,
     /// What could not be translated as written.
     pub warnings: Vec<String>,
 }
@@ -1701,7 +1701,7 @@ impl<'a> SidecarTranslator<'a> {
     }
 
     /// The encoded assignments of a service's EDS clusters.
-    fn service_endpoints_encoded(&self, clusters: &[Arc<Cluster>]) -> Vec<(String, Arc<[u8]>)> {
+    fn service_endpoints_encoded(&self, clusters: &[Arc<Cluster>]) -> Vec<(Arc<str>, Arc<[u8]>)> {
         let names: Vec<&str> = clusters
             .iter()
             .filter(|c| is_eds(c))
@@ -1711,7 +1711,7 @@ impl<'a> SidecarTranslator<'a> {
         names
             .into_iter()
             .zip(encoded)
-            .filter_map(|(n, e)| Some((n.to_string(), Arc::from(e?))))
+            .filter_map(|(n, e)| Some((Arc::from(n), Arc::from(e?))))
             .collect()
     }
 
