@@ -1465,8 +1465,7 @@ impl<'a> SidecarTranslator<'a> {
             item.push('/');
             item.push_str(&s.hostname);
             let own = cache.service_clusters(&scope, &item, || self.service_clusters(s));
-            // Encoded, a service's assignments are made together (its EDS clusters are the
-            // only ones a sidecar has).
+            // Encoded, a service's assignments are made together.
             if route_cache.is_some() {
                 encoded_endpoints.extend(
                     cache
@@ -1477,7 +1476,16 @@ impl<'a> SidecarTranslator<'a> {
             }
             clusters.extend(own.iter().cloned());
         }
-        clusters.extend(self.inbound_clusters().into_iter().map(Arc::new));
+        let inbound = self.inbound_clusters();
+        if route_cache.is_some() {
+            // No inbound cluster is EDS today; one that were would be encoded alone.
+            for c in inbound.iter().filter(|c| is_eds(c)) {
+                if let Some(e) = self.endpoints_encoded(&c.name) {
+                    encoded_endpoints.push((Arc::from(c.name.as_str()), Arc::from(e)));
+                }
+            }
+        }
+        clusters.extend(inbound.into_iter().map(Arc::new));
         clusters.sort_by(|a, b| a.name.cmp(&b.name));
         encoded_endpoints.sort_by(|a, b| a.0.cmp(&b.0));
         let endpoints = match route_cache {
@@ -1623,8 +1631,12 @@ impl<'a> SidecarTranslator<'a> {
     fn service_accounts(&self, s: &Service) -> Vec<String> {
         let td = &self.scope.snapshot().options().trust_domain;
         let mut out: BTreeSet<String> = s.service_accounts.iter().cloned().collect();
+        // Each identity formatted once, however many workloads run under it.
+        let mut seen: BTreeSet<(&str, &str)> = BTreeSet::new();
         for w in self.scope.snapshot().service_workloads(s) {
-            out.extend(w.spiffe_id(td));
+            if seen.insert((&w.namespace, &w.service_account)) {
+                out.extend(w.spiffe_id(td));
+            }
         }
         out.into_iter().collect()
     }
