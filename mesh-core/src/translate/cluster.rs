@@ -55,7 +55,7 @@ pub fn outbound_cluster_name(port: u32, subset: &str, host: &str) -> String {
 }
 
 /// `util.DelimitedStatsPrefix`: a cluster's `alt_stat_name`.
-fn stat_name(name: &str) -> String {
+pub(crate) fn stat_name(name: &str) -> String {
     format!("{name};")
 }
 

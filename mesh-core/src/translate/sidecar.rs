@@ -1325,6 +1325,12 @@ impl<'a> SidecarTranslator<'a> {
     /// service, the proxy's namespace (which DestinationRule applies) and locality, and the
     /// options: what [`TranslationCache`] shares between proxies.
     fn service_clusters(&self, s: &Service) -> Vec<Cluster> {
+        self.service_clusters_with(s, true)
+    }
+
+    /// [`Self::service_clusters`], subsets without a traffic policy of their own copied from
+    /// the port's cluster (`copy_inheriting`) or built whole.
+    fn service_clusters_with(&self, s: &Service, copy_inheriting: bool) -> Vec<Cluster> {
         let proxy_ns = self.scope.proxy().config_namespace.as_str();
         let mut out = Vec::new();
         let dr = self
@@ -1355,13 +1361,67 @@ impl<'a> SidecarTranslator<'a> {
             tls: MutualTlsMemo::default(),
         };
         for port in s.ports.iter().filter(|p| p.protocol != Protocol::Udp) {
+            // The port's cluster without a subset, which subsets without a traffic policy of
+            // their own copy.
+            let mut base: Option<usize> = None;
             for subset in &subsets {
-                if let Some(c) = self.outbound_cluster(&service, port, *subset) {
+                let c = match (subset, base) {
+                    (Some(name), Some(i)) if copy_inheriting && service.inherits(name) => {
+                        Some(self.inheriting_subset_cluster(&service, &out[i], port, name))
+                    }
+                    _ => self.outbound_cluster(&service, port, *subset),
+                };
+                if let Some(c) = c {
+                    if subset.is_none() && is_eds(&c) {
+                        base = Some(out.len());
+                    }
                     out.push(c);
                 }
             }
         }
         out
+    }
+
+    /// The cluster of a subset that sets no traffic policy, from `base`, the port's cluster
+    /// without a subset (EDS): the same but for the names and the TLS SNI.
+    fn inheriting_subset_cluster(
+        &self,
+        sc: &ServiceClusters<'_>,
+        base: &Cluster,
+        port: &Port,
+        subset: &str,
+    ) -> Cluster {
+        let s = sc.service;
+        let name = outbound_cluster_name(port.number, subset, &s.hostname);
+        let mut c = base.clone();
+        c.alt_stat_name = super::cluster::stat_name(&name);
+        if let Some(eds) = &mut c.eds_cluster_config {
+            eds.service_name.clone_from(&name);
+        }
+        c.name = name;
+        c.transport_socket = None;
+        c.transport_socket_matches.clear();
+        let policy = sc
+            .dr
+            .and_then(|dr| effective_traffic_policy(dr, None, port.number));
+        apply_upstream_tls_with(
+            &mut c,
+            self.upstream_tls(s, policy.as_ref()),
+            (port.number, subset, &s.hostname),
+            sc.sans,
+            port.protocol.is_http2(),
+            &sc.tls,
+        );
+        c
+    }
+
+    /// How a cluster of `s` under `policy` does TLS.
+    fn upstream_tls<'p>(&self, s: &Service, policy: Option<&'p TrafficPolicy>) -> UpstreamTls<'p> {
+        match policy.and_then(|p| p.tls.as_ref()) {
+            Some(t) => UpstreamTls::Configured(t),
+            None if self.options.auto_mtls && !s.mesh_external => UpstreamTls::AutoMutual,
+            None => UpstreamTls::None,
+        }
     }
 
     /// The inbound passthrough cluster and one cluster per inbound port.
@@ -1609,15 +1669,9 @@ impl<'a> SidecarTranslator<'a> {
             }
             c.load_assignment = Some(cla);
         }
-        let tls = policy.as_ref().and_then(|p| p.tls.as_ref());
-        let upstream = match tls {
-            Some(t) => UpstreamTls::Configured(t),
-            None if self.options.auto_mtls && !s.mesh_external => UpstreamTls::AutoMutual,
-            None => UpstreamTls::None,
-        };
         apply_upstream_tls_with(
             &mut c,
-            upstream,
+            self.upstream_tls(s, policy.as_ref()),
             (port.number, subset.unwrap_or(""), &s.hostname),
             sc.sans,
             port.protocol.is_http2(),
@@ -1969,6 +2023,18 @@ struct ServiceClusters<'a> {
     tls: MutualTlsMemo,
 }
 
+impl ServiceClusters<'_> {
+    /// Whether subset `name` takes the port's traffic policy as it is (it sets none).
+    fn inherits(&self, name: &str) -> bool {
+        self.dr.is_some_and(|dr| {
+            dr.subsets
+                .iter()
+                .find(|s| s.name == name)
+                .is_some_and(|s| s.traffic_policy.is_none())
+        })
+    }
+}
+
 fn is_eds(c: &Cluster) -> bool {
     c.cluster_discovery_type
         == Some(envoy_cluster::ClusterDiscoveryType::Type(
@@ -1990,4 +2056,132 @@ fn inbound_protocol(p: Protocol) -> PortProtocol {
 
 fn tcp_proxy(stat_prefix: &str, cluster: &str) -> Filter {
     super::listener::tcp_proxy_filter(stat_prefix, cluster)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{MeshOptions, ProxyType, Store};
+
+    /// Subsets without a traffic policy copy the port's cluster: exactly what building them
+    /// whole gives, whatever the TLS (auto, ISTIO_MUTUAL with and without SNI, SIMPLE,
+    /// DISABLE), port-level settings, HTTP/2 ports, and for DNS clusters (built whole).
+    #[test]
+    fn copied_subset_clusters_equal_built_ones() {
+        let yaml = r#"
+apiVersion: v1
+kind: Service
+metadata: {name: a, namespace: x}
+spec: {clusterIP: 10.96.1.1, selector: {app: a}, ports: [{name: http, port: 80}, {name: grpc, port: 90}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: a-1, namespace: x, labels: {app: a, version: v1, security.istio.io/tlsMode: istio}}
+spec: {serviceAccountName: a}
+status: {podIP: 10.244.1.1}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: a-2, namespace: x, labels: {app: a, version: v2}}
+spec: {serviceAccountName: a2}
+status: {podIP: 10.244.1.2}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: a, namespace: x}
+spec:
+  host: a
+  trafficPolicy:
+    connectionPool: {http: {http1MaxPendingRequests: 7}}
+    portLevelSettings:
+    - port: {number: 90}
+      tls: {mode: ISTIO_MUTUAL, sni: custom.example}
+  subsets:
+  - {name: v1, labels: {version: v1}}
+  - {name: v2, labels: {version: v2}, trafficPolicy: {outlierDetection: {consecutive5xxErrors: 3}}}
+  - {name: v3, labels: {version: v3}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: b, namespace: x}
+spec: {clusterIP: 10.96.1.2, selector: {app: b}, ports: [{name: http, port: 80}]}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: b, namespace: x}
+spec:
+  host: b
+  trafficPolicy: {tls: {mode: SIMPLE, sni: b.example}}
+  subsets: [{name: v1, labels: {version: v1}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: c, namespace: x}
+spec: {clusterIP: 10.96.1.3, selector: {app: c}, ports: [{name: http, port: 80}]}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: c, namespace: x}
+spec:
+  host: c
+  trafficPolicy: {tls: {mode: ISTIO_MUTUAL}, loadBalancer: {simple: ROUND_ROBIN}}
+  subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: d, namespace: x}
+spec: {clusterIP: 10.96.1.4, selector: {app: d}, ports: [{name: http, port: 80}]}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: d, namespace: x}
+spec:
+  host: d
+  trafficPolicy: {tls: {mode: DISABLE}}
+  subsets: [{name: v1, labels: {version: v1}}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: e, namespace: x}
+spec:
+  hosts: [e.example]
+  resolution: DNS
+  ports: [{number: 443, name: https, protocol: HTTPS}]
+  endpoints: [{address: e1.example, labels: {version: v1}}, {address: e2.example, labels: {version: v2}}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: e, namespace: x}
+spec:
+  host: e.example
+  subsets: [{name: v1, labels: {version: v1}}]
+"#;
+        let mut store = Store::new(MeshOptions::default());
+        store.apply_all(
+            crate::load::from_str(yaml, "test.yaml")
+                .expect("loads")
+                .into_iter()
+                .map(|l| l.object),
+        );
+        let snapshot = store.snapshot();
+        let proxy = Proxy::for_workload(
+            &snapshot.workloads()[0],
+            ProxyType::Sidecar,
+            "cluster.local",
+        );
+        let options = SidecarOptions::default();
+        let t = SidecarTranslator::new(&snapshot, &proxy, &options);
+        let mut copied = 0;
+        for s in t.scope.services() {
+            let built = t.service_clusters_with(s, false);
+            let fast = t.service_clusters_with(s, true);
+            assert_eq!(fast, built, "{}", s.hostname);
+            copied += fast
+                .iter()
+                .filter(|c| is_eds(c) && c.name.contains("|v"))
+                .count();
+        }
+        // a: 2 ports x (v1, v3); b, c (v1, v2), d: one or two each.
+        assert!(copied >= 8, "{copied} subset clusters compared");
+    }
 }
