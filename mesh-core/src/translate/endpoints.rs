@@ -196,7 +196,7 @@ pub fn selected_cluster_load_assignment(
                     sub_zone: sub_zone.to_string(),
                 }),
                 load_balancing_weight: Some(UInt32Value {
-                    value: eps.iter().map(weight).sum(),
+                    value: total_weight(eps.iter()),
                 }),
                 lb_endpoints: eps
                     .iter()
@@ -312,7 +312,7 @@ pub fn encoded_service_assignments(
             let (region, zone, sub_zone) = locality_parts(locality);
             let locality_len =
                 wire::str_len(1, region) + wire::str_len(2, zone) + wire::str_len(3, sub_zone);
-            let total: u64 = group.iter().map(|i| u64::from(weight(&eps[*i]))).sum();
+            let total = u64::from(total_weight(group.iter().map(|i| &eps[*i])));
             let group_len = wire::len_field(1, locality_len)
                 + group
                     .iter()
@@ -372,6 +372,11 @@ fn locality_parts(locality: &str) -> (&str, &str, &str) {
         parts.next().unwrap_or_default(),
         parts.next().unwrap_or_default(),
     )
+}
+
+/// A locality's weight: the sum of its endpoints', at most `u32::MAX` (the field's range).
+fn total_weight<'a, 'w: 'a>(eps: impl Iterator<Item = &'a ServiceEndpoint<'w>>) -> u32 {
+    eps.map(weight).fold(0, u32::saturating_add)
 }
 
 /// An endpoint's weight: its WorkloadEntry's, 1 when unset.
@@ -705,6 +710,25 @@ mod tests {
         assert_eq!(
             plain["metadata"]["filter_metadata"]["istio"]["workload"],
             "vms-1;ns;vms-1;latest;Kubernetes"
+        );
+    }
+
+    #[test]
+    fn locality_weights_saturate() {
+        let se: Resource<ServiceEntrySpec> = serde_json::from_value(json!({
+            "apiVersion": "networking.istio.io/v1", "kind": "ServiceEntry",
+            "metadata": {"name": "heavy", "namespace": "ns"},
+            "spec": {"hosts": ["heavy.example"], "resolution": "STATIC",
+                     "ports": [{"number": 80, "name": "http", "protocol": "HTTP"}],
+                     "endpoints": [{"address": "10.3.0.1", "weight": 4_294_967_295u32},
+                                   {"address": "10.3.0.2", "weight": 5}]}
+        }))
+        .expect("ServiceEntry");
+        let svc = &Service::from_service_entry(&se)[0];
+        let cla = both("c", svc, &BTreeMap::new(), &[]);
+        assert_eq!(
+            cla.endpoints[0].load_balancing_weight,
+            Some(UInt32Value { value: u32::MAX })
         );
     }
 
