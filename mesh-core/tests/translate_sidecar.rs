@@ -73,8 +73,24 @@ fn assert_shares_plain(
     what: &str,
 ) {
     use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
-    let clusters: Vec<_> = shared.clusters.iter().map(|c| (**c).clone()).collect();
-    assert_eq!(clusters, plain.clusters, "{what}");
+    // Typed clusters, or encoded ones (the bytes of the typed).
+    if shared.encoded_clusters.is_empty() {
+        let clusters: Vec<_> = shared.clusters.iter().map(|c| (**c).clone()).collect();
+        assert_eq!(clusters, plain.clusters, "{what}");
+    } else {
+        assert!(shared.clusters.is_empty(), "{what}");
+        let encoded: Vec<(String, Vec<u8>)> = shared
+            .encoded_clusters
+            .iter()
+            .map(|(n, bytes)| (n.to_string(), bytes.to_vec()))
+            .collect();
+        let expected: Vec<(String, Vec<u8>)> = plain
+            .clusters
+            .iter()
+            .map(|c| (c.name.clone(), c.encode_to_vec()))
+            .collect();
+        assert_eq!(encoded, expected, "{what}");
+    }
     // Typed assignments, or encoded ones (which must decode to the typed).
     let endpoints: Vec<_> = if shared.encoded_endpoints.is_empty() {
         shared.endpoints.iter().map(|e| (**e).clone()).collect()
@@ -962,6 +978,7 @@ spec: {host: geo, trafficPolicy: {outlierDetection: {consecutive5xxErrors: 3}}}
             .map(|r| (r.name.clone(), r.encode_to_vec()))
             .collect();
         assert_eq!(encoded_routes, plain_routes, "{}", w.name);
+        assert_shares_plain(&encoded, &plain, &w.name);
         // Assignments written directly decode to the typed ones.
         assert!(encoded.endpoints.is_empty());
         let decoded: Vec<ClusterLoadAssignment> = encoded

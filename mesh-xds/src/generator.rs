@@ -170,6 +170,7 @@ struct Shared {
     clusters: EncodedBy<Cluster>,
     endpoints: EncodedBy<ClusterLoadAssignment>,
     routes: EncodedBy<RouteConfiguration>,
+    encoded_clusters: EncodedBy<[u8]>,
     encoded_endpoints: EncodedBy<[u8]>,
     encoded_routes: EncodedBy<[u8]>,
 }
@@ -306,6 +307,10 @@ impl MeshGenerator {
                 Shared {
                     clusters: still_held(&shared.1.clusters, &translation.shared_clusters()),
                     endpoints: still_held(&shared.1.endpoints, &translation.shared_endpoints()),
+                    encoded_clusters: still_held(
+                        &shared.1.encoded_clusters,
+                        &translation.shared_encoded_clusters(),
+                    ),
                     encoded_endpoints: still_held(
                         &shared.1.encoded_endpoints,
                         &translation.shared_encoded_endpoints(),
@@ -362,8 +367,8 @@ impl MeshGenerator {
         // them alike, and encoded once per snapshot; listeners are the proxy's own.
         drop(cache);
         let shared = self.shared(epoch);
-        // Sidecars' assignments and route configurations come encoded; gateways' and
-        // proxyless clients' typed.
+        // Sidecars' clusters, assignments and route configurations come encoded; gateways'
+        // and proxyless clients' typed.
         let r = mesh_core::translate::translate_proxy_shared_encoded(
             &snapshot,
             proxy,
@@ -371,11 +376,20 @@ impl MeshGenerator {
             &shared.translation,
             &self.routes,
         );
-        let clusters: Vec<Arc<Resource>> = r
+        let mut clusters: Vec<Arc<Resource>> = r
             .clusters
             .iter()
             .map(|c| encoded_once(&shared.clusters, c, &c.name, &self.interner))
             .collect();
+        clusters.extend(r.encoded_clusters.iter().map(|(name, bytes)| {
+            versioned_once(
+                &shared.encoded_clusters,
+                bytes,
+                name,
+                types::CLUSTER,
+                &self.interner,
+            )
+        }));
         let mut endpoints: Vec<Arc<Resource>> = r
             .endpoints
             .iter()
@@ -581,7 +595,7 @@ spec:
             let s = g.shared.lock().expect("lock");
             (
                 s.1.translation.len(),
-                s.1.clusters.lock().expect("lock").len(),
+                s.1.encoded_clusters.lock().expect("lock").len(),
             )
         };
         let mut previous = before;

@@ -297,10 +297,14 @@ type Scoped<V> = Mutex<FastMap<String, FastMap<Arc<str>, Arc<OnceLock<V>>>>>;
 pub struct TranslationCache {
     clusters: Scoped<Arc<[Arc<Cluster>]>>,
     endpoints: Scoped<Option<Arc<ClusterLoadAssignment>>>,
+    encoded_clusters: Scoped<Arc<[EncodedCluster]>>,
     encoded_endpoints: Scoped<EncodedAssignments>,
     routes: Mutex<HashMap<String, SharedRoute>>,
     encoded_routes: Mutex<HashMap<String, SharedEncodedRoute>>,
 }
+
+/// An encoded cluster: its name, its bytes, and whether it is EDS (has an assignment).
+pub(crate) type EncodedCluster = (Arc<str>, Arc<[u8]>, bool);
 
 /// A service's encoded assignments: (cluster name, `ClusterLoadAssignment` bytes), in the
 /// order of its clusters.
@@ -341,6 +345,17 @@ impl TranslationCache {
         scoped_once(&self.endpoints, scope, cluster, || build().map(Arc::new))
     }
 
+    /// A service's clusters encoded (`item`: `namespace/hostname`), for proxies of `scope`,
+    /// built by `build` the first time.
+    pub(crate) fn encoded_clusters(
+        &self,
+        scope: &str,
+        item: &str,
+        build: impl FnOnce() -> Vec<EncodedCluster>,
+    ) -> Arc<[EncodedCluster]> {
+        scoped_once(&self.encoded_clusters, scope, item, || build().into())
+    }
+
     /// A service's assignments encoded (`item`: `namespace/hostname`, as for its clusters),
     /// for proxies of `scope`, built by `build` the first time.
     pub(crate) fn encoded_endpoints(
@@ -378,7 +393,8 @@ impl TranslationCache {
         })
     }
 
-    /// How many services' clusters, and how many assignments (typed and encoded), are held.
+    /// How many services' clusters (typed, and encoded), and how many assignments (typed
+    /// and encoded), are held.
     pub fn len(&self) -> (usize, usize) {
         fn count<V>(map: &Scoped<V>) -> usize {
             lock(map)
@@ -393,7 +409,10 @@ impl TranslationCache {
             .filter_map(|c| c.get())
             .map(|a| a.len())
             .sum();
-        (count(&self.clusters), count(&self.endpoints) + encoded)
+        (
+            count(&self.clusters) + count(&self.encoded_clusters),
+            count(&self.endpoints) + encoded,
+        )
     }
 
     /// Every cluster held (for callers keeping per-value data, such as encodings, across a
@@ -415,6 +434,16 @@ impl TranslationCache {
             .filter_map(|c| c.get())
             .flatten()
             .cloned()
+            .collect()
+    }
+
+    /// Every encoded cluster held (as [`Self::shared_clusters`]).
+    pub fn shared_encoded_clusters(&self) -> Vec<Arc<[u8]>> {
+        lock(&self.encoded_clusters)
+            .values()
+            .flat_map(FastMap::values)
+            .filter_map(|c| c.get())
+            .flat_map(|a| a.iter().map(|(_, bytes, _)| Arc::clone(bytes)))
             .collect()
     }
 
@@ -492,6 +521,7 @@ impl TranslationCache {
         TranslationCache {
             clusters: kept(&self.clusters, &stale, service_host),
             endpoints: kept(&self.endpoints, &stale, cluster_host),
+            encoded_clusters: kept(&self.encoded_clusters, &stale, service_host),
             encoded_endpoints: kept(&self.encoded_endpoints, &stale, service_host),
             ..TranslationCache::default()
         }

@@ -63,8 +63,8 @@ use prost::Message;
 
 use super::authz::{TrustDomains, build_http, build_tcp};
 use super::cache::{
-    FastSet, Fingerprint, RouteCache, TranslationCache, VhostHead, VhostPlan, put_field,
-    put_field_parts,
+    EncodedCluster, FastSet, Fingerprint, RouteCache, TranslationCache, VhostHead, VhostPlan,
+    put_field, put_field_parts,
 };
 use super::cluster::{
     ClusterDefaults, apply_traffic_policy, base_cluster, blackhole_cluster,
@@ -164,6 +164,9 @@ pub struct SharedResources {
     pub encoded_routes: Vec<(String, Arc<[u8]>)>,
     /// CDS.
     pub clusters: Vec<Arc<Cluster>>,
+    /// CDS encoded (name, `Cluster` bytes), in name order, instead of `clusters` when
+    /// translated with a [`RouteCache`] ([`super::translate_proxy_shared_encoded`]).
+    pub encoded_clusters: Vec<(Arc<str>, Arc<[u8]>)>,
     /// EDS.
     pub endpoints: Vec<Arc<ClusterLoadAssignment>>,
     /// EDS encoded (cluster name, `ClusterLoadAssignment` bytes), in name order, instead of
@@ -181,6 +184,7 @@ impl From<ProxyResources> for SharedResources {
             routes: r.routes.into_iter().map(Arc::new).collect(),
             encoded_routes: Vec::new(),
             clusters: r.clusters.into_iter().map(Arc::new).collect(),
+            encoded_clusters: Vec::new(),
             endpoints: r.endpoints.into_iter().map(Arc::new).collect(),
             encoded_endpoints: Vec::new(),
             warnings: r.warnings,
@@ -1331,40 +1335,13 @@ impl<'a> SidecarTranslator<'a> {
     /// [`Self::service_clusters`], subsets without a traffic policy of their own copied from
     /// the port's cluster (`copy_inheriting`) or built whole.
     fn service_clusters_with(&self, s: &Service, copy_inheriting: bool) -> Vec<Cluster> {
-        let proxy_ns = self.scope.proxy().config_namespace.as_str();
+        let service = self.service_context(s);
         let mut out = Vec::new();
-        let dr = self
-            .scope
-            .snapshot()
-            .destination_rule_for(&s.hostname, &s.namespace, proxy_ns);
-        let subsets: Vec<Option<&str>> = std::iter::once(None)
-            .chain(
-                dr.iter()
-                    .flat_map(|d| d.spec.subsets.iter())
-                    .map(|s| Some(s.name.as_str())),
-            )
-            .collect();
-        let sans = self.service_accounts(s);
-        let meta = dr.map(|dr| {
-            let ns = if dr.metadata.namespace.is_empty() {
-                crate::model::DEFAULT_NAMESPACE
-            } else {
-                dr.metadata.namespace.as_str()
-            };
-            config_metadata("destination-rule", ns, &dr.metadata.name)
-        });
-        let service = ServiceClusters {
-            service: s,
-            dr: dr.map(|d| &d.spec),
-            sans: &sans,
-            metadata: meta.as_ref(),
-            tls: MutualTlsMemo::default(),
-        };
         for port in s.ports.iter().filter(|p| p.protocol != Protocol::Udp) {
             // The port's cluster without a subset, which subsets without a traffic policy of
             // their own copy.
             let mut base: Option<usize> = None;
-            for subset in &subsets {
+            for subset in &service.subsets {
                 let c = match (subset, base) {
                     (Some(name), Some(i)) if copy_inheriting && service.inherits(name) => {
                         Some(self.inheriting_subset_cluster(&service, &out[i], port, name))
@@ -1382,6 +1359,84 @@ impl<'a> SidecarTranslator<'a> {
         out
     }
 
+    /// [`Self::service_clusters`] encoded: (name, bytes, whether EDS), the same bytes as
+    /// encoding them, but the clusters of subsets without a traffic policy of their own are
+    /// never built: their encoding merges the port's cluster's fields with the few of their
+    /// own (names, EDS service name, TLS), field by field in tag order.
+    fn service_clusters_encoded(&self, s: &Service) -> Vec<EncodedCluster> {
+        let service = self.service_context(s);
+        let mut out = Vec::new();
+        for port in s.ports.iter().filter(|p| p.protocol != Protocol::Udp) {
+            // The port's EDS cluster without a subset: emptied of the fields a subset sets,
+            // and encoded so.
+            let mut hollow: Option<(Cluster, Vec<u8>)> = None;
+            for subset in &service.subsets {
+                if let (Some(name), Some((base, hollow))) = (subset, &hollow)
+                    && service.inherits(name)
+                {
+                    // Only the subset's own fields: `base` holds just the EDS config.
+                    let own = self.inheriting_subset_cluster(&service, base, port, name);
+                    let bytes = super::wire::merge_fields(hollow, &own.encode_to_vec());
+                    out.push((Arc::from(own.name.as_str()), Arc::from(bytes), true));
+                    continue;
+                }
+                let Some(mut c) = self.outbound_cluster(&service, port, *subset) else {
+                    continue;
+                };
+                let eds = is_eds(&c);
+                out.push((
+                    Arc::from(c.name.as_str()),
+                    Arc::from(c.encode_to_vec()),
+                    eds,
+                ));
+                if subset.is_none() && eds {
+                    let base = Cluster {
+                        eds_cluster_config: c.eds_cluster_config.take(),
+                        ..Default::default()
+                    };
+                    c.name.clear();
+                    c.alt_stat_name.clear();
+                    c.transport_socket = None;
+                    c.transport_socket_matches.clear();
+                    hollow = Some((base, c.encode_to_vec()));
+                }
+            }
+        }
+        out
+    }
+
+    /// What a service's clusters are made from.
+    fn service_context<'s>(&'s self, s: &'s Service) -> ServiceClusters<'s> {
+        let proxy_ns = self.scope.proxy().config_namespace.as_str();
+        let dr = self
+            .scope
+            .snapshot()
+            .destination_rule_for(&s.hostname, &s.namespace, proxy_ns);
+        let subsets: Vec<Option<&str>> = std::iter::once(None)
+            .chain(
+                dr.iter()
+                    .flat_map(|d| d.spec.subsets.iter())
+                    .map(|s| Some(s.name.as_str())),
+            )
+            .collect();
+        let metadata = dr.map(|dr| {
+            let ns = if dr.metadata.namespace.is_empty() {
+                crate::model::DEFAULT_NAMESPACE
+            } else {
+                dr.metadata.namespace.as_str()
+            };
+            config_metadata("destination-rule", ns, &dr.metadata.name)
+        });
+        ServiceClusters {
+            service: s,
+            dr: dr.map(|d| &d.spec),
+            subsets,
+            sans: self.service_accounts(s),
+            metadata,
+            tls: MutualTlsMemo::default(),
+        }
+    }
+
     /// The cluster of a subset that sets no traffic policy, from `base`, the port's cluster
     /// without a subset (EDS): the same but for the names and the TLS SNI.
     fn inheriting_subset_cluster(
@@ -1391,9 +1446,22 @@ impl<'a> SidecarTranslator<'a> {
         port: &Port,
         subset: &str,
     ) -> Cluster {
+        let mut c = base.clone();
+        self.rename_subset_cluster(sc, &mut c, port, subset);
+        c
+    }
+
+    /// Gives `c`, a copy of the port's EDS cluster (or of its EDS config alone), the names
+    /// and TLS of subset `subset`.
+    fn rename_subset_cluster(
+        &self,
+        sc: &ServiceClusters<'_>,
+        c: &mut Cluster,
+        port: &Port,
+        subset: &str,
+    ) {
         let s = sc.service;
         let name = outbound_cluster_name(port.number, subset, &s.hostname);
-        let mut c = base.clone();
         c.alt_stat_name = super::cluster::stat_name(&name);
         if let Some(eds) = &mut c.eds_cluster_config {
             eds.service_name.clone_from(&name);
@@ -1405,14 +1473,13 @@ impl<'a> SidecarTranslator<'a> {
             .dr
             .and_then(|dr| effective_traffic_policy(dr, None, port.number));
         apply_upstream_tls_with(
-            &mut c,
+            c,
             self.upstream_tls(s, policy.as_ref()),
             (port.number, subset, &s.hostname),
-            sc.sans,
+            &sc.sans,
             port.protocol.is_http2(),
             &sc.tls,
         );
-        c
     }
 
     /// How a cluster of `s` under `policy` does TLS.
@@ -1518,35 +1585,44 @@ impl<'a> SidecarTranslator<'a> {
         ];
         let scope = self.cache_scope();
         let mut item = String::new();
+        let mut encoded_clusters = Vec::new();
         let mut encoded_endpoints = Vec::new();
         for s in self.scope.services() {
             item.clear();
             item.push_str(&s.namespace);
             item.push('/');
             item.push_str(&s.hostname);
-            let own = cache.service_clusters(&scope, &item, || self.service_clusters(s));
-            // Encoded, a service's assignments are made together.
-            if route_cache.is_some() {
-                encoded_endpoints.extend(
-                    cache
-                        .encoded_endpoints(&scope, &item, || self.service_endpoints_encoded(&own))
-                        .iter()
-                        .cloned(),
-                );
+            if route_cache.is_none() {
+                let own = cache.service_clusters(&scope, &item, || self.service_clusters(s));
+                clusters.extend(own.iter().cloned());
+                continue;
             }
-            clusters.extend(own.iter().cloned());
+            // Encoded, a service's clusters and its assignments are each made together.
+            let own = cache.encoded_clusters(&scope, &item, || self.service_clusters_encoded(s));
+            encoded_endpoints.extend(
+                cache
+                    .encoded_endpoints(&scope, &item, || self.service_endpoints_encoded(&own))
+                    .iter()
+                    .cloned(),
+            );
+            encoded_clusters.extend(own.iter().map(|(n, b, _)| (Arc::clone(n), Arc::clone(b))));
         }
         let inbound = self.inbound_clusters();
+        clusters.extend(inbound.into_iter().map(Arc::new));
         if route_cache.is_some() {
-            // No inbound cluster is EDS today; one that were would be encoded alone.
-            for c in inbound.iter().filter(|c| is_eds(c)) {
-                if let Some(e) = self.endpoints_encoded(&c.name) {
+            // The proxy's own clusters, encoded too. No inbound cluster is EDS today; one
+            // that were would have its assignment encoded alone.
+            for c in clusters.drain(..) {
+                if is_eds(&c)
+                    && let Some(e) = self.endpoints_encoded(&c.name)
+                {
                     encoded_endpoints.push((Arc::from(c.name.as_str()), Arc::from(e)));
                 }
+                encoded_clusters.push((Arc::from(c.name.as_str()), Arc::from(c.encode_to_vec())));
             }
         }
-        clusters.extend(inbound.into_iter().map(Arc::new));
         clusters.sort_by(|a, b| a.name.cmp(&b.name));
+        encoded_clusters.sort_by(|a, b| a.0.cmp(&b.0));
         encoded_endpoints.sort_by(|a, b| a.0.cmp(&b.0));
         let endpoints = match route_cache {
             None => clusters
@@ -1585,6 +1661,7 @@ impl<'a> SidecarTranslator<'a> {
             routes,
             encoded_routes,
             clusters,
+            encoded_clusters,
             endpoints,
             encoded_endpoints,
             warnings,
@@ -1607,7 +1684,7 @@ impl<'a> SidecarTranslator<'a> {
             Resolution::Passthrough | Resolution::Dynamic => DiscoveryType::OriginalDst,
         };
         let mut c = base_cluster(&name, discovery);
-        c.metadata = sc.metadata.cloned();
+        c.metadata.clone_from(&sc.metadata);
         let policy = sc
             .dr
             .and_then(|dr| effective_traffic_policy(dr, subset, port.number));
@@ -1673,7 +1750,7 @@ impl<'a> SidecarTranslator<'a> {
             &mut c,
             self.upstream_tls(s, policy.as_ref()),
             (port.number, subset.unwrap_or(""), &s.hostname),
-            sc.sans,
+            &sc.sans,
             port.protocol.is_http2(),
             &sc.tls,
         );
@@ -1767,12 +1844,8 @@ impl<'a> SidecarTranslator<'a> {
     }
 
     /// The encoded assignments of a service's EDS clusters.
-    fn service_endpoints_encoded(&self, clusters: &[Arc<Cluster>]) -> Vec<(Arc<str>, Arc<[u8]>)> {
-        let names: Vec<&str> = clusters
-            .iter()
-            .filter(|c| is_eds(c))
-            .map(|c| c.name.as_str())
-            .collect();
+    fn service_endpoints_encoded(&self, clusters: &[EncodedCluster]) -> Vec<(Arc<str>, Arc<[u8]>)> {
+        let names: Vec<&str> = clusters.iter().filter(|c| c.2).map(|c| &*c.0).collect();
         let encoded = self.endpoints_encoded_many(&names);
         names
             .into_iter()
@@ -2017,8 +2090,10 @@ fn sorted_by_name<T>(items: Vec<T>, name: impl Fn(&T) -> &str) -> Vec<T> {
 struct ServiceClusters<'a> {
     service: &'a Service,
     dr: Option<&'a crate::api::networking::DestinationRuleSpec>,
-    sans: &'a [String],
-    metadata: Option<&'a Metadata>,
+    /// No subset, then the DestinationRule's subsets.
+    subsets: Vec<Option<&'a str>>,
+    sans: Vec<String>,
+    metadata: Option<Metadata>,
     /// The `ISTIO_MUTUAL` contexts of the service's clusters, encoded once.
     tls: MutualTlsMemo,
 }
@@ -2176,6 +2251,17 @@ spec:
             let built = t.service_clusters_with(s, false);
             let fast = t.service_clusters_with(s, true);
             assert_eq!(fast, built, "{}", s.hostname);
+            // Encoded without building the copies: the bytes of the built clusters.
+            let encoded: Vec<(String, Vec<u8>, bool)> = t
+                .service_clusters_encoded(s)
+                .into_iter()
+                .map(|(n, b, eds)| (n.to_string(), b.to_vec(), eds))
+                .collect();
+            let expected: Vec<(String, Vec<u8>, bool)> = built
+                .iter()
+                .map(|c| (c.name.clone(), c.encode_to_vec(), is_eds(c)))
+                .collect();
+            assert_eq!(encoded, expected, "{}", s.hostname);
             copied += fast
                 .iter()
                 .filter(|c| is_eds(c) && c.name.contains("|v"))

@@ -91,6 +91,61 @@ pub(crate) fn put_field_parts(out: &mut Vec<u8>, field: u32, parts: &[&[u8]]) {
     }
 }
 
+/// The top-level fields of an encoded message: (field number, where the field starts, where
+/// it ends), key included, in the order they come.
+fn fields(bytes: &[u8]) -> Vec<(u32, usize, usize)> {
+    fn varint(bytes: &[u8], at: &mut usize) -> u64 {
+        let mut v = 0;
+        for shift in (0..64).step_by(7) {
+            let Some(b) = bytes.get(*at) else { break };
+            *at += 1;
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                break;
+            }
+        }
+        v
+    }
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < bytes.len() {
+        let start = at;
+        let key = varint(bytes, &mut at);
+        match key & 7 {
+            0 => {
+                varint(bytes, &mut at);
+            }
+            1 => at += 8,
+            2 => at += varint(bytes, &mut at) as usize,
+            5 => at += 4,
+            // Groups: prost writes none for the messages merged here.
+            _ => at = bytes.len(),
+        }
+        out.push(((key >> 3) as u32, start, at.min(bytes.len())));
+    }
+    out
+}
+
+/// Two encodings of one message type with disjoint fields, each as prost writes it (fields in
+/// number order), merged into the encoding of the message holding both: the same bytes prost
+/// writes for it.
+pub(crate) fn merge_fields(a: &[u8], b: &[u8]) -> Vec<u8> {
+    let (fa, fb) = (fields(a), fields(b));
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < fa.len() || j < fb.len() {
+        let take_a = j == fb.len() || (i < fa.len() && fa[i].0 <= fb[j].0);
+        if take_a {
+            out.extend_from_slice(&a[fa[i].1..fa[i].2]);
+            i += 1;
+        } else {
+            out.extend_from_slice(&b[fb[j].1..fb[j].2]);
+            j += 1;
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,5 +180,32 @@ mod tests {
             put_str(&mut out, 20, s);
             assert_eq!(out.len(), str_len(20, s));
         }
+    }
+
+    #[test]
+    fn merged_fields_encode_as_the_whole_message() {
+        use envoy_types::pb::envoy::config::cluster::v3::Cluster;
+        use envoy_types::pb::google::protobuf::Duration;
+        use prost::Message;
+        let whole = Cluster {
+            name: "outbound|80|v1|a.x.svc.cluster.local".into(),
+            alt_stat_name: "outbound|80|v1|a.x.svc.cluster.local;".into(),
+            connect_timeout: Some(Duration {
+                seconds: 10,
+                nanos: 0,
+            }),
+            lb_policy: 1,
+            per_connection_buffer_limit_bytes: Some(
+                envoy_types::pb::google::protobuf::UInt32Value { value: 32_768 },
+            ),
+            ..Default::default()
+        };
+        let mut rest = whole.clone();
+        let mut own = Cluster::default();
+        std::mem::swap(&mut own.name, &mut rest.name);
+        std::mem::swap(&mut own.alt_stat_name, &mut rest.alt_stat_name);
+        let merged = merge_fields(&rest.encode_to_vec(), &own.encode_to_vec());
+        assert_eq!(merged, whole.encode_to_vec());
+        assert_eq!(merge_fields(&[], &own.encode_to_vec()), own.encode_to_vec());
     }
 }
