@@ -237,8 +237,9 @@ struct Inner {
     workloads: Vec<Workload>,
     /// Objects of each modelled kind, in key order.
     by_kind: BTreeMap<Kind, Vec<Arc<Object>>>,
-    /// Workload indexes by `(namespace, label, value)`.
-    workload_labels: HashMap<(String, String, String), Vec<usize>>,
+    /// Workload indexes by namespace, label and value (nested, so that a lookup by `&str`
+    /// allocates nothing).
+    workload_labels: HashMap<String, HashMap<String, HashMap<String, Vec<usize>>>>,
     /// DestinationRules by namespace, indexes into `by_kind[DestinationRule]`.
     destination_rules: HashMap<String, RuleIndex>,
     /// The mesh-bound VirtualServices, scoped once for all proxies (on first use).
@@ -291,11 +292,15 @@ impl Snapshot {
                 by_kind.entry(k).or_default().push(Arc::clone(o));
             }
         }
-        let mut workload_labels: HashMap<(String, String, String), Vec<usize>> = HashMap::new();
+        let mut workload_labels: HashMap<String, HashMap<String, HashMap<String, Vec<usize>>>> =
+            HashMap::new();
         for (i, w) in workloads.iter().enumerate() {
+            let by_label = workload_labels.entry(w.namespace.clone()).or_default();
             for (k, v) in &w.labels {
-                workload_labels
-                    .entry((w.namespace.clone(), k.clone(), v.clone()))
+                by_label
+                    .entry(k.clone())
+                    .or_default()
+                    .entry(v.clone())
                     .or_default()
                     .push(i);
             }
@@ -377,7 +382,9 @@ impl Snapshot {
             .map(|(k, v)| {
                 self.inner
                     .workload_labels
-                    .get(&(service.namespace.clone(), k.clone(), v.clone()))
+                    .get(&service.namespace)
+                    .and_then(|by_label| by_label.get(k))
+                    .and_then(|by_value| by_value.get(v))
                     .map_or(&[][..], Vec::as_slice)
             })
             .min_by_key(|c| c.len())
@@ -647,12 +654,11 @@ impl Snapshot {
             return None;
         };
         let port: u32 = port.parse().ok()?;
-        let mut candidates: Vec<&Service> = self
+        // The proxy's own namespace's service first, else the first visible one.
+        let service = self
             .services_for_host(host)
             .filter(|s| s.visible_from(proxy_namespace))
-            .collect();
-        candidates.sort_by_key(|s| s.namespace != proxy_namespace);
-        let service = *candidates.first()?;
+            .min_by_key(|s| s.namespace != proxy_namespace)?;
         let service_port = service.port(port)?;
         let labels = if subset.is_empty() {
             Some(&NO_LABELS)
