@@ -1384,22 +1384,32 @@ impl<'a> SidecarTranslator<'a> {
                     continue;
                 };
                 let eds = is_eds(&c);
-                out.push((
-                    Arc::from(c.name.as_str()),
-                    Arc::from(c.encode_to_vec()),
-                    eds,
-                ));
-                if subset.is_none() && eds {
-                    let base = Cluster {
-                        eds_cluster_config: c.eds_cluster_config.take(),
-                        ..Default::default()
-                    };
-                    c.name.clear();
-                    c.alt_stat_name.clear();
-                    c.transport_socket = None;
-                    c.transport_socket_matches.clear();
-                    hollow = Some((base, c.encode_to_vec()));
+                if !(subset.is_none() && eds) {
+                    out.push((
+                        Arc::from(c.name.as_str()),
+                        Arc::from(c.encode_to_vec()),
+                        eds,
+                    ));
+                    continue;
                 }
+                // The fields a subset sets apart, moved out of the cluster: the rest is
+                // encoded once, for this cluster and the subsets'.
+                let own = Cluster {
+                    name: std::mem::take(&mut c.name),
+                    alt_stat_name: std::mem::take(&mut c.alt_stat_name),
+                    eds_cluster_config: c.eds_cluster_config.take(),
+                    transport_socket: c.transport_socket.take(),
+                    transport_socket_matches: std::mem::take(&mut c.transport_socket_matches),
+                    ..Default::default()
+                };
+                let rest = c.encode_to_vec();
+                let bytes = super::wire::merge_fields(&rest, &own.encode_to_vec());
+                out.push((Arc::from(own.name.as_str()), Arc::from(bytes), true));
+                let base = Cluster {
+                    eds_cluster_config: own.eds_cluster_config,
+                    ..Default::default()
+                };
+                hollow = Some((base, rest));
             }
         }
         out
