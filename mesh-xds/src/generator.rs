@@ -175,15 +175,16 @@ struct Shared {
     encoded_routes: EncodedBy<[u8]>,
 }
 
-/// The encoding of a shared value, made once per value (keyed by its address, which the map
-/// keeps alive).
-fn encoded_once<M: Message + prost::Name>(
+/// The resource of a shared value, made by `body` once per value (keyed by its address,
+/// which the map keeps alive) and interned.
+fn resource_once<M: ?Sized>(
     map: &EncodedBy<M>,
     value: &Arc<M>,
     name: &str,
+    body: impl FnOnce(&M) -> Any,
     interner: &Mutex<Interner>,
 ) -> Arc<Resource> {
-    let key = Arc::as_ptr(value) as usize;
+    let key = Arc::as_ptr(value).cast::<u8>() as usize;
     let mut map = map
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -193,13 +194,22 @@ fn encoded_once<M: Message + prost::Name>(
     let r = interner
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .intern(Resource::new(name, mesh_core::dump::to_any(&**value)));
+        .intern(Resource::new(name, body(value)));
     map.insert(key, (Arc::clone(value), Arc::clone(&r)));
     r
 }
 
-/// The resource of shared bytes of type `type_url`, made once per value (keyed by its
-/// address, as [`encoded_once`]).
+/// The encoding of a shared typed value, made once per value.
+fn encoded_once<M: Message + prost::Name>(
+    map: &EncodedBy<M>,
+    value: &Arc<M>,
+    name: &str,
+    interner: &Mutex<Interner>,
+) -> Arc<Resource> {
+    resource_once(map, value, name, mesh_core::dump::to_any, interner)
+}
+
+/// The resource of shared bytes of type `type_url`, made once per value.
 fn versioned_once(
     map: &EncodedBy<[u8]>,
     bytes: &Arc<[u8]>,
@@ -207,23 +217,11 @@ fn versioned_once(
     type_url: &str,
     interner: &Mutex<Interner>,
 ) -> Arc<Resource> {
-    let key = Arc::as_ptr(bytes).cast::<u8>() as usize;
-    let mut map = map
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some((_, r)) = map.get(&key) {
-        return Arc::clone(r);
-    }
-    let body = Any {
+    let body = |bytes: &[u8]| Any {
         type_url: type_url.to_string(),
         value: bytes.to_vec(),
     };
-    let r = interner
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .intern(Resource::new(name, body));
-    map.insert(key, (Arc::clone(bytes), Arc::clone(&r)));
-    r
+    resource_once(map, bytes, name, body, interner)
 }
 
 /// The encodings in `map` of the values in `held`.

@@ -397,18 +397,12 @@ impl TranslationCache {
     /// and encoded), are held.
     pub fn len(&self) -> (usize, usize) {
         fn count<V>(map: &Scoped<V>) -> usize {
-            lock(map)
-                .values()
-                .flat_map(FastMap::values)
-                .filter(|c| c.get().is_some())
-                .count()
+            let mut n = 0;
+            each_held(map, |_| n += 1);
+            n
         }
-        let encoded: usize = lock(&self.encoded_endpoints)
-            .values()
-            .flat_map(FastMap::values)
-            .filter_map(|c| c.get())
-            .map(|a| a.len())
-            .sum();
+        let mut encoded = 0;
+        each_held(&self.encoded_endpoints, |a| encoded += a.len());
         (
             count(&self.clusters) + count(&self.encoded_clusters),
             count(&self.endpoints) + encoded,
@@ -418,43 +412,34 @@ impl TranslationCache {
     /// Every cluster held (for callers keeping per-value data, such as encodings, across a
     /// [`Self::carry_over`]).
     pub fn shared_clusters(&self) -> Vec<Arc<Cluster>> {
-        lock(&self.clusters)
-            .values()
-            .flat_map(FastMap::values)
-            .filter_map(|c| c.get())
-            .flat_map(|cs| cs.iter().cloned())
-            .collect()
+        let mut out = Vec::new();
+        each_held(&self.clusters, |cs| out.extend(cs.iter().cloned()));
+        out
     }
 
     /// Every assignment held (as [`Self::shared_clusters`]).
     pub fn shared_endpoints(&self) -> Vec<Arc<ClusterLoadAssignment>> {
-        lock(&self.endpoints)
-            .values()
-            .flat_map(FastMap::values)
-            .filter_map(|c| c.get())
-            .flatten()
-            .cloned()
-            .collect()
+        let mut out = Vec::new();
+        each_held(&self.endpoints, |e| out.extend(e.iter().cloned()));
+        out
     }
 
     /// Every encoded cluster held (as [`Self::shared_clusters`]).
     pub fn shared_encoded_clusters(&self) -> Vec<Arc<[u8]>> {
-        lock(&self.encoded_clusters)
-            .values()
-            .flat_map(FastMap::values)
-            .filter_map(|c| c.get())
-            .flat_map(|a| a.iter().map(|(_, bytes, _)| Arc::clone(bytes)))
-            .collect()
+        let mut out = Vec::new();
+        each_held(&self.encoded_clusters, |a| {
+            out.extend(a.iter().map(|(_, bytes, _)| Arc::clone(bytes)));
+        });
+        out
     }
 
     /// Every encoded assignment held (as [`Self::shared_clusters`]).
     pub fn shared_encoded_endpoints(&self) -> Vec<Arc<[u8]>> {
-        lock(&self.encoded_endpoints)
-            .values()
-            .flat_map(FastMap::values)
-            .filter_map(|c| c.get())
-            .flat_map(|a| a.iter().map(|(_, bytes)| Arc::clone(bytes)))
-            .collect()
+        let mut out = Vec::new();
+        each_held(&self.encoded_endpoints, |a| {
+            out.extend(a.iter().map(|(_, bytes)| Arc::clone(bytes)));
+        });
+        out
     }
 
     /// A cache for snapshot `new`, holding the clusters and assignments this cache (built on
@@ -524,6 +509,15 @@ impl TranslationCache {
             encoded_clusters: kept(&self.encoded_clusters, &stale, service_host),
             encoded_endpoints: kept(&self.encoded_endpoints, &stale, service_host),
             ..TranslationCache::default()
+        }
+    }
+}
+
+/// Calls `f` with each value of `map` (those still being built left out).
+fn each_held<V>(map: &Scoped<V>, mut f: impl FnMut(&V)) {
+    for cell in lock(map).values().flat_map(FastMap::values) {
+        if let Some(v) = cell.get() {
+            f(v);
         }
     }
 }
@@ -719,8 +713,6 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-pub(crate) use super::wire::{put_field, put_field_parts};
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -827,17 +819,5 @@ mod tests {
         c.get_or_insert(2, || vec![2]);
         c.get_or_insert(3, || vec![3]);
         assert_eq!(c.len(), 1, "emptied at the bound, then holds the new piece");
-    }
-
-    #[test]
-    fn varint_fields_match_prost() {
-        use prost::Message;
-        let rc = envoy_types::pb::envoy::config::route::v3::RouteConfiguration {
-            name: "x".repeat(200),
-            ..Default::default()
-        };
-        let mut ours = Vec::new();
-        put_field(&mut ours, 1, "x".repeat(200).as_bytes());
-        assert_eq!(ours, rc.encode_to_vec());
     }
 }

@@ -185,10 +185,12 @@ pub fn selected_cluster_load_assignment(
     selected: Vec<&Workload>,
     options: &EndpointOptions,
 ) -> ClusterLoadAssignment {
-    let endpoints = by_locality(service, port, subset, selected)
-        .into_iter()
-        .map(|(locality, eps)| {
-            let (region, zone, sub_zone) = locality_parts(locality);
+    let mut eps = selected_port_endpoints(service, port, subset, selected);
+    sort_by_locality(&mut eps);
+    let endpoints = eps
+        .chunk_by(|a, b| locality_of(a) == locality_of(b))
+        .map(|eps| {
+            let (region, zone, sub_zone) = locality_parts(locality_of(&eps[0]));
             LocalityLbEndpoints {
                 locality: Some(Locality {
                     region: region.to_string(),
@@ -281,9 +283,7 @@ pub fn encoded_service_assignments(
             None => {
                 let mut eps =
                     selected_port_endpoints(service, cluster.port, &NO_LABELS, selected.clone());
-                eps.sort_by(|a, b| {
-                    (locality_of(a), &a.address, a.port).cmp(&(locality_of(b), &b.address, b.port))
-                });
+                sort_by_locality(&mut eps);
                 let mut arena = Vec::new();
                 let mut ends = Vec::with_capacity(eps.len());
                 for ep in &eps {
@@ -300,16 +300,8 @@ pub fn encoded_service_assignments(
             .filter(|i| eps[*i].workload.is_none_or(|w| w.matches(subset)))
             .collect();
         let range = |i: usize| (if i == 0 { 0 } else { ends[i - 1] })..ends[i];
-        let mut rest = &held[..];
-        while let Some(first) = rest.first() {
-            let locality = locality_of(&eps[*first]);
-            let n = rest
-                .iter()
-                .take_while(|i| locality_of(&eps[**i]) == locality)
-                .count();
-            let (group, next) = rest.split_at(n);
-            rest = next;
-            let (region, zone, sub_zone) = locality_parts(locality);
+        for group in held.chunk_by(|a, b| locality_of(&eps[*a]) == locality_of(&eps[*b])) {
+            let (region, zone, sub_zone) = locality_parts(locality_of(&eps[group[0]]));
             let locality_len =
                 wire::str_len(1, region) + wire::str_len(2, zone) + wire::str_len(3, sub_zone);
             let total = u64::from(total_weight(group.iter().map(|i| &eps[*i])));
@@ -345,23 +337,12 @@ fn locality_of<'a>(ep: &ServiceEndpoint<'a>) -> &'a str {
     ep.workload.map_or("", |w| w.locality.as_str())
 }
 
-/// The endpoints of [`selected_port_endpoints`] by locality, in locality order, each
-/// locality's by address and port.
-fn by_locality<'a>(
-    service: &'a Service,
-    port: &Port,
-    subset: &BTreeMap<String, String>,
-    selected: Vec<&'a Workload>,
-) -> BTreeMap<&'a str, Vec<ServiceEndpoint<'a>>> {
-    let mut groups: BTreeMap<&str, Vec<ServiceEndpoint<'a>>> = BTreeMap::new();
-    for ep in selected_port_endpoints(service, port, subset, selected) {
-        let locality = ep.workload.map_or("", |w| w.locality.as_str());
-        groups.entry(locality).or_default().push(ep);
-    }
-    for eps in groups.values_mut() {
-        eps.sort_by(|a, b| (&a.address, a.port).cmp(&(&b.address, b.port)));
-    }
-    groups
+/// Endpoints in locality order, each locality's by address and port (stable): the order of
+/// an assignment's groups and of the endpoints in each.
+fn sort_by_locality(eps: &mut [ServiceEndpoint<'_>]) {
+    eps.sort_by(|a, b| {
+        (locality_of(a), &a.address, a.port).cmp(&(locality_of(b), &b.address, b.port))
+    });
 }
 
 /// `region/zone/sub_zone`, missing parts empty.

@@ -60,9 +60,12 @@ pub fn translate_proxy_shared(
     }
 }
 
-/// [`translate_proxy_shared`] with a sidecar's route configurations encoded from `routes`, a
-/// [`cache::RouteCache`] kept across snapshots ([`sidecar::SharedResources::encoded_routes`],
-/// `routes` left empty); gateways and proxyless gRPC clients get typed routes as before.
+/// [`translate_proxy_shared`] with a sidecar's resources as protobuf bytes: route
+/// configurations encoded from `routes`, a [`cache::RouteCache`] kept across snapshots, and
+/// clusters and endpoint assignments made as bytes
+/// ([`sidecar::SharedResources::encoded_routes`], `encoded_clusters`, `encoded_endpoints`;
+/// the typed lists left empty); gateways and proxyless gRPC clients get typed resources as
+/// before.
 pub fn translate_proxy_shared_encoded(
     snapshot: &crate::model::Snapshot,
     proxy: &crate::model::Proxy,

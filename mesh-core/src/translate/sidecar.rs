@@ -64,7 +64,6 @@ use prost::Message;
 use super::authz::{TrustDomains, build_http, build_tcp};
 use super::cache::{
     EncodedCluster, FastSet, Fingerprint, RouteCache, TranslationCache, VhostHead, VhostPlan,
-    put_field, put_field_parts,
 };
 use super::cluster::{
     ClusterDefaults, apply_traffic_policy, base_cluster, blackhole_cluster,
@@ -84,6 +83,7 @@ use super::tls::{MutualTlsMemo, UpstreamTls, apply_upstream_tls_with};
 use super::vhost::{
     CatchAll, DomainOptions, outbound_route_configuration, virtual_host_domains, virtual_host_name,
 };
+use super::wire::{put_field, put_field_parts};
 use crate::api::networking::{CaptureMode, Destination, RouteDestination, TrafficPolicy};
 use crate::api::{AuthorizationPolicy, Duration, Kind, Object};
 use crate::dump::to_any;
@@ -1340,17 +1340,25 @@ impl<'a> SidecarTranslator<'a> {
         for port in s.ports.iter().filter(|p| p.protocol != Protocol::Udp) {
             // The port's cluster without a subset, which subsets without a traffic policy of
             // their own copy.
-            let mut base: Option<usize> = None;
+            let mut base: Option<(usize, Option<TrafficPolicy>)> = None;
             for subset in &service.subsets {
-                let c = match (subset, base) {
-                    (Some(name), Some(i)) if copy_inheriting && service.inherits(name) => {
-                        Some(self.inheriting_subset_cluster(&service, &out[i], port, name))
+                let c = match (subset, &base) {
+                    (Some(name), Some((i, policy)))
+                        if copy_inheriting && service.inherits(name) =>
+                    {
+                        Some(self.inheriting_subset_cluster(
+                            &service,
+                            &out[*i],
+                            port,
+                            name,
+                            policy.as_ref(),
+                        ))
                     }
                     _ => self.outbound_cluster(&service, port, *subset),
                 };
                 if let Some(c) = c {
                     if subset.is_none() && is_eds(&c) {
-                        base = Some(out.len());
+                        base = Some((out.len(), service.port_policy(port)));
                     }
                     out.push(c);
                 }
@@ -1369,13 +1377,14 @@ impl<'a> SidecarTranslator<'a> {
         for port in s.ports.iter().filter(|p| p.protocol != Protocol::Udp) {
             // The port's EDS cluster without a subset: emptied of the fields a subset sets,
             // and encoded so.
-            let mut hollow: Option<(Cluster, Vec<u8>)> = None;
+            let mut hollow: Option<(Cluster, Vec<u8>, Option<TrafficPolicy>)> = None;
             for subset in &service.subsets {
-                if let (Some(name), Some((base, hollow))) = (subset, &hollow)
+                if let (Some(name), Some((base, hollow, policy))) = (subset, &hollow)
                     && service.inherits(name)
                 {
                     // Only the subset's own fields: `base` holds just the EDS config.
-                    let own = self.inheriting_subset_cluster(&service, base, port, name);
+                    let own =
+                        self.inheriting_subset_cluster(&service, base, port, name, policy.as_ref());
                     let bytes = super::wire::merge_fields(hollow, &own.encode_to_vec());
                     out.push((Arc::from(own.name.as_str()), Arc::from(bytes), true));
                     continue;
@@ -1409,7 +1418,7 @@ impl<'a> SidecarTranslator<'a> {
                     eds_cluster_config: own.eds_cluster_config,
                     ..Default::default()
                 };
-                hollow = Some((base, rest));
+                hollow = Some((base, rest, service.port_policy(port)));
             }
         }
         out
@@ -1448,30 +1457,19 @@ impl<'a> SidecarTranslator<'a> {
     }
 
     /// The cluster of a subset that sets no traffic policy, from `base`, the port's cluster
-    /// without a subset (EDS): the same but for the names and the TLS SNI.
+    /// without a subset (EDS; or just its EDS config), under `policy`, the port's: `base`
+    /// with the subset's names, EDS service name and TLS.
     fn inheriting_subset_cluster(
         &self,
         sc: &ServiceClusters<'_>,
         base: &Cluster,
         port: &Port,
         subset: &str,
+        policy: Option<&TrafficPolicy>,
     ) -> Cluster {
-        let mut c = base.clone();
-        self.rename_subset_cluster(sc, &mut c, port, subset);
-        c
-    }
-
-    /// Gives `c`, a copy of the port's EDS cluster (or of its EDS config alone), the names
-    /// and TLS of subset `subset`.
-    fn rename_subset_cluster(
-        &self,
-        sc: &ServiceClusters<'_>,
-        c: &mut Cluster,
-        port: &Port,
-        subset: &str,
-    ) {
         let s = sc.service;
         let name = outbound_cluster_name(port.number, subset, &s.hostname);
+        let mut c = base.clone();
         c.alt_stat_name = super::cluster::stat_name(&name);
         if let Some(eds) = &mut c.eds_cluster_config {
             eds.service_name.clone_from(&name);
@@ -1479,17 +1477,15 @@ impl<'a> SidecarTranslator<'a> {
         c.name = name;
         c.transport_socket = None;
         c.transport_socket_matches.clear();
-        let policy = sc
-            .dr
-            .and_then(|dr| effective_traffic_policy(dr, None, port.number));
         apply_upstream_tls_with(
-            c,
-            self.upstream_tls(s, policy.as_ref()),
+            &mut c,
+            self.upstream_tls(s, policy),
             (port.number, subset, &s.hostname),
             &sc.sans,
             port.protocol.is_http2(),
             &sc.tls,
         );
+        c
     }
 
     /// How a cluster of `s` under `policy` does TLS.
@@ -1574,7 +1570,8 @@ impl<'a> SidecarTranslator<'a> {
     /// [`Self::translate_shared`] with route configurations encoded from `routes` (a cache
     /// kept across snapshots, so that after an edit only the virtual hosts whose inputs
     /// changed are rebuilt), shared by the proxies that see them alike, in
-    /// [`SharedResources::encoded_routes`].
+    /// [`SharedResources::encoded_routes`]; clusters and assignments made as bytes, in
+    /// [`SharedResources::encoded_clusters`] and [`SharedResources::encoded_endpoints`].
     pub fn translate_shared_encoded(
         &self,
         cache: &TranslationCache,
@@ -2109,6 +2106,13 @@ struct ServiceClusters<'a> {
 }
 
 impl ServiceClusters<'_> {
+    /// The traffic policy of `port` for the service's clusters without a subset (and the
+    /// subsets that set none).
+    fn port_policy(&self, port: &Port) -> Option<TrafficPolicy> {
+        self.dr
+            .and_then(|dr| effective_traffic_policy(dr, None, port.number))
+    }
+
     /// Whether subset `name` takes the port's traffic policy as it is (it sets none).
     fn inherits(&self, name: &str) -> bool {
         self.dr.is_some_and(|dr| {

@@ -183,6 +183,18 @@ mod tests {
     }
 
     #[test]
+    fn varint_fields_match_prost() {
+        use prost::Message;
+        let rc = envoy_types::pb::envoy::config::route::v3::RouteConfiguration {
+            name: "x".repeat(200),
+            ..Default::default()
+        };
+        let mut ours = Vec::new();
+        put_field(&mut ours, 1, "x".repeat(200).as_bytes());
+        assert_eq!(ours, rc.encode_to_vec());
+    }
+
+    #[test]
     fn merged_fields_encode_as_the_whole_message() {
         use envoy_types::pb::envoy::config::cluster::v3::Cluster;
         use envoy_types::pb::google::protobuf::Duration;
