@@ -1515,3 +1515,118 @@ spec: {hosts: [api.example], ports: [{number: 443, name: tls, protocol: TLS}], r
     );
     check(&snapshot_of(inline(&yaml)), false);
 }
+
+/// The first proxy of a large mesh fills the cache on several threads: its resources, typed and
+/// encoded, are exactly those of the plain translation, and so are the next proxies'.
+#[test]
+fn translations_spread_over_threads_equal_the_plain_one() {
+    use mesh_core::translate::cache::{RouteCache, TranslationCache};
+    use mesh_core::translate::sidecar::SidecarTranslator;
+    let mut yaml = String::new();
+    for i in 0..150 {
+        let ns = ["a", "b", "c"][i % 3];
+        yaml.push_str(&format!(
+            r#"---
+apiVersion: v1
+kind: Service
+metadata: {{name: s{i}, namespace: {ns}}}
+spec: {{clusterIP: 10.96.{}.{}, selector: {{app: s{i}}}, ports: [{{name: http, port: 8080}}, {{name: tcp, port: 9000}}]}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: s{i}-0, namespace: {ns}, labels: {{app: s{i}, version: v{}, security.istio.io/tlsMode: istio}}}}
+spec: {{serviceAccountName: sa{}}}
+status: {{podIP: 10.244.{}.{}}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {{name: s{i}, namespace: {ns}}}
+spec:
+  host: s{i}
+  trafficPolicy: {{connectionPool: {{http: {{http1MaxPendingRequests: {}}}}}}}
+  subsets:
+  - {{name: v0, labels: {{version: v0}}}}
+  - {{name: v1, labels: {{version: v1}}, trafficPolicy: {{tls: {{mode: DISABLE}}}}}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: s{i}, namespace: {ns}}}
+spec:
+  hosts: [s{i}]
+  http:
+  - match: [{{uri: {{prefix: /v1}}}}]
+    route: [{{destination: {{host: s{i}, subset: v1}}}}]
+  - route: [{{destination: {{host: s{i}, subset: v0}}, weight: 90}}, {{destination: {{host: s{}.{}.svc.cluster.local}}, weight: 10}}]
+"#,
+            i / 250,
+            i % 250 + 1,
+            i % 2,
+            i % 7,
+            i / 250,
+            i % 250 + 1,
+            i + 1,
+            (i + 1) % 150,
+            ["a", "b", "c"][(i + 1) % 3],
+        ));
+    }
+    // Two hosts on one address: the route configuration's warnings (a duplicate domain) come
+    // through the threads too.
+    for host in ["x", "y"] {
+        yaml.push_str(&format!(
+            r#"---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: {host}, namespace: a}}
+spec:
+  hosts: [{host}.example.com]
+  addresses: [240.240.0.1]
+  ports: [{{number: 8080, name: http, protocol: HTTP}}]
+  resolution: DNS
+"#
+        ));
+    }
+    let snap = snapshot_of(inline(&yaml));
+    let options = SidecarOptions::default();
+    let (typed, one) = (
+        TranslationCache::with_threads(4),
+        TranslationCache::with_threads(1),
+    );
+    let encoded = TranslationCache::with_threads(4);
+    let routes = RouteCache::default();
+    let mut warned = false;
+    for pod in ["s0-0", "s1-0", "s2-0", "s3-0"] {
+        let proxy = proxy_for(&snap, pod);
+        let t = SidecarTranslator::new(&snap, &proxy, &options);
+        let plain = t.translate();
+        warned |= !plain.warnings.is_empty();
+        let shared = t.translate_shared(&typed);
+        assert_shares_plain(&shared, &plain, pod);
+        let routes_of = |r: &[std::sync::Arc<
+            envoy_types::pb::envoy::config::route::v3::RouteConfiguration,
+        >]| { r.iter().map(|r| (**r).clone()).collect::<Vec<_>>() };
+        assert_eq!(routes_of(&shared.routes), plain.routes, "{pod}");
+        assert_eq!(shared.warnings, plain.warnings, "{pod}");
+        assert_eq!(shared.listeners, plain.listeners, "{pod}");
+        assert_eq!(t.translate_shared(&one), shared, "{pod}: one thread");
+        let e = t.translate_shared_encoded(&encoded, &routes);
+        assert_shares_plain(&e, &plain, pod);
+        let plain_routes: Vec<(String, Vec<u8>)> = plain
+            .routes
+            .iter()
+            .map(|r| (r.name.clone(), r.encode_to_vec()))
+            .collect();
+        let encoded_routes: Vec<(String, Vec<u8>)> = e
+            .encoded_routes
+            .iter()
+            .map(|(n, r)| (n.clone(), r.to_vec()))
+            .collect();
+        assert_eq!(encoded_routes, plain_routes, "{pod}");
+        assert_eq!(e.warnings, plain.warnings, "{pod}");
+    }
+    assert!(warned, "the mesh gives warnings");
+    // Namespaces a, b and c have DestinationRules: each one's first proxy spread (s3-0 is in
+    // a again, and found everything built).
+    assert_eq!(typed.parallel_fills(), 3);
+    assert_eq!(encoded.parallel_fills(), 3);
+    assert_eq!(one.parallel_fills(), 0);
+}

@@ -301,6 +301,11 @@ pub struct TranslationCache {
     encoded_endpoints: Scoped<EncodedAssignments>,
     routes: Mutex<HashMap<String, SharedRoute>>,
     encoded_routes: Mutex<HashMap<String, SharedEncodedRoute>>,
+    /// The threads a proxy's translation may use to fill this cache; 0: as many as the
+    /// machine has.
+    threads: usize,
+    /// How many proxies' translations spread over several threads.
+    parallel_fills: std::sync::atomic::AtomicU64,
 }
 
 /// An encoded cluster: its name, its bytes, and whether it is EDS (has an assignment).
@@ -320,6 +325,50 @@ impl TranslationCache {
     /// An empty cache.
     pub fn new() -> TranslationCache {
         TranslationCache::default()
+    }
+
+    /// An empty cache that a proxy's translation fills on at most `threads` threads (this
+    /// one included; 0: as many as `std::thread::available_parallelism` gives, the default).
+    /// A proxy uses more than one only when many of the services it sees are missing (the
+    /// first of its namespace and locality after start); the output is the same either way.
+    pub fn with_threads(threads: usize) -> TranslationCache {
+        TranslationCache {
+            threads,
+            ..TranslationCache::default()
+        }
+    }
+
+    /// The threads a proxy's translation may use to fill this cache.
+    pub fn threads(&self) -> usize {
+        match self.threads {
+            0 => super::par::available(),
+            n => n,
+        }
+    }
+
+    /// How many proxies' translations found so many services missing that they filled this
+    /// cache on several threads.
+    pub fn parallel_fills(&self) -> u64 {
+        self.parallel_fills
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub(crate) fn count_parallel_fill(&self) {
+        self.parallel_fills
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// How many services' clusters are held (or being built) for proxies of `scope`,
+    /// encoded or typed.
+    pub(crate) fn services_in_scope(&self, scope: &str, encoded: bool) -> usize {
+        fn count<V>(map: &Scoped<V>, scope: &str) -> usize {
+            lock(map).get(scope).map_or(0, FastMap::len)
+        }
+        if encoded {
+            count(&self.encoded_clusters, scope)
+        } else {
+            count(&self.clusters, scope)
+        }
     }
 
     /// A service's clusters (`item`: `namespace/hostname`) for proxies of `scope`, built by
@@ -501,13 +550,14 @@ impl TranslationCache {
         changes: &ChangeSet,
     ) -> TranslationCache {
         let Some(stale) = stale_hosts(old, new, changes) else {
-            return TranslationCache::new();
+            return TranslationCache::with_threads(self.threads);
         };
         TranslationCache {
             clusters: kept(&self.clusters, &stale, service_host),
             endpoints: kept(&self.endpoints, &stale, cluster_host),
             encoded_clusters: kept(&self.encoded_clusters, &stale, service_host),
             encoded_endpoints: kept(&self.encoded_endpoints, &stale, service_host),
+            threads: self.threads,
             ..TranslationCache::default()
         }
     }

@@ -21,6 +21,7 @@ pub mod inbound;
 pub mod jwt;
 pub mod listener;
 pub mod locality;
+mod par;
 pub mod route;
 pub mod scope;
 pub mod sidecar;

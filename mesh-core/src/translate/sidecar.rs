@@ -192,6 +192,36 @@ impl From<ProxyResources> for SharedResources {
     }
 }
 
+/// How many of the services a proxy sees must be missing from the cache before its
+/// translation spreads over several threads: below, starting them costs more than it saves.
+const PARALLEL_MISSING_SERVICES: usize = 64;
+
+/// The clusters and assignments of some services ([`SidecarTranslator::translate_shared`]).
+#[derive(Default)]
+struct ServicesPart {
+    clusters: Vec<Arc<Cluster>>,
+    endpoints: Vec<Arc<ClusterLoadAssignment>>,
+    encoded_clusters: Vec<(Arc<str>, Arc<[u8]>)>,
+    encoded_endpoints: Vec<(Arc<str>, Arc<[u8]>)>,
+}
+
+impl ServicesPart {
+    fn append(&mut self, mut other: ServicesPart) {
+        self.clusters.append(&mut other.clusters);
+        self.endpoints.append(&mut other.endpoints);
+        self.encoded_clusters.append(&mut other.encoded_clusters);
+        self.encoded_endpoints.append(&mut other.encoded_endpoints);
+    }
+}
+
+/// A proxy's route configurations and the warnings building them gave.
+#[derive(Default)]
+struct RoutesPart {
+    routes: Vec<Arc<RouteConfiguration>>,
+    encoded_routes: Vec<(String, Arc<[u8]>)>,
+    warnings: Vec<String>,
+}
+
 /// One proxy's resources, each list in name order.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ProxyResources {
@@ -1585,64 +1615,134 @@ impl<'a> SidecarTranslator<'a> {
         cache: &TranslationCache,
         route_cache: Option<&RouteCache>,
     ) -> SharedResources {
-        let defaults = self.cluster_defaults(Protocol::Tcp);
-        let mut clusters: Vec<Arc<Cluster>> = vec![
-            Arc::new(blackhole_cluster(&defaults)),
-            Arc::new(passthrough_cluster(&defaults)),
-        ];
         let scope = self.cache_scope();
+        let encoded = route_cache.is_some();
+        let services = self.scope.services();
+        // Many services to build (the first proxy of its scope): spread the services and the
+        // route configurations over the cache's threads. Each part is what it would be on one
+        // thread, and the parts are put together in order.
+        let missing = services
+            .len()
+            .saturating_sub(cache.services_in_scope(&scope, encoded));
+        let threads = cache.threads();
+        let (mut part, routes) = if threads > 1 && missing >= PARALLEL_MISSING_SERVICES {
+            cache.count_parallel_fill();
+            let chunks: Vec<&[&Service]> = services
+                .chunks(services.len().div_ceil(threads * 8).max(16))
+                .collect();
+            let mut routes = None;
+            let mut part = ServicesPart::default();
+            // The route configurations first: the longest job.
+            for p in super::par::run(threads, chunks.len() + 1, |i| match i {
+                0 => Err(self.routes_part(cache, route_cache)),
+                i => Ok(self.services_part(cache, &scope, chunks[i - 1], encoded)),
+            }) {
+                match p {
+                    Err(r) => routes = Some(r),
+                    Ok(p) => part.append(p),
+                }
+            }
+            (part, routes.expect("job 0 ran"))
+        } else {
+            (
+                self.services_part(cache, &scope, services, encoded),
+                self.routes_part(cache, route_cache),
+            )
+        };
+        let defaults = self.cluster_defaults(Protocol::Tcp);
+        let mut own = vec![blackhole_cluster(&defaults), passthrough_cluster(&defaults)];
+        own.extend(self.inbound_clusters());
+        // The proxy's own clusters (no inbound cluster is EDS today; one that were would
+        // have its assignment built alone).
+        for c in own {
+            if encoded {
+                if is_eds(&c)
+                    && let Some(e) = self.endpoints_encoded(&c.name)
+                {
+                    part.encoded_endpoints
+                        .push((Arc::from(c.name.as_str()), Arc::from(e)));
+                }
+                part.encoded_clusters
+                    .push((Arc::from(c.name.as_str()), Arc::from(c.encode_to_vec())));
+            } else {
+                if is_eds(&c)
+                    && let Some(e) = cache.endpoints(&scope, &c.name, || self.endpoints(&c.name))
+                {
+                    part.endpoints.push(e);
+                }
+                part.clusters.push(Arc::new(c));
+            }
+        }
+        part.clusters.sort_by(|a, b| a.name.cmp(&b.name));
+        part.endpoints
+            .sort_by(|a, b| a.cluster_name.cmp(&b.cluster_name));
+        part.encoded_clusters.sort_by(|a, b| a.0.cmp(&b.0));
+        part.encoded_endpoints.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut warnings = self.warnings.clone();
+        warnings.extend(self.custom_authz_errors());
+        warnings.extend(routes.warnings);
+        SharedResources {
+            listeners: self.listeners(),
+            routes: routes.routes,
+            encoded_routes: routes.encoded_routes,
+            clusters: part.clusters,
+            encoded_clusters: part.encoded_clusters,
+            endpoints: part.endpoints,
+            encoded_endpoints: part.encoded_endpoints,
+            warnings,
+        }
+    }
+
+    /// The clusters and assignments of `services`, shared through `cache` by the proxies of
+    /// `scope`: typed, or `encoded`.
+    fn services_part(
+        &self,
+        cache: &TranslationCache,
+        scope: &str,
+        services: &[&Service],
+        encoded: bool,
+    ) -> ServicesPart {
+        let mut part = ServicesPart::default();
         let mut item = String::new();
-        let mut encoded_clusters = Vec::new();
-        let mut encoded_endpoints = Vec::new();
-        for s in self.scope.services() {
+        for s in services {
             item.clear();
             item.push_str(&s.namespace);
             item.push('/');
             item.push_str(&s.hostname);
-            if route_cache.is_none() {
-                let own = cache.service_clusters(&scope, &item, || self.service_clusters(s));
-                clusters.extend(own.iter().cloned());
+            if !encoded {
+                let own = cache.service_clusters(scope, &item, || self.service_clusters(s));
+                for c in own.iter() {
+                    if is_eds(c)
+                        && let Some(e) = cache.endpoints(scope, &c.name, || self.endpoints(&c.name))
+                    {
+                        part.endpoints.push(e);
+                    }
+                }
+                part.clusters.extend(own.iter().cloned());
                 continue;
             }
             // Encoded, a service's clusters and its assignments are each made together.
-            let own = cache.encoded_clusters(&scope, &item, || self.service_clusters_encoded(s));
-            encoded_endpoints.extend(
+            let own = cache.encoded_clusters(scope, &item, || self.service_clusters_encoded(s));
+            part.encoded_endpoints.extend(
                 cache
-                    .encoded_endpoints(&scope, &item, || self.service_endpoints_encoded(&own))
+                    .encoded_endpoints(scope, &item, || self.service_endpoints_encoded(&own))
                     .iter()
                     .cloned(),
             );
-            encoded_clusters.extend(own.iter().map(|(n, b, _)| (Arc::clone(n), Arc::clone(b))));
+            part.encoded_clusters
+                .extend(own.iter().map(|(n, b, _)| (Arc::clone(n), Arc::clone(b))));
         }
-        let inbound = self.inbound_clusters();
-        clusters.extend(inbound.into_iter().map(Arc::new));
-        if route_cache.is_some() {
-            // The proxy's own clusters, encoded too. No inbound cluster is EDS today; one
-            // that were would have its assignment encoded alone.
-            for c in clusters.drain(..) {
-                if is_eds(&c)
-                    && let Some(e) = self.endpoints_encoded(&c.name)
-                {
-                    encoded_endpoints.push((Arc::from(c.name.as_str()), Arc::from(e)));
-                }
-                encoded_clusters.push((Arc::from(c.name.as_str()), Arc::from(c.encode_to_vec())));
-            }
-        }
-        clusters.sort_by(|a, b| a.name.cmp(&b.name));
-        encoded_clusters.sort_by(|a, b| a.0.cmp(&b.0));
-        encoded_endpoints.sort_by(|a, b| a.0.cmp(&b.0));
-        let endpoints = match route_cache {
-            None => clusters
-                .iter()
-                .filter(|c| is_eds(c))
-                .filter_map(|c| cache.endpoints(&scope, &c.name, || self.endpoints(&c.name)))
-                .collect(),
-            Some(_) => Vec::new(),
-        };
-        let mut warnings = self.warnings.clone();
-        warnings.extend(self.custom_authz_errors());
-        let mut routes = Vec::new();
-        let mut encoded_routes = Vec::new();
+        part
+    }
+
+    /// The route configurations (typed, or encoded through `route_cache`) shared through
+    /// `cache`, with the warnings building them gave.
+    fn routes_part(
+        &self,
+        cache: &TranslationCache,
+        route_cache: Option<&RouteCache>,
+    ) -> RoutesPart {
+        let mut part = RoutesPart::default();
         for n in self.route_names() {
             match route_cache {
                 None => {
@@ -1650,29 +1750,20 @@ impl<'a> SidecarTranslator<'a> {
                         let mut w = Vec::new();
                         (self.route_with_warnings(&n, &mut w), w)
                     });
-                    warnings.extend(w);
-                    routes.extend(route);
+                    part.warnings.extend(w);
+                    part.routes.extend(route);
                 }
                 Some(rc) => {
                     let (route, w) = cache.encoded_route(self.route_key(&n), || {
                         let mut w = Vec::new();
                         (self.route_encoded_with_warnings(&n, rc, &mut w), w)
                     });
-                    warnings.extend(w);
-                    encoded_routes.extend(route.map(|r| (n, r)));
+                    part.warnings.extend(w);
+                    part.encoded_routes.extend(route.map(|r| (n, r)));
                 }
             }
         }
-        SharedResources {
-            listeners: self.listeners(),
-            routes,
-            encoded_routes,
-            clusters,
-            encoded_clusters,
-            endpoints,
-            encoded_endpoints,
-            warnings,
-        }
+        part
     }
 
     fn outbound_cluster(
