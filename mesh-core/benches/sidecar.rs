@@ -138,6 +138,31 @@ fn bench(c: &mut Criterion) {
         "encoded EDS {t_eds_encoded:?} (dropped in {t_drop_eds:?}); typed clusters dropped in {t_drop_cds:?}"
     );
 
+    // The first proxy after start, on one thread and on all, as minimum and median of 30 runs
+    // (informational: the minimum is the least disturbed by a noisy machine).
+    for threads in [1, 0] {
+        let mut runs: Vec<Duration> = (0..30)
+            .map(|_| {
+                let cache = TranslationCache::with_threads(threads);
+                let routes = RouteCache::default();
+                let t = std::time::Instant::now();
+                let out = mesh_core::translate::translate_proxy_shared_encoded(
+                    &snap, &proxy, &options, &cache, &routes,
+                );
+                let took = t.elapsed();
+                drop((out, cache, routes));
+                took
+            })
+            .collect();
+        runs.sort();
+        eprintln!(
+            "first proxy after start, encoded, {} thread(s): min {:?}, median {:?}",
+            TranslationCache::with_threads(threads).threads(),
+            runs[0],
+            runs[runs.len() / 2]
+        );
+    }
+
     let mut group = c.benchmark_group("sidecar");
     group
         .sample_size(10)

@@ -206,6 +206,15 @@ struct ServicesPart {
 }
 
 impl ServicesPart {
+    /// Each list in name order (stable: a merge of the sorted runs parts appended leave).
+    fn sort(&mut self) {
+        self.clusters.sort_by(|a, b| a.name.cmp(&b.name));
+        self.endpoints
+            .sort_by(|a, b| a.cluster_name.cmp(&b.cluster_name));
+        self.encoded_clusters.sort_by(|a, b| a.0.cmp(&b.0));
+        self.encoded_endpoints.sort_by(|a, b| a.0.cmp(&b.0));
+    }
+
     fn append(&mut self, mut other: ServicesPart) {
         self.clusters.append(&mut other.clusters);
         self.endpoints.append(&mut other.endpoints);
@@ -1673,11 +1682,7 @@ impl<'a> SidecarTranslator<'a> {
                 part.clusters.push(Arc::new(c));
             }
         }
-        part.clusters.sort_by(|a, b| a.name.cmp(&b.name));
-        part.endpoints
-            .sort_by(|a, b| a.cluster_name.cmp(&b.cluster_name));
-        part.encoded_clusters.sort_by(|a, b| a.0.cmp(&b.0));
-        part.encoded_endpoints.sort_by(|a, b| a.0.cmp(&b.0));
+        part.sort();
         let mut warnings = self.warnings.clone();
         warnings.extend(self.custom_authz_errors());
         warnings.extend(routes.warnings);
@@ -1732,6 +1737,8 @@ impl<'a> SidecarTranslator<'a> {
             part.encoded_clusters
                 .extend(own.iter().map(|(n, b, _)| (Arc::clone(n), Arc::clone(b))));
         }
+        // Sorted here, on the part's thread: putting the parts in order is then a merge.
+        part.sort();
         part
     }
 
