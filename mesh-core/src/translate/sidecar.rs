@@ -1637,7 +1637,7 @@ impl<'a> SidecarTranslator<'a> {
         let (mut part, routes) = if threads > 1 && missing >= PARALLEL_MISSING_SERVICES {
             cache.count_parallel_fill();
             let chunks: Vec<&[&Service]> = services
-                .chunks(services.len().div_ceil(threads * 8).max(16))
+                .chunks(services.len().div_ceil(threads * 32).max(8))
                 .collect();
             let mut routes = None;
             let mut part = ServicesPart::default();
