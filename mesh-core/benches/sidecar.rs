@@ -89,6 +89,18 @@ fn bench(c: &mut Criterion) {
         .expect("a client pod");
     let proxy = Proxy::for_workload(client, ProxyType::Sidecar, "cluster.local");
     let options = SidecarOptions::default();
+    // For profilers and `perf stat`: `COLD_RUNS=n` translates the first proxy after start
+    // (encoded, one thread) n times, then exits without benchmarking.
+    if let Ok(n) = std::env::var("COLD_RUNS") {
+        for _ in 0..n.parse::<usize>().expect("COLD_RUNS: a count") {
+            let cache = TranslationCache::with_threads(1);
+            let routes = RouteCache::default();
+            black_box(mesh_core::translate::translate_proxy_shared_encoded(
+                &snap, &proxy, &options, &cache, &routes,
+            ));
+        }
+        std::process::exit(0);
+    }
 
     let out = translate_sidecar(&snap, &proxy, &options);
     eprintln!(

@@ -367,33 +367,44 @@ impl Snapshot {
     /// The workloads behind a service (as `translate::endpoints::service_workloads` selects
     /// them), found through the snapshot's label index.
     pub fn service_workloads<'a>(&'a self, service: &'a Service) -> Vec<&'a Workload> {
+        self.service_workloads_iter(service).collect()
+    }
+
+    /// [`Self::service_workloads`], without collecting them.
+    pub fn service_workloads_iter<'a>(
+        &'a self,
+        service: &'a Service,
+    ) -> impl Iterator<Item = &'a Workload> + 'a {
         use super::Registry;
-        match service.registry {
+        let (inline, candidates): (&[Workload], &[usize]) = match service.registry {
             Registry::External if !service.inline_endpoints.is_empty() => {
-                return service.inline_endpoints.iter().collect();
+                (&service.inline_endpoints, &[])
             }
-            _ if service.selector.is_empty() => return Vec::new(),
-            _ => {}
-        }
-        // The rarest selector label narrows the candidates.
-        let candidates = service
-            .selector
-            .iter()
-            .map(|(k, v)| {
-                self.inner
-                    .workload_labels
-                    .get(&service.namespace)
-                    .and_then(|by_label| by_label.get(k))
-                    .and_then(|by_value| by_value.get(v))
-                    .map_or(&[][..], Vec::as_slice)
-            })
-            .min_by_key(|c| c.len())
-            .unwrap_or_default();
-        candidates
-            .iter()
-            .map(|i| &self.inner.workloads[*i])
-            .filter(|w| !w.is_terminated() && w.matches(&service.selector))
-            .collect()
+            _ if service.selector.is_empty() => (&[], &[]),
+            // The rarest selector label narrows the candidates.
+            _ => (
+                &[],
+                service
+                    .selector
+                    .iter()
+                    .map(|(k, v)| {
+                        self.inner
+                            .workload_labels
+                            .get(&service.namespace)
+                            .and_then(|by_label| by_label.get(k))
+                            .and_then(|by_value| by_value.get(v))
+                            .map_or(&[][..], Vec::as_slice)
+                    })
+                    .min_by_key(|c| c.len())
+                    .unwrap_or_default(),
+            ),
+        };
+        inline.iter().chain(
+            candidates
+                .iter()
+                .map(|i| &self.inner.workloads[*i])
+                .filter(|w| !w.is_terminated() && w.matches(&service.selector)),
+        )
     }
 
     /// The VirtualServices bound to the mesh (`gateways` empty or `mesh`) with hosts qualified

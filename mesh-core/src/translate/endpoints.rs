@@ -49,7 +49,7 @@ impl Default for EndpointOptions {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServiceEndpoint<'a> {
     /// The address: an IP, a DNS name or a `unix://` path.
-    pub address: String,
+    pub address: &'a str,
     /// The port on the workload (0 for a `unix://` socket).
     pub port: u32,
     /// The workload, if the endpoint is one.
@@ -106,7 +106,7 @@ pub fn selected_port_endpoints<'a>(
             _ => port.number,
         };
         return vec![ServiceEndpoint {
-            address: service.hostname.clone(),
+            address: &service.hostname,
             port: port_number,
             workload: None,
         }];
@@ -118,12 +118,14 @@ pub fn selected_port_endpoints<'a>(
         };
         for address in &w.addresses {
             // Hostnames only make sense where the cluster resolves them.
-            let is_ip = address.parse::<std::net::IpAddr>().is_ok();
-            if !is_ip && !address.starts_with("unix://") && !dns {
+            if !dns
+                && !address.starts_with("unix://")
+                && address.parse::<std::net::IpAddr>().is_err()
+            {
                 continue;
             }
             out.push(ServiceEndpoint {
-                address: address.clone(),
+                address,
                 port: target,
                 workload: Some(w),
             });
@@ -374,7 +376,7 @@ fn address_field(ep: &ServiceEndpoint<'_>) -> (u32, usize) {
         // SocketAddress: address (2), port_value (3, a oneof member: written even when 0).
         None => (
             1,
-            wire::str_len(2, &ep.address) + wire::uint_len_always(3, ep.port.into()),
+            wire::str_len(2, ep.address) + wire::uint_len_always(3, ep.port.into()),
         ),
     }
 }
@@ -390,7 +392,7 @@ fn put_lb_endpoint(out: &mut Vec<u8>, ep: &ServiceEndpoint<'_>, options: &Endpoi
     match ep.address.strip_prefix("unix://") {
         Some(path) => wire::put_str(out, 1, path),
         None => {
-            wire::put_str(out, 2, &ep.address);
+            wire::put_str(out, 2, ep.address);
             wire::put_uint_always(out, 3, ep.port.into());
         }
     }
@@ -406,24 +408,28 @@ fn put_lb_endpoint(out: &mut Vec<u8>, ep: &ServiceEndpoint<'_>, options: &Endpoi
 /// The parts of `istio.workload`: `name;namespace;canonical service;canonical
 /// revision;cluster`.
 fn workload_parts<'a>(w: &'a Workload, options: &'a EndpointOptions) -> [&'a str; 9] {
-    let canonical_name = first_label(
-        w,
-        &[
-            "service.istio.io/canonical-name",
-            "app.kubernetes.io/name",
-            "app",
-        ],
-    )
-    .unwrap_or(&w.name);
-    let revision = first_label(
-        w,
-        &[
-            "service.istio.io/canonical-revision",
-            "app.kubernetes.io/version",
-            "version",
-        ],
-    )
-    .unwrap_or("latest");
+    // The labels that name the canonical service and revision, by precedence, found in one
+    // walk over the labels.
+    const NAME: [&str; 3] = [
+        "service.istio.io/canonical-name",
+        "app.kubernetes.io/name",
+        "app",
+    ];
+    const REVISION: [&str; 3] = [
+        "service.istio.io/canonical-revision",
+        "app.kubernetes.io/version",
+        "version",
+    ];
+    let (mut name, mut revision): ([Option<&str>; 3], [Option<&str>; 3]) = Default::default();
+    for (k, v) in &w.labels {
+        if let Some(i) = NAME.iter().position(|n| n == k) {
+            name[i] = Some(v);
+        } else if let Some(i) = REVISION.iter().position(|n| n == k) {
+            revision[i] = Some(v);
+        }
+    }
+    let canonical_name = name.into_iter().flatten().next().unwrap_or(&w.name);
+    let revision = revision.into_iter().flatten().next().unwrap_or("latest");
     [
         &w.name,
         ";",
@@ -528,11 +534,6 @@ fn endpoint_metadata(w: &Workload, options: &EndpointOptions) -> Metadata {
     }
 }
 
-fn first_label<'a>(w: &'a Workload, keys: &[&str]) -> Option<&'a str> {
-    keys.iter()
-        .find_map(|k| w.labels.get(*k).map(String::as_str))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -578,6 +579,35 @@ mod tests {
         // Field for field as prost writes them, but for the order of map entries.
         assert_eq!(bytes.len(), typed.encoded_len());
         typed
+    }
+
+    /// `istio.workload` names the canonical service and revision by istiod's label
+    /// precedence, the workload's name and `latest` without them.
+    #[test]
+    fn workload_metadata_follows_the_label_precedence() {
+        let options = EndpointOptions::default();
+        for (labels, expected) in [
+            (json!({}), "w;ns;w;latest;Kubernetes"),
+            (json!({"app": "a", "version": "v1"}), "w;ns;a;v1;Kubernetes"),
+            (
+                json!({"app": "a", "app.kubernetes.io/name": "k", "version": "v1",
+                       "app.kubernetes.io/version": "kv"}),
+                "w;ns;k;kv;Kubernetes",
+            ),
+            (
+                json!({"app": "a", "app.kubernetes.io/name": "k",
+                       "service.istio.io/canonical-name": "c", "version": "v1",
+                       "service.istio.io/canonical-revision": "cr", "zzz": "z"}),
+                "w;ns;c;cr;Kubernetes",
+            ),
+            (
+                json!({"version": "v2", "other": "x"}),
+                "w;ns;w;v2;Kubernetes",
+            ),
+        ] {
+            let w = pod("w", "ns", "10.0.0.1", labels.clone());
+            assert_eq!(workload_parts(&w, &options).concat(), expected, "{labels}");
+        }
     }
 
     fn addresses(cla: &ClusterLoadAssignment) -> Vec<String> {

@@ -1416,7 +1416,7 @@ impl<'a> SidecarTranslator<'a> {
         for port in s.ports.iter().filter(|p| p.protocol != Protocol::Udp) {
             // The port's EDS cluster without a subset: emptied of the fields a subset sets,
             // and encoded so.
-            let mut hollow: Option<(Cluster, Vec<u8>, Option<TrafficPolicy>)> = None;
+            let mut hollow: Option<(Cluster, super::wire::Indexed, Option<TrafficPolicy>)> = None;
             for subset in &service.subsets {
                 if let (Some(name), Some((base, hollow, policy))) = (subset, &hollow)
                     && service.inherits(name)
@@ -1424,7 +1424,7 @@ impl<'a> SidecarTranslator<'a> {
                     // Only the subset's own fields: `base` holds just the EDS config.
                     let own =
                         self.inheriting_subset_cluster(&service, base, port, name, policy.as_ref());
-                    let bytes = super::wire::merge_fields(hollow, &own.encode_to_vec());
+                    let bytes = hollow.merge(&own.encode_to_vec());
                     out.push((Arc::from(own.name.as_str()), Arc::from(bytes), true));
                     continue;
                 }
@@ -1450,8 +1450,8 @@ impl<'a> SidecarTranslator<'a> {
                     transport_socket_matches: std::mem::take(&mut c.transport_socket_matches),
                     ..Default::default()
                 };
-                let rest = c.encode_to_vec();
-                let bytes = super::wire::merge_fields(&rest, &own.encode_to_vec());
+                let rest = super::wire::Indexed::new(c.encode_to_vec());
+                let bytes = rest.merge(&own.encode_to_vec());
                 out.push((Arc::from(own.name.as_str()), Arc::from(bytes), true));
                 let base = Cluster {
                     eds_cluster_config: own.eds_cluster_config,
@@ -1866,15 +1866,20 @@ impl<'a> SidecarTranslator<'a> {
     /// `subjectAltNames`), as `ISTIO_MUTUAL` verifies them.
     fn service_accounts(&self, s: &Service) -> Vec<String> {
         let td = &self.scope.snapshot().options().trust_domain;
-        let mut out: BTreeSet<String> = s.service_accounts.iter().cloned().collect();
-        // Each identity formatted once, however many workloads run under it.
-        let mut seen: BTreeSet<(&str, &str)> = BTreeSet::new();
-        for w in self.scope.snapshot().service_workloads(s) {
-            if seen.insert((&w.namespace, &w.service_account)) {
+        let mut out: Vec<String> = s.service_accounts.clone();
+        // Each identity formatted once, however many workloads run under it (few identities
+        // per service: a list is quicker than a set).
+        let mut seen: Vec<(&str, &str)> = Vec::new();
+        for w in self.scope.snapshot().service_workloads_iter(s) {
+            let id = (w.namespace.as_str(), w.service_account.as_str());
+            if !seen.contains(&id) {
+                seen.push(id);
                 out.extend(w.spiffe_id(td));
             }
         }
-        out.into_iter().collect()
+        out.sort_unstable();
+        out.dedup();
+        out
     }
 
     fn assignment(

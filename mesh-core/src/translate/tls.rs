@@ -32,6 +32,7 @@ use envoy_types::pb::envoy::r#type::matcher::v3::{StringMatcher, string_matcher}
 use envoy_types::pb::google::protobuf::{Any, Duration as PbDuration, Struct, Value, value};
 use prost::{Message, Name};
 
+use super::wire;
 use crate::api::networking::{ClientTlsMode, ClientTlsSettings};
 use crate::dump::to_any;
 
@@ -279,8 +280,7 @@ impl MutualTlsMemo {
             match memo.iter().find(|(s, h, _)| s == sans && *h == h2) {
                 Some((_, _, common)) => std::rc::Rc::clone(common),
                 None => {
-                    let common: std::rc::Rc<[u8]> =
-                        istio_mutual_upstream("", sans, h2).encode_to_vec().into();
+                    let common: std::rc::Rc<[u8]> = istio_mutual_common(sans, h2).into();
                     memo.push((sans.to_vec(), h2, std::rc::Rc::clone(&common)));
                     common
                 }
@@ -288,12 +288,74 @@ impl MutualTlsMemo {
         };
         let mut value = Vec::with_capacity(common.len() + sni.len() + 4);
         value.extend_from_slice(&common);
-        super::wire::put_str(&mut value, 2, sni);
+        wire::put_str(&mut value, 2, sni);
         Any {
             type_url: UpstreamTlsContext::type_url(),
             value,
         }
     }
+}
+
+/// The encoded `UpstreamTlsContext` of [`istio_mutual_upstream`] without SNI (its common
+/// context, field 1): a template encoded once per ALPN with the identities written in, the
+/// same bytes as encoding the built context.
+fn istio_mutual_common(sans: &[String], h2: bool) -> Vec<u8> {
+    let t = mutual_template(h2);
+    let matchers = CertificateValidationContext {
+        match_typed_subject_alt_names: san_matchers(sans),
+        ..Default::default()
+    }
+    .encode_to_vec();
+    // CombinedCertificateValidationContext: the default validation context (1), the rest.
+    let combined = wire::len_field(1, matchers.len()) + t.combined_rest.len();
+    let common = t.before.len() + wire::len_field(t.combined_field, combined) + t.after.len();
+    let mut out = Vec::with_capacity(wire::len_field(1, common));
+    wire::put_len(&mut out, 1, common);
+    out.extend_from_slice(&t.before);
+    wire::put_len(&mut out, t.combined_field, combined);
+    wire::put_field(&mut out, 1, &matchers);
+    out.extend_from_slice(&t.combined_rest);
+    out.extend_from_slice(&t.after);
+    out
+}
+
+/// The `CommonTlsContext` of [`istio_mutual_upstream`] without identities, encoded and cut
+/// around its combined validation context: the fields before it, the context's fields after
+/// its (empty) default validation context, the fields after it.
+struct MutualTemplate {
+    before: Vec<u8>,
+    combined_field: u32,
+    combined_rest: Vec<u8>,
+    after: Vec<u8>,
+}
+
+fn mutual_template(h2: bool) -> &'static MutualTemplate {
+    static TEMPLATES: [std::sync::OnceLock<MutualTemplate>; 2] =
+        [std::sync::OnceLock::new(), std::sync::OnceLock::new()];
+    TEMPLATES[usize::from(h2)].get_or_init(|| {
+        let common = istio_mutual_upstream("", &[], h2)
+            .common_tls_context
+            .unwrap_or_default()
+            .encode_to_vec();
+        let combined_field = 8; // CommonTlsContext.combined_validation_context
+        let (start, end) = wire::fields(&common)
+            .into_iter()
+            .find(|f| f.0 == combined_field)
+            .map(|(_, start, end)| (start, end))
+            .expect("a combined validation context");
+        let combined = wire::payload(&common[start..end]);
+        // Its first field is the default validation context, empty here.
+        let rest = match wire::fields(combined).first() {
+            Some((1, _, end)) => &combined[*end..],
+            _ => panic!("the default validation context comes first"),
+        };
+        MutualTemplate {
+            before: common[..start].to_vec(),
+            combined_field,
+            combined_rest: rest.to_vec(),
+            after: common[end..].to_vec(),
+        }
+    })
 }
 
 /// [`apply_upstream_tls`] with `ISTIO_MUTUAL` contexts shared through `memo` (by the clusters
@@ -377,19 +439,27 @@ mod tests {
             "spiffe://cluster.local/ns/b/sa/y".to_string(),
             "spiffe://cluster.local/ns/b/sa/z".to_string(),
         ];
+        // A DNS name, and identities long enough for two-byte lengths.
+        let c: Vec<String> = (0..40)
+            .map(|i| format!("spiffe://cluster.local/ns/c/sa/account-{i}"))
+            .chain(["c.example.com".to_string()])
+            .collect();
+        let none = Vec::new();
         for (sni, sans, h2) in [
             ("outbound_.80_._.x.a.svc.cluster.local", &a, false),
             ("outbound_.80_.v1_.x.a.svc.cluster.local", &a, false),
             ("outbound_.81_.v1_.x.a.svc.cluster.local", &a, true),
             ("outbound_.90_._.y.b.svc.cluster.local", &b, false),
             ("", &b, true),
+            ("outbound_.90_._.c.c.svc.cluster.local", &c, true),
+            ("outbound_.90_._.d.d.svc.cluster.local", &none, false),
         ] {
             let any = memo.istio_mutual_any(sni, sans, h2);
             assert_eq!(any, to_any(&istio_mutual_upstream(sni, sans, h2)), "{sni}");
         }
         assert_eq!(
             memo.0.borrow().len(),
-            4,
+            6,
             "one common context per identities and ALPN"
         );
     }

@@ -91,9 +91,22 @@ pub(crate) fn put_field_parts(out: &mut Vec<u8>, field: u32, parts: &[&[u8]]) {
     }
 }
 
+/// The value of one length-delimited field (key and length skipped), as [`fields`] bounds it.
+pub(crate) fn payload(field: &[u8]) -> &[u8] {
+    let mut at = 0;
+    // The key's varint, then the length's.
+    for _ in 0..2 {
+        while field.get(at).is_some_and(|b| b & 0x80 != 0) {
+            at += 1;
+        }
+        at += 1;
+    }
+    field.get(at..).unwrap_or_default()
+}
+
 /// The top-level fields of an encoded message: (field number, where the field starts, where
 /// it ends), key included, in the order they come.
-fn fields(bytes: &[u8]) -> Vec<(u32, usize, usize)> {
+pub(crate) fn fields(bytes: &[u8]) -> Vec<(u32, usize, usize)> {
     fn varint(bytes: &[u8], at: &mut usize) -> u64 {
         let mut v = 0;
         for shift in (0..64).step_by(7) {
@@ -126,24 +139,41 @@ fn fields(bytes: &[u8]) -> Vec<(u32, usize, usize)> {
     out
 }
 
-/// Two encodings of one message type with disjoint fields, each as prost writes it (fields in
-/// number order), merged into the encoding of the message holding both: the same bytes prost
-/// writes for it.
-pub(crate) fn merge_fields(a: &[u8], b: &[u8]) -> Vec<u8> {
-    let (fa, fb) = (fields(a), fields(b));
-    let mut out = Vec::with_capacity(a.len() + b.len());
-    let (mut i, mut j) = (0, 0);
-    while i < fa.len() || j < fb.len() {
-        let take_a = j == fb.len() || (i < fa.len() && fa[i].0 <= fb[j].0);
-        if take_a {
-            out.extend_from_slice(&a[fa[i].1..fa[i].2]);
-            i += 1;
-        } else {
-            out.extend_from_slice(&b[fb[j].1..fb[j].2]);
-            j += 1;
+/// An encoded message with its fields found ([`fields`]), for merging other encodings of its
+/// type into it ([`Self::merge`]).
+#[derive(Debug)]
+pub(crate) struct Indexed {
+    bytes: Vec<u8>,
+    fields: Vec<(u32, usize, usize)>,
+}
+
+impl Indexed {
+    pub(crate) fn new(bytes: Vec<u8>) -> Indexed {
+        Indexed {
+            fields: fields(&bytes),
+            bytes,
         }
     }
-    out
+
+    /// This message and `b`, another encoding of its type with other fields, each as prost
+    /// writes it (fields in number order), merged into the encoding of the message holding
+    /// both: the same bytes prost writes for it.
+    pub(crate) fn merge(&self, b: &[u8]) -> Vec<u8> {
+        let (a, fa, fb) = (&self.bytes, &self.fields, fields(b));
+        let mut out = Vec::with_capacity(a.len() + b.len());
+        let (mut i, mut j) = (0, 0);
+        while i < fa.len() || j < fb.len() {
+            let take_a = j == fb.len() || (i < fa.len() && fa[i].0 <= fb[j].0);
+            if take_a {
+                out.extend_from_slice(&a[fa[i].1..fa[i].2]);
+                i += 1;
+            } else {
+                out.extend_from_slice(&b[fb[j].1..fb[j].2]);
+                j += 1;
+            }
+        }
+        out
+    }
 }
 
 #[cfg(test)]
@@ -216,8 +246,11 @@ mod tests {
         let mut own = Cluster::default();
         std::mem::swap(&mut own.name, &mut rest.name);
         std::mem::swap(&mut own.alt_stat_name, &mut rest.alt_stat_name);
-        let merged = merge_fields(&rest.encode_to_vec(), &own.encode_to_vec());
+        let merged = Indexed::new(rest.encode_to_vec()).merge(&own.encode_to_vec());
         assert_eq!(merged, whole.encode_to_vec());
-        assert_eq!(merge_fields(&[], &own.encode_to_vec()), own.encode_to_vec());
+        assert_eq!(
+            Indexed::new(Vec::new()).merge(&own.encode_to_vec()),
+            own.encode_to_vec()
+        );
     }
 }
