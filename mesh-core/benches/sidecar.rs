@@ -90,10 +90,12 @@ fn bench(c: &mut Criterion) {
     let proxy = Proxy::for_workload(client, ProxyType::Sidecar, "cluster.local");
     let options = SidecarOptions::default();
     // For profilers and `perf stat`: `COLD_RUNS=n` translates the first proxy after start
-    // (encoded, one thread) n times, then exits without benchmarking.
+    // (encoded, on `COLD_THREADS` threads, default one) n times, then exits without
+    // benchmarking.
     if let Ok(n) = std::env::var("COLD_RUNS") {
+        let threads = std::env::var("COLD_THREADS").map_or(1, |t| t.parse().expect("a count"));
         for _ in 0..n.parse::<usize>().expect("COLD_RUNS: a count") {
-            let cache = TranslationCache::with_threads(1);
+            let cache = TranslationCache::with_threads(threads);
             let routes = RouteCache::default();
             black_box(mesh_core::translate::translate_proxy_shared_encoded(
                 &snap, &proxy, &options, &cache, &routes,
