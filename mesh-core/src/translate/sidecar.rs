@@ -192,6 +192,16 @@ impl From<ProxyResources> for SharedResources {
     }
 }
 
+/// A port's cluster without a subset, as its subsets' clusters are made from it: `base`, just
+/// its EDS config (and `eds_config`, that config's own encoding, when it has one); `rest`, its
+/// encoding without the fields a subset sets; `policy`, the port's traffic policy.
+struct Hollow {
+    base: Cluster,
+    eds_config: Option<Option<Vec<u8>>>,
+    rest: super::wire::Indexed,
+    policy: Option<TrafficPolicy>,
+}
+
 /// How many of the services a proxy sees must be missing from the cache before its
 /// translation spreads over several threads: below, starting them costs more than it saves.
 const PARALLEL_MISSING_SERVICES: usize = 64;
@@ -1416,16 +1426,27 @@ impl<'a> SidecarTranslator<'a> {
         for port in s.ports.iter().filter(|p| p.protocol != Protocol::Udp) {
             // The port's EDS cluster without a subset: emptied of the fields a subset sets,
             // and encoded so.
-            let mut hollow: Option<(Cluster, super::wire::Indexed, Option<TrafficPolicy>)> = None;
+            let mut hollow: Option<Hollow> = None;
             for subset in &service.subsets {
-                if let (Some(name), Some((base, hollow, policy))) = (subset, &hollow)
+                if let (Some(name), Some(h)) = (subset, &hollow)
                     && service.inherits(name)
                 {
-                    // Only the subset's own fields: `base` holds just the EDS config.
-                    let own =
-                        self.inheriting_subset_cluster(&service, base, port, name, policy.as_ref());
-                    let bytes = hollow.merge(&own.encode_to_vec());
-                    out.push((Arc::from(own.name.as_str()), Arc::from(bytes), true));
+                    // Only the subset's own fields (written directly where they can be):
+                    // `h.base` holds just the EDS config.
+                    let policy = h.policy.as_ref();
+                    let cluster =
+                        outbound_cluster_name(port.number, name, &service.service.hostname);
+                    let own = match &h.eds_config {
+                        Some(eds) => self
+                            .inheriting_subset_fields(&service, eds, port, name, &cluster, policy),
+                        None => None,
+                    }
+                    .unwrap_or_else(|| {
+                        self.inheriting_subset_cluster(&service, &h.base, port, name, policy)
+                            .encode_to_vec()
+                    });
+                    let bytes = h.rest.merge(&own);
+                    out.push((Arc::from(cluster), Arc::from(bytes), true));
                     continue;
                 }
                 let Some(mut c) = self.outbound_cluster(&service, port, *subset) else {
@@ -1453,14 +1474,76 @@ impl<'a> SidecarTranslator<'a> {
                 let rest = super::wire::Indexed::new(c.encode_to_vec());
                 let bytes = rest.merge(&own.encode_to_vec());
                 out.push((Arc::from(own.name.as_str()), Arc::from(bytes), true));
-                let base = Cluster {
-                    eds_cluster_config: own.eds_cluster_config,
-                    ..Default::default()
-                };
-                hollow = Some((base, rest, service.port_policy(port)));
+                let eds_config = own
+                    .eds_cluster_config
+                    .as_ref()
+                    .map(|e| e.eds_config.as_ref().map(|c| c.encode_to_vec()));
+                hollow = Some(Hollow {
+                    base: Cluster {
+                        eds_cluster_config: own.eds_cluster_config,
+                        ..Default::default()
+                    },
+                    eds_config,
+                    rest,
+                    policy: service.port_policy(port),
+                });
             }
         }
         out
+    }
+
+    /// [`Self::inheriting_subset_cluster`]'s fields (with `base`'s EDS config `eds_config`,
+    /// encoded), written directly: the bytes prost writes for that cluster. `None` for the
+    /// TLS modes not written so.
+    fn inheriting_subset_fields(
+        &self,
+        sc: &ServiceClusters<'_>,
+        eds_config: &Option<Vec<u8>>,
+        port: &Port,
+        subset: &str,
+        name: &str,
+        policy: Option<&TrafficPolicy>,
+    ) -> Option<Vec<u8>> {
+        use super::wire;
+        let s = sc.service;
+        let tls = super::tls::encoded_upstream_tls(
+            self.upstream_tls(s, policy),
+            (port.number, subset, &s.hostname),
+            &sc.sans,
+            port.protocol.is_http2(),
+            &sc.tls,
+        )?;
+        let stat = super::cluster::stat_name(name);
+        let eds_len = eds_config
+            .as_ref()
+            .map_or(0, |c| wire::len_field(1, c.len()))
+            + wire::str_len(2, name);
+        let mut out = Vec::with_capacity(
+            2 * wire::str_len(1, name)
+                + eds_len
+                + 8
+                + wire::str_len(28, &stat)
+                + tls
+                    .iter()
+                    .map(|(f, b)| wire::len_field(*f, b.len()))
+                    .sum::<usize>(),
+        );
+        // Cluster: name (1), eds_cluster_config (3: eds_config 1, service_name 2), then the
+        // TLS fields and alt_stat_name (28) in number order.
+        wire::put_str(&mut out, 1, name);
+        wire::put_len(&mut out, 3, eds_len);
+        if let Some(c) = eds_config {
+            wire::put_field(&mut out, 1, c);
+        }
+        wire::put_str(&mut out, 2, name);
+        for (field, bytes) in tls.iter().filter(|(f, _)| *f < 28) {
+            wire::put_field(&mut out, *field, bytes);
+        }
+        wire::put_str(&mut out, 28, &stat);
+        for (field, bytes) in tls.iter().filter(|(f, _)| *f > 28) {
+            wire::put_field(&mut out, *field, bytes);
+        }
+        Some(out)
     }
 
     /// What a service's clusters are made from.
@@ -2287,7 +2370,7 @@ spec:
     connectionPool: {http: {http1MaxPendingRequests: 7}}
     portLevelSettings:
     - port: {number: 90}
-      tls: {mode: ISTIO_MUTUAL, sni: custom.example}
+      tls: {mode: ISTIO_MUTUAL, sni: custom.example, subjectAltNames: [spiffe://other/ns/x/sa/y]}
   subsets:
   - {name: v1, labels: {version: v1}}
   - {name: v2, labels: {version: v2}, trafficPolicy: {outlierDetection: {consecutive5xxErrors: 3}}}

@@ -294,6 +294,82 @@ impl MutualTlsMemo {
             value,
         }
     }
+
+    /// The encoded `TransportSocket` carrying [`Self::istio_mutual_any`].
+    fn istio_mutual_socket(&self, sni: &str, sans: &[String], h2: bool) -> Vec<u8> {
+        let any = self.istio_mutual_any(sni, sans, h2);
+        // TransportSocket: name (1), typed_config (3: Any with type_url 1, value 2).
+        let any_len = wire::str_len(1, &any.type_url) + wire::len_field(2, any.value.len());
+        let mut out = Vec::with_capacity(
+            wire::str_len(1, TLS_TRANSPORT_SOCKET) + wire::len_field(3, any_len),
+        );
+        wire::put_str(&mut out, 1, TLS_TRANSPORT_SOCKET);
+        wire::put_len(&mut out, 3, any_len);
+        wire::put_str(&mut out, 1, &any.type_url);
+        wire::put_field(&mut out, 2, &any.value);
+        out
+    }
+}
+
+/// The cluster fields [`apply_upstream_tls_with`] sets, encoded: (field number, value) in
+/// the order prost writes them, none when the cluster has no TLS. `None` for the modes not
+/// written here (SIMPLE and MUTUAL: build the cluster instead).
+pub(crate) fn encoded_upstream_tls(
+    tls: UpstreamTls<'_>,
+    (port, subset, host): (u32, &str, &str),
+    service_accounts: &[String],
+    h2: bool,
+    memo: &MutualTlsMemo,
+) -> Option<Vec<(u32, Vec<u8>)>> {
+    /// `Cluster.transport_socket` and `Cluster.transport_socket_matches`.
+    const SOCKET: u32 = 24;
+    const SOCKET_MATCHES: u32 = 43;
+    match tls {
+        UpstreamTls::None => Some(Vec::new()),
+        UpstreamTls::Configured(t) => match t.mode {
+            ClientTlsMode::Disable => Some(Vec::new()),
+            ClientTlsMode::IstioMutual => {
+                let sni = if t.sni.is_empty() {
+                    istio_mutual_sni(port, subset, host)
+                } else {
+                    t.sni.clone()
+                };
+                let sans = if t.subject_alt_names.is_empty() {
+                    service_accounts
+                } else {
+                    &t.subject_alt_names
+                };
+                Some(vec![(SOCKET, memo.istio_mutual_socket(&sni, sans, h2))])
+            }
+            ClientTlsMode::Simple | ClientTlsMode::Mutual => None,
+        },
+        UpstreamTls::AutoMutual => {
+            // The two matches of auto mTLS, their fixed parts encoded once: the first without
+            // its transport socket (field 3, its last), the second whole.
+            static FIXED: std::sync::OnceLock<(Vec<u8>, Vec<u8>)> = std::sync::OnceLock::new();
+            let (istio, disabled) = FIXED.get_or_init(|| {
+                let mut c = Cluster::default();
+                apply_upstream_tls(&mut c, UpstreamTls::AutoMutual, (0, "", ""), &[], false);
+                let mut matches = c.transport_socket_matches.into_iter();
+                let mut istio = matches.next().expect("the tlsMode-istio match");
+                istio.transport_socket = None;
+                let disabled = matches.next().expect("the tlsMode-disabled match");
+                (istio.encode_to_vec(), disabled.encode_to_vec())
+            });
+            let socket = memo.istio_mutual_socket(
+                &istio_mutual_sni(port, subset, host),
+                service_accounts,
+                h2,
+            );
+            let mut first = Vec::with_capacity(istio.len() + wire::len_field(3, socket.len()));
+            first.extend_from_slice(istio);
+            wire::put_field(&mut first, 3, &socket);
+            Some(vec![
+                (SOCKET_MATCHES, first),
+                (SOCKET_MATCHES, disabled.clone()),
+            ])
+        }
+    }
 }
 
 /// The encoded `UpstreamTlsContext` of [`istio_mutual_upstream`] without SNI (its common
