@@ -274,7 +274,7 @@ pub fn encoded_service_assignments(
     let mut ports: Vec<PortEndpoints<'_>> = Vec::new();
     let mut out = Vec::with_capacity(clusters.len());
     for cluster in clusters {
-        let mut bytes = Vec::new();
+        let mut bytes = Vec::with_capacity(cluster.cluster_name.len() + 2);
         wire::put_str(&mut bytes, 1, cluster.cluster_name);
         let Some(subset) = cluster.subset else {
             out.push(bytes);
@@ -286,7 +286,7 @@ pub fn encoded_service_assignments(
                 let mut eps =
                     selected_port_endpoints(service, cluster.port, &NO_LABELS, selected.clone());
                 sort_by_locality(&mut eps);
-                let mut arena = Vec::new();
+                let mut arena = Vec::with_capacity(eps.len() * 160);
                 let mut ends = Vec::with_capacity(eps.len());
                 for ep in &eps {
                     put_lb_endpoint(&mut arena, ep, options);
@@ -302,6 +302,8 @@ pub fn encoded_service_assignments(
             .filter(|i| eps[*i].workload.is_none_or(|w| w.matches(subset)))
             .collect();
         let range = |i: usize| (if i == 0 { 0 } else { ends[i - 1] })..ends[i];
+        // The endpoints and, per group, the locality and weight.
+        bytes.reserve(held.iter().map(|i| range(*i).len() + 4).sum::<usize>() + 64);
         for group in held.chunk_by(|a, b| locality_of(&eps[*a]) == locality_of(&eps[*b])) {
             let (region, zone, sub_zone) = locality_parts(locality_of(&eps[group[0]]));
             let locality_len =
