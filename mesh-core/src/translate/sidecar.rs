@@ -206,11 +206,12 @@ struct Hollow {
 /// translation spreads over several threads: below, starting them costs more than it saves.
 const PARALLEL_MISSING_SERVICES: usize = 64;
 
-/// The clusters and assignments of some services ([`SidecarTranslator::translate_shared`]).
+/// The clusters (typed or encoded) and the encoded assignments of some services
+/// ([`SidecarTranslator::translate_shared`]); typed assignments are taken once the clusters
+/// are in order.
 #[derive(Default)]
 struct ServicesPart {
     clusters: Vec<Arc<Cluster>>,
-    endpoints: Vec<Arc<ClusterLoadAssignment>>,
     encoded_clusters: Vec<(Arc<str>, Arc<[u8]>)>,
     encoded_endpoints: Vec<(Arc<str>, Arc<[u8]>)>,
 }
@@ -219,15 +220,12 @@ impl ServicesPart {
     /// Each list in name order (stable: a merge of the sorted runs parts appended leave).
     fn sort(&mut self) {
         self.clusters.sort_by(|a, b| a.name.cmp(&b.name));
-        self.endpoints
-            .sort_by(|a, b| a.cluster_name.cmp(&b.cluster_name));
         self.encoded_clusters.sort_by(|a, b| a.0.cmp(&b.0));
         self.encoded_endpoints.sort_by(|a, b| a.0.cmp(&b.0));
     }
 
     fn append(&mut self, mut other: ServicesPart) {
         self.clusters.append(&mut other.clusters);
-        self.endpoints.append(&mut other.endpoints);
         self.encoded_clusters.append(&mut other.encoded_clusters);
         self.encoded_endpoints.append(&mut other.encoded_endpoints);
     }
@@ -1727,7 +1725,7 @@ impl<'a> SidecarTranslator<'a> {
             // The route configurations first: the longest job.
             for p in super::par::run(threads, chunks.len() + 1, |i| match i {
                 0 => Err(self.routes_part(cache, route_cache)),
-                i => Ok(self.services_part(cache, &scope, chunks[i - 1], encoded)),
+                i => Ok(self.services_part(cache, &scope, chunks[i - 1], encoded, true)),
             }) {
                 match p {
                     Err(r) => routes = Some(r),
@@ -1737,7 +1735,7 @@ impl<'a> SidecarTranslator<'a> {
             (part, routes.expect("job 0 ran"))
         } else {
             (
-                self.services_part(cache, &scope, services, encoded),
+                self.services_part(cache, &scope, services, encoded, false),
                 self.routes_part(cache, route_cache),
             )
         };
@@ -1757,15 +1755,16 @@ impl<'a> SidecarTranslator<'a> {
                 part.encoded_clusters
                     .push((Arc::from(c.name.as_str()), Arc::from(c.encode_to_vec())));
             } else {
-                if is_eds(&c)
-                    && let Some(e) = cache.endpoints(&scope, &c.name, || self.endpoints(&c.name))
-                {
-                    part.endpoints.push(e);
-                }
                 part.clusters.push(Arc::new(c));
             }
         }
         part.sort();
+        let endpoints = part
+            .clusters
+            .iter()
+            .filter(|c| is_eds(c))
+            .filter_map(|c| cache.endpoints(&scope, &c.name, || self.endpoints(&c.name)))
+            .collect();
         let mut warnings = self.warnings.clone();
         warnings.extend(self.custom_authz_errors());
         warnings.extend(routes.warnings);
@@ -1775,7 +1774,7 @@ impl<'a> SidecarTranslator<'a> {
             encoded_routes: routes.encoded_routes,
             clusters: part.clusters,
             encoded_clusters: part.encoded_clusters,
-            endpoints: part.endpoints,
+            endpoints,
             encoded_endpoints: part.encoded_endpoints,
             warnings,
         }
@@ -1789,6 +1788,7 @@ impl<'a> SidecarTranslator<'a> {
         scope: &str,
         services: &[&Service],
         encoded: bool,
+        endpoints_ahead: bool,
     ) -> ServicesPart {
         let mut part = ServicesPart::default();
         let mut item = String::new();
@@ -1799,12 +1799,10 @@ impl<'a> SidecarTranslator<'a> {
             item.push_str(&s.hostname);
             if !encoded {
                 let own = cache.service_clusters(scope, &item, || self.service_clusters(s));
-                for c in own.iter() {
-                    if is_eds(c)
-                        && let Some(e) = cache.endpoints(scope, &c.name, || self.endpoints(&c.name))
-                    {
-                        part.endpoints.push(e);
-                    }
+                // Typed assignments are taken in cluster order once the clusters are sorted;
+                // on a helper thread, built into the cache ahead of that.
+                for c in own.iter().filter(|c| endpoints_ahead && is_eds(c)) {
+                    cache.endpoints(scope, &c.name, || self.endpoints(&c.name));
                 }
                 part.clusters.extend(own.iter().cloned());
                 continue;
