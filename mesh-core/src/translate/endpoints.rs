@@ -209,7 +209,7 @@ pub fn selected_cluster_load_assignment(
                         metadata: ep.workload.map(|w| endpoint_metadata(w, options)),
                         load_balancing_weight: Some(UInt32Value { value: weight(ep) }),
                         host_identifier: Some(lb_endpoint::HostIdentifier::Endpoint(Endpoint {
-                            address: Some(endpoint_address(&ep.address, ep.port)),
+                            address: Some(endpoint_address(ep.address, ep.port)),
                             ..Default::default()
                         })),
                     })

@@ -217,7 +217,8 @@ struct ServicesPart {
 }
 
 impl ServicesPart {
-    /// Each list in name order (stable: a merge of the sorted runs parts appended leave).
+    /// Each list in name order (a stable sort: on parts appended one after another, it merges
+    /// their sorted runs).
     fn sort(&mut self) {
         self.clusters.sort_by(|a, b| a.name.cmp(&b.name));
         self.encoded_clusters.sort_by(|a, b| a.0.cmp(&b.0));
@@ -1781,14 +1782,14 @@ impl<'a> SidecarTranslator<'a> {
     }
 
     /// The clusters and assignments of `services`, shared through `cache` by the proxies of
-    /// `scope`: typed, or `encoded`.
+    /// `scope`: typed, or `encoded`; `spread`: one part of several, on its own thread.
     fn services_part(
         &self,
         cache: &TranslationCache,
         scope: &str,
         services: &[&Service],
         encoded: bool,
-        endpoints_ahead: bool,
+        spread: bool,
     ) -> ServicesPart {
         let mut part = ServicesPart::default();
         let mut item = String::new();
@@ -1800,8 +1801,8 @@ impl<'a> SidecarTranslator<'a> {
             if !encoded {
                 let own = cache.service_clusters(scope, &item, || self.service_clusters(s));
                 // Typed assignments are taken in cluster order once the clusters are sorted;
-                // on a helper thread, built into the cache ahead of that.
-                for c in own.iter().filter(|c| endpoints_ahead && is_eds(c)) {
+                // spread over threads, built into the cache ahead of that.
+                for c in own.iter().filter(|c| spread && is_eds(c)) {
                     cache.endpoints(scope, &c.name, || self.endpoints(&c.name));
                 }
                 part.clusters.extend(own.iter().cloned());
@@ -1818,8 +1819,10 @@ impl<'a> SidecarTranslator<'a> {
             part.encoded_clusters
                 .extend(own.iter().map(|(n, b, _)| (Arc::clone(n), Arc::clone(b))));
         }
-        // Sorted here, on the part's thread: putting the parts in order is then a merge.
-        part.sort();
+        if spread {
+            // Sorted here, on the part's thread: putting the parts in order is then a merge.
+            part.sort();
+        }
         part
     }
 
