@@ -311,6 +311,26 @@ impl MutualTlsMemo {
     }
 }
 
+/// The SNI and identities of an `ISTIO_MUTUAL` cluster: the DestinationRule's, else the
+/// cluster's own SNI and the service's accounts.
+fn istio_mutual_names<'t>(
+    t: &'t ClientTlsSettings,
+    (port, subset, host): (u32, &str, &str),
+    service_accounts: &'t [String],
+) -> (String, &'t [String]) {
+    let sni = if t.sni.is_empty() {
+        istio_mutual_sni(port, subset, host)
+    } else {
+        t.sni.clone()
+    };
+    let sans = if t.subject_alt_names.is_empty() {
+        service_accounts
+    } else {
+        &t.subject_alt_names
+    };
+    (sni, sans)
+}
+
 /// The cluster fields [`apply_upstream_tls_with`] sets, encoded: (field number, value) in
 /// the order prost writes them, none when the cluster has no TLS. `None` for the modes not
 /// written here (SIMPLE and MUTUAL: build the cluster instead).
@@ -329,16 +349,7 @@ pub(crate) fn encoded_upstream_tls(
         UpstreamTls::Configured(t) => match t.mode {
             ClientTlsMode::Disable => Some(Vec::new()),
             ClientTlsMode::IstioMutual => {
-                let sni = if t.sni.is_empty() {
-                    istio_mutual_sni(port, subset, host)
-                } else {
-                    t.sni.clone()
-                };
-                let sans = if t.subject_alt_names.is_empty() {
-                    service_accounts
-                } else {
-                    &t.subject_alt_names
-                };
+                let (sni, sans) = istio_mutual_names(t, (port, subset, host), service_accounts);
                 Some(vec![(SOCKET, memo.istio_mutual_socket(&sni, sans, h2))])
             }
             ClientTlsMode::Simple | ClientTlsMode::Mutual => None,
@@ -454,16 +465,7 @@ pub(crate) fn apply_upstream_tls_with(
             let any = match t.mode {
                 ClientTlsMode::Disable => return,
                 ClientTlsMode::IstioMutual => {
-                    let sni = if t.sni.is_empty() {
-                        istio_mutual_sni(port, subset, host)
-                    } else {
-                        t.sni.clone()
-                    };
-                    let sans = if t.subject_alt_names.is_empty() {
-                        service_accounts
-                    } else {
-                        &t.subject_alt_names
-                    };
+                    let (sni, sans) = istio_mutual_names(t, (port, subset, host), service_accounts);
                     memo.istio_mutual_any(&sni, sans, h2)
                 }
                 ClientTlsMode::Simple | ClientTlsMode::Mutual => {
