@@ -606,9 +606,12 @@ impl Snapshot {
         use crate::translate::endpoints::{
             AssignmentOf, EndpointOptions, encoded_service_assignments,
         };
+        // A service's clusters come one after another: its service and DestinationRule are
+        // looked up once for them.
+        let mut last = None;
         let sources: Vec<_> = cluster_names
             .iter()
-            .map(|n| self.outbound_endpoint_source(n, proxy_namespace))
+            .map(|n| self.outbound_endpoint_source_with(n, proxy_namespace, &mut last))
             .collect();
         // The clusters of each service, services in order of first appearance.
         let mut groups: Vec<(&Service, Vec<usize>)> = Vec::new();
@@ -657,6 +660,17 @@ impl Snapshot {
         cluster_name: &str,
         proxy_namespace: &str,
     ) -> Option<EndpointSource<'_>> {
+        self.outbound_endpoint_source_with(cluster_name, proxy_namespace, &mut None)
+    }
+
+    /// [`Self::outbound_endpoint_source`], reusing `last`'s lookups (the previous cluster's
+    /// host, its service and DestinationRule) when the host is the same.
+    fn outbound_endpoint_source_with<'s, 'n>(
+        &'s self,
+        cluster_name: &'n str,
+        proxy_namespace: &str,
+        last: &mut Option<HostLookups<'s, 'n>>,
+    ) -> Option<EndpointSource<'s>> {
         static NO_LABELS: BTreeMap<String, String> = BTreeMap::new();
         let mut parts = cluster_name.splitn(4, '|');
         let (Some("outbound"), Some(port), Some(subset), Some(host)) =
@@ -665,22 +679,40 @@ impl Snapshot {
             return None;
         };
         let port: u32 = port.parse().ok()?;
-        // The proxy's own namespace's service first, else the first visible one.
-        let service = self
-            .services_for_host(host)
-            .filter(|s| s.visible_from(proxy_namespace))
-            .min_by_key(|s| s.namespace != proxy_namespace)?;
+        let lookups = match last {
+            Some(l) if l.0 == host => l,
+            _ => last.insert((
+                host,
+                // The proxy's own namespace's service first, else the first visible one.
+                self.services_for_host(host)
+                    .filter(|s| s.visible_from(proxy_namespace))
+                    .min_by_key(|s| s.namespace != proxy_namespace),
+                None,
+            )),
+        };
+        let service = lookups.1?;
         let service_port = service.port(port)?;
         let labels = if subset.is_empty() {
             Some(&NO_LABELS)
         } else {
-            self.destination_rule_for(host, &service.namespace, proxy_namespace)
+            lookups
+                .2
+                .get_or_insert_with(|| {
+                    self.destination_rule_for(host, &service.namespace, proxy_namespace)
+                })
                 .and_then(|dr| dr.spec.subsets.iter().find(|s| s.name == subset))
                 .map(|s| &s.labels)
         };
         Some((service, service_port, labels))
     }
 }
+
+/// A cluster host's lookups: the host, its service and (once needed) its DestinationRule.
+type HostLookups<'s, 'n> = (
+    &'n str,
+    Option<&'s Service>,
+    Option<Option<&'s crate::api::DestinationRule>>,
+);
 
 /// What an outbound cluster's assignment is made from: the service, its port and the
 /// subset's labels (`None` for a subset no DestinationRule defines).

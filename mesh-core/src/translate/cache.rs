@@ -21,7 +21,6 @@ use std::sync::{Arc, Mutex, OnceLock};
 use envoy_types::pb::envoy::config::cluster::v3::Cluster;
 use envoy_types::pb::envoy::config::endpoint::v3::ClusterLoadAssignment;
 use envoy_types::pb::envoy::config::route::v3::RouteConfiguration;
-use prost::Message;
 
 use crate::model::{ChangeSet, Snapshot};
 
@@ -141,12 +140,18 @@ impl RouteCache {
     ) -> Arc<VhostHead> {
         bounded(&self.heads, self.max_entries, key, || {
             let (name, domains) = build();
-            let encoded = envoy_types::pb::envoy::config::route::v3::VirtualHost {
-                name: name.clone(),
-                domains: domains.clone(),
-                ..Default::default()
+            // VirtualHost: name (1), domains (2, every one written, as prost does).
+            let mut encoded = Vec::with_capacity(
+                super::wire::str_len(1, &name)
+                    + domains
+                        .iter()
+                        .map(|d| super::wire::len_field(2, d.len()))
+                        .sum::<usize>(),
+            );
+            super::wire::put_str(&mut encoded, 1, &name);
+            for d in &domains {
+                super::wire::put_field(&mut encoded, 2, d.as_bytes());
             }
-            .encode_to_vec();
             Arc::new(VhostHead {
                 name,
                 domains,
