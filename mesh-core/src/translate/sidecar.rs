@@ -1214,7 +1214,10 @@ impl<'a> SidecarTranslator<'a> {
             let bytes = cache.get_or_insert(key, || {
                 let mut out = Vec::new();
                 for r in self.source_routes(src, port) {
-                    put_field(&mut out, 3, &r.encode_to_vec());
+                    // VirtualHost.routes (3), each written in place.
+                    super::wire::put_varint(&mut out, 3 << 3 | 2);
+                    r.encode_length_delimited(&mut out)
+                        .expect("a Vec grows as needed");
                 }
                 out
             });
