@@ -105,6 +105,25 @@ fn assert_shares_plain(
     assert_eq!(endpoints, plain.endpoints, "{what}");
 }
 
+/// Asserts that the encoded route configurations are the plain translation's, encoded.
+fn assert_routes_encode_plain(
+    shared: &mesh_core::translate::sidecar::SharedResources,
+    plain: &ProxyResources,
+    what: &str,
+) {
+    let encoded: Vec<(String, Vec<u8>)> = shared
+        .encoded_routes
+        .iter()
+        .map(|(n, r)| (n.clone(), r.to_vec()))
+        .collect();
+    let expected: Vec<(String, Vec<u8>)> = plain
+        .routes
+        .iter()
+        .map(|r| (r.name.clone(), r.encode_to_vec()))
+        .collect();
+    assert_eq!(encoded, expected, "{what}");
+}
+
 fn names<T>(items: &[T], name: impl Fn(&T) -> &str) -> Vec<String> {
     items.iter().map(|i| name(i).to_string()).collect()
 }
@@ -967,17 +986,7 @@ spec: {host: geo, trafficPolicy: {outlierDetection: {consecutive5xxErrors: 3}}}
             &route_cache,
         );
         assert!(encoded.routes.is_empty());
-        let encoded_routes: Vec<(String, Vec<u8>)> = encoded
-            .encoded_routes
-            .iter()
-            .map(|(n, r)| (n.clone(), r.to_vec()))
-            .collect();
-        let plain_routes: Vec<(String, Vec<u8>)> = plain
-            .routes
-            .iter()
-            .map(|r| (r.name.clone(), r.encode_to_vec()))
-            .collect();
-        assert_eq!(encoded_routes, plain_routes, "{}", w.name);
+        assert_routes_encode_plain(&encoded, &plain, &w.name);
         assert_shares_plain(&encoded, &plain, &w.name);
         // Assignments written directly decode to the typed ones.
         assert!(encoded.endpoints.is_empty());
@@ -1610,17 +1619,7 @@ spec:
         assert_eq!(t.translate_shared(&one), shared, "{pod}: one thread");
         let e = t.translate_shared_encoded(&encoded, &routes);
         assert_shares_plain(&e, &plain, pod);
-        let plain_routes: Vec<(String, Vec<u8>)> = plain
-            .routes
-            .iter()
-            .map(|r| (r.name.clone(), r.encode_to_vec()))
-            .collect();
-        let encoded_routes: Vec<(String, Vec<u8>)> = e
-            .encoded_routes
-            .iter()
-            .map(|(n, r)| (n.clone(), r.to_vec()))
-            .collect();
-        assert_eq!(encoded_routes, plain_routes, "{pod}");
+        assert_routes_encode_plain(&e, &plain, pod);
         assert_eq!(e.warnings, plain.warnings, "{pod}");
     }
     assert!(warned, "the mesh gives warnings");

@@ -310,7 +310,7 @@ pub struct TranslationCache {
     /// machine has.
     threads: usize,
     /// How many proxies' translations spread over several threads.
-    parallel_fills: std::sync::atomic::AtomicU64,
+    parallel_fills: AtomicU64,
 }
 
 /// An encoded cluster: its name, its bytes, and whether it is EDS (has an assignment).
@@ -354,13 +354,11 @@ impl TranslationCache {
     /// How many proxies' translations found so many services missing that they filled this
     /// cache on several threads.
     pub fn parallel_fills(&self) -> u64 {
-        self.parallel_fills
-            .load(std::sync::atomic::Ordering::Relaxed)
+        self.parallel_fills.load(Ordering::Relaxed)
     }
 
     pub(crate) fn count_parallel_fill(&self) {
-        self.parallel_fills
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.parallel_fills.fetch_add(1, Ordering::Relaxed);
     }
 
     /// How many services' clusters are held (or being built) for proxies of `scope`,

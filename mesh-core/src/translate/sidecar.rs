@@ -1438,15 +1438,19 @@ impl<'a> SidecarTranslator<'a> {
                     let policy = h.policy.as_ref();
                     let cluster =
                         outbound_cluster_name(port.number, name, &service.service.hostname);
-                    let own = match &h.eds_config {
-                        Some(eds) => self
-                            .inheriting_subset_fields(&service, eds, port, name, &cluster, policy),
-                        None => None,
-                    }
-                    .unwrap_or_else(|| {
-                        self.inheriting_subset_cluster(&service, &h.base, port, name, policy)
-                            .encode_to_vec()
-                    });
+                    let own = h
+                        .eds_config
+                        .as_ref()
+                        .and_then(|eds| {
+                            let eds = eds.as_deref();
+                            self.inheriting_subset_fields(
+                                &service, eds, port, name, &cluster, policy,
+                            )
+                        })
+                        .unwrap_or_else(|| {
+                            self.inheriting_subset_cluster(&service, &h.base, port, name, policy)
+                                .encode_to_vec()
+                        });
                     let bytes = h.rest.merge(&own);
                     out.push((Arc::from(cluster), Arc::from(bytes), true));
                     continue;
@@ -1500,7 +1504,7 @@ impl<'a> SidecarTranslator<'a> {
     fn inheriting_subset_fields(
         &self,
         sc: &ServiceClusters<'_>,
-        eds_config: &Option<Vec<u8>>,
+        eds_config: Option<&[u8]>,
         port: &Port,
         subset: &str,
         name: &str,
@@ -1516,10 +1520,8 @@ impl<'a> SidecarTranslator<'a> {
             &sc.tls,
         )?;
         let stat = super::cluster::stat_name(name);
-        let eds_len = eds_config
-            .as_ref()
-            .map_or(0, |c| wire::len_field(1, c.len()))
-            + wire::str_len(2, name);
+        let eds_len =
+            eds_config.map_or(0, |c| wire::len_field(1, c.len())) + wire::str_len(2, name);
         let mut out = Vec::with_capacity(
             2 * wire::str_len(1, name)
                 + eds_len
