@@ -376,34 +376,44 @@ impl Snapshot {
         service: &'a Service,
     ) -> impl Iterator<Item = &'a Workload> + 'a {
         use super::Registry;
-        let (inline, candidates): (&[Workload], &[usize]) = match service.registry {
-            Registry::External if !service.inline_endpoints.is_empty() => {
-                (&service.inline_endpoints, &[])
-            }
-            _ if service.selector.is_empty() => (&[], &[]),
-            // The rarest selector label narrows the candidates.
-            _ => (
-                &[],
-                service
-                    .selector
-                    .iter()
-                    .map(|(k, v)| {
-                        self.inner
-                            .workload_labels
-                            .get(&service.namespace)
-                            .and_then(|by_label| by_label.get(k))
-                            .and_then(|by_value| by_value.get(v))
-                            .map_or(&[][..], Vec::as_slice)
-                    })
-                    .min_by_key(|c| c.len())
-                    .unwrap_or_default(),
-            ),
-        };
+        // The candidates carry the selector's rarest label (from the index): only the
+        // others are checked on each.
+        let (inline, candidates, indexed): (&[Workload], &[usize], Option<&str>) =
+            match service.registry {
+                Registry::External if !service.inline_endpoints.is_empty() => {
+                    (&service.inline_endpoints, &[], None)
+                }
+                _ if service.selector.is_empty() => (&[], &[], None),
+                // The rarest selector label narrows the candidates.
+                _ => {
+                    let by_label = self.inner.workload_labels.get(&service.namespace);
+                    let (key, candidates) = service
+                        .selector
+                        .iter()
+                        .map(|(k, v)| {
+                            let c = by_label
+                                .and_then(|by_label| by_label.get(k))
+                                .and_then(|by_value| by_value.get(v))
+                                .map_or(&[][..], Vec::as_slice);
+                            (k.as_str(), c)
+                        })
+                        .min_by_key(|(_, c)| c.len())
+                        .unwrap_or_default();
+                    (&[], candidates, Some(key))
+                }
+            };
         inline.iter().chain(
             candidates
                 .iter()
                 .map(|i| &self.inner.workloads[*i])
-                .filter(|w| !w.is_terminated() && w.matches(&service.selector)),
+                .filter(move |w| {
+                    !w.is_terminated()
+                        && service
+                            .selector
+                            .iter()
+                            .filter(|(k, _)| Some(k.as_str()) != indexed)
+                            .all(|(k, v)| w.labels.get(k).is_some_and(|l| l == v))
+                }),
         )
     }
 
@@ -903,6 +913,62 @@ spec:
         assert_eq!(snap.services_visible_from("shop").count(), 2);
         assert_eq!(snap.services_visible_from("other").count(), 1);
         assert_eq!(snap.objects_of(Kind::ServiceEntry).count(), 1);
+    }
+
+    #[test]
+    fn indexed_selection_checks_every_selector_label() {
+        // The rarest label narrows the candidates; the others are checked on each.
+        let mut yaml = String::from(
+            "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: shop}\n\
+             spec: {selector: {app: web, tier: front}, ports: [{port: 80}]}\n",
+        );
+        for (name, ns, labels, phase) in [
+            ("both", "shop", "{app: web, tier: front}", "Running"),
+            (
+                "both-extra",
+                "shop",
+                "{app: web, tier: front, v: '2'}",
+                "Running",
+            ),
+            ("app-only", "shop", "{app: web, tier: back}", "Running"),
+            ("tier-only", "shop", "{app: api, tier: front}", "Running"),
+            ("no-tier", "shop", "{app: web}", "Running"),
+            ("done", "shop", "{app: web, tier: front}", "Succeeded"),
+            ("elsewhere", "other", "{app: web, tier: front}", "Running"),
+        ] {
+            yaml.push_str(&format!(
+                "---\napiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: {ns}, labels: {labels}}}\nspec: {{}}\nstatus: {{phase: {phase}}}\n"
+            ));
+        }
+        // Many `tier: front` pods elsewhere in the namespace make `app: web` the rarer label
+        // in one case, and few the other.
+        for extra in [0, 6] {
+            let mut all = yaml.clone();
+            for i in 0..extra {
+                all.push_str(&format!(
+                    "---\napiVersion: v1\nkind: Pod\nmetadata: {{name: f{i}, namespace: shop, labels: {{app: x{i}, tier: front}}}}\nspec: {{}}\n"
+                ));
+            }
+            let mut store = Store::new(MeshOptions::default());
+            store.apply_all(objects(&all));
+            let snap = store.snapshot();
+            let web = snap
+                .services_for_host("web.shop.svc.cluster.local")
+                .next()
+                .expect("the service");
+            let names = |ws: Vec<&Workload>| -> Vec<String> {
+                let mut n: Vec<String> = ws.iter().map(|w| w.name.clone()).collect();
+                n.sort();
+                n
+            };
+            let indexed = names(snap.service_workloads(web));
+            assert_eq!(indexed, ["both", "both-extra"], "{extra} extra pods");
+            let scanned = names(crate::translate::endpoints::service_workloads(
+                web,
+                snap.workloads(),
+            ));
+            assert_eq!(indexed, scanned);
+        }
     }
 
     #[test]

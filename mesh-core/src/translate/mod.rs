@@ -25,6 +25,7 @@ mod par;
 pub mod route;
 pub mod scope;
 pub mod sidecar;
+mod text;
 pub mod tls;
 pub mod vhost;
 mod wire;

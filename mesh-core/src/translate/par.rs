@@ -1,6 +1,7 @@
 //! Jobs run side by side on scoped threads: how one proxy's translation uses several cores
-//! when it has much to build (the first proxy after start). Results come back in job order,
-//! so the output does not depend on how the jobs were spread.
+//! when it has much to build (the first proxy after start). Each thread folds the jobs it
+//! takes into one result; callers combine those so that the output does not depend on how
+//! the jobs were spread.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -10,34 +11,40 @@ pub(crate) fn available() -> usize {
     *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
-/// Runs `job(0)` to `job(jobs - 1)`, each once, on this thread and up to `threads - 1`
-/// helpers taking the next job as they finish one (so list the longest jobs first), and
-/// returns their results in job order. A helper that cannot be started leaves its share to
-/// the others; a job's panic reaches the caller.
-pub(crate) fn run<R: Send>(threads: usize, jobs: usize, job: impl Fn(usize) -> R + Sync) -> Vec<R> {
+/// Runs jobs `0..jobs`, each once, on this thread and up to `threads - 1` helpers taking the
+/// next job as they finish one (so list the longest jobs first). Each thread folds the jobs
+/// it takes into its own accumulator (`init`, then `step` per job) and `finish`es it there.
+/// Returns one result per thread that ran, this thread's first: which jobs each holds
+/// depends on timing, so the caller must combine them in a way that does not. A helper that
+/// cannot be started leaves its share to the others; a job's panic reaches the caller.
+pub(crate) fn fold<A, R: Send>(
+    threads: usize,
+    jobs: usize,
+    init: impl Fn() -> A + Sync,
+    step: impl Fn(&mut A, usize) + Sync,
+    finish: impl Fn(A) -> R + Sync,
+) -> Vec<R> {
     let next = AtomicUsize::new(0);
     let work = || {
-        let mut done = Vec::new();
+        let mut acc = init();
         loop {
             let i = next.fetch_add(1, Ordering::Relaxed);
             if i >= jobs {
-                return done;
+                return finish(acc);
             }
-            done.push((i, job(i)));
+            step(&mut acc, i);
         }
     };
-    let mut all = std::thread::scope(|s| {
+    std::thread::scope(|s| {
         let helpers: Vec<_> = (1..threads.min(jobs))
             .filter_map(|_| std::thread::Builder::new().spawn_scoped(s, work).ok())
             .collect();
-        let mut all = work();
+        let mut all = vec![work()];
         for h in helpers {
-            all.extend(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+            all.push(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
         }
         all
-    });
-    all.sort_unstable_by_key(|(i, _)| *i);
-    all.into_iter().map(|(_, r)| r).collect()
+    })
 }
 
 #[cfg(test)]
@@ -45,26 +52,49 @@ mod tests {
     use super::*;
 
     #[test]
-    fn results_come_in_job_order_whatever_ran_them() {
+    fn folds_hold_every_job_once() {
         for threads in [1, 2, 4] {
             let ran = std::sync::Mutex::new(std::collections::HashSet::new());
-            let out = run(threads, 50, |i| {
-                ran.lock().unwrap().insert(std::thread::current().id());
-                // Uneven jobs, so that threads overtake one another.
-                std::thread::sleep(std::time::Duration::from_millis((i % 3) as u64 + 1));
-                i * i
-            });
-            assert_eq!(out, (0..50).map(|i| i * i).collect::<Vec<_>>());
-            let ran = ran.lock().unwrap().len();
-            // 100 ms of jobs: every helper starts long before they are all taken.
-            assert_eq!(ran, threads, "{threads} threads");
+            let parts = fold(
+                threads,
+                40,
+                Vec::new,
+                |held: &mut Vec<usize>, i| {
+                    ran.lock().unwrap().insert(std::thread::current().id());
+                    // Uneven jobs, so that threads overtake one another.
+                    std::thread::sleep(std::time::Duration::from_millis((i % 3) as u64 + 1));
+                    held.push(i);
+                },
+                |mut held| {
+                    held.push(usize::MAX);
+                    held
+                },
+            );
+            // 80 ms of jobs: every helper starts long before they are all taken.
+            assert_eq!(ran.lock().unwrap().len(), threads, "{threads} threads");
+            assert_eq!(parts.len(), threads, "one result per thread");
+            // Each thread's jobs in the order it took them, then its finish.
+            for p in &parts {
+                assert_eq!(p.last(), Some(&usize::MAX));
+                assert!(p[..p.len() - 1].is_sorted(), "{p:?}");
+            }
+            let mut all: Vec<usize> = parts
+                .concat()
+                .into_iter()
+                .filter(|i| *i != usize::MAX)
+                .collect();
+            all.sort_unstable();
+            assert_eq!(all, (0..40).collect::<Vec<_>>());
         }
-        assert!(run(3, 0, |i| i).is_empty());
+        let none = fold(3, 0, || 0, |_, _| unreachable!(), |n| n);
+        assert_eq!(none, vec![0], "no job: this thread's accumulator alone");
     }
 
     #[test]
     fn a_panicking_job_reaches_the_caller() {
-        let r = std::panic::catch_unwind(|| run(2, 8, |i| assert_ne!(i, 5, "job five")));
+        let r = std::panic::catch_unwind(|| {
+            fold(2, 8, || (), |_, i| assert_ne!(i, 5, "job five"), |_| ())
+        });
         assert!(r.is_err());
     }
 }

@@ -1726,24 +1726,34 @@ impl<'a> SidecarTranslator<'a> {
             let chunks: Vec<&[&Service]> = services
                 .chunks(services.len().div_ceil(threads * 32).max(8))
                 .collect();
+            // Each thread gathers the services it takes into one part, sorted on that
+            // thread: putting the parts in order is then one merge. A service's clusters all
+            // land in one part and names differ across services, so the merged order does not
+            // depend on which thread took what.
             let mut routes = None;
             let mut part = ServicesPart::default();
-            // The route configurations first: the longest job.
-            for p in super::par::run(threads, chunks.len() + 1, |i| match i {
-                0 => Err(self.routes_part(cache, route_cache)),
-                i => Ok(self.services_part(cache, &scope, chunks[i - 1], encoded, true)),
-            }) {
-                match p {
-                    Err(r) => routes = Some(r),
-                    Ok(p) => part.append(p),
-                }
+            for (r, p) in super::par::fold(
+                threads,
+                chunks.len() + 1,
+                || (None, ServicesPart::default()),
+                |(routes, part), i| match i {
+                    // The route configurations first: the longest job.
+                    0 => *routes = Some(self.routes_part(cache, route_cache)),
+                    i => self.services_part(cache, &scope, chunks[i - 1], encoded, true, part),
+                },
+                |(routes, mut part)| {
+                    part.sort();
+                    (routes, part)
+                },
+            ) {
+                routes = routes.or(r);
+                part.append(p);
             }
             (part, routes.expect("job 0 ran"))
         } else {
-            (
-                self.services_part(cache, &scope, services, encoded, false),
-                self.routes_part(cache, route_cache),
-            )
+            let mut part = ServicesPart::default();
+            self.services_part(cache, &scope, services, encoded, false, &mut part);
+            (part, self.routes_part(cache, route_cache))
         };
         let defaults = self.cluster_defaults(Protocol::Tcp);
         let mut own = vec![blackhole_cluster(&defaults), passthrough_cluster(&defaults)];
@@ -1787,7 +1797,8 @@ impl<'a> SidecarTranslator<'a> {
     }
 
     /// The clusters and assignments of `services`, shared through `cache` by the proxies of
-    /// `scope`: typed, or `encoded`; `spread`: one part of several, on its own thread.
+    /// `scope`, added to `part`: typed, or `encoded`; `spread`: one part of several, on its
+    /// own thread.
     fn services_part(
         &self,
         cache: &TranslationCache,
@@ -1795,8 +1806,8 @@ impl<'a> SidecarTranslator<'a> {
         services: &[&Service],
         encoded: bool,
         spread: bool,
-    ) -> ServicesPart {
-        let mut part = ServicesPart::default();
+        part: &mut ServicesPart,
+    ) {
         let mut item = String::new();
         for s in services {
             item.clear();
@@ -1824,11 +1835,6 @@ impl<'a> SidecarTranslator<'a> {
             part.encoded_clusters
                 .extend(own.iter().map(|(n, b, _)| (Arc::clone(n), Arc::clone(b))));
         }
-        if spread {
-            // Sorted here, on the part's thread: putting the parts in order is then a merge.
-            part.sort();
-        }
-        part
     }
 
     /// The route configurations (typed, or encoded through `route_cache`) shared through
@@ -2237,9 +2243,14 @@ pub fn config_metadata(kind: &str, namespace: &str, name: &str) -> Metadata {
     fields.insert(
         "config".to_string(),
         Value {
-            kind: Some(value::Kind::StringValue(format!(
-                "/apis/networking.istio.io/v1/namespaces/{namespace}/{kind}/{name}"
-            ))),
+            kind: Some(value::Kind::StringValue(super::text::concat([
+                "/apis/networking.istio.io/v1/namespaces/",
+                namespace,
+                "/",
+                kind,
+                "/",
+                name,
+            ]))),
         },
     );
     let mut filter_metadata = crate::dump::proto_map();

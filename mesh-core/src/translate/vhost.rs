@@ -20,6 +20,7 @@ use envoy_types::pb::envoy::config::route::v3::{
 use envoy_types::pb::google::protobuf::{BoolValue, Duration as PbDuration, UInt32Value};
 
 use super::cluster::PASSTHROUGH_CLUSTER;
+use super::text::{Decimal, concat};
 
 /// Istio's cap on direct response bodies (1 MiB).
 pub const MAX_DIRECT_RESPONSE_BODY_BYTES: u32 = 1024 * 1024;
@@ -52,16 +53,14 @@ impl DomainOptions {
 }
 
 fn with_port(domains: &mut Vec<String>, host: &str, port: Option<u32>) {
-    let host = if host.contains(':') {
-        format!("[{host}]")
+    let (open, close) = if host.contains(':') {
+        ("[", "]")
     } else {
-        host.to_string()
+        ("", "")
     };
+    domains.push(concat([open, host, close]));
     if let Some(p) = port {
-        domains.push(host.clone());
-        domains.push(format!("{host}:{p}"));
-    } else {
-        domains.push(host);
+        domains.push(concat([open, host, close, ":", Decimal::new(p).as_str()]));
     }
 }
 
@@ -88,7 +87,7 @@ pub fn virtual_host_domains_with_aliases(
         domains.extend(alt_virtual_hosts(host, opts));
     }
     if opts.headless_kubernetes {
-        let wild: Vec<String> = domains.iter().map(|d| format!("*.{d}")).collect();
+        let wild: Vec<String> = domains.iter().map(|d| concat(["*.", d])).collect();
         domains.extend(wild);
     }
     for addr in addresses
@@ -105,10 +104,10 @@ fn alt_virtual_hosts(hostname: &str, opts: &DomainOptions) -> Vec<String> {
     let mut out = Vec::new();
     if opts.absolute_fqdn {
         if hostname.parse::<std::net::IpAddr>().is_err() {
-            out.push(format!("{hostname}."));
+            out.push(concat([hostname, "."]));
         }
         if let Some(p) = opts.port {
-            out.push(format!("{hostname}.:{p}"));
+            out.push(concat([hostname, ".:", Decimal::new(p).as_str()]));
         }
     }
     let proxy_domain = opts.proxy_domain.as_str();
@@ -139,7 +138,7 @@ fn alt_virtual_hosts(hostname: &str, opts: &DomainOptions) -> Vec<String> {
         let first_shared = host_parts[host_parts.len() - shared];
         with_port(
             &mut out,
-            &format!("{unique_host}.{first_shared}"),
+            &concat([&unique_host, ".", first_shared]),
             opts.port,
         );
     }
@@ -164,11 +163,11 @@ fn alt_hosts_for_kubernetes_service(hostname: &str, opts: &DomainOptions) -> Vec
     let mut out = Vec::new();
     if &hostname[ns + 1..ih] == proxy_ns {
         with_port(&mut out, name, opts.port);
-        with_port(&mut out, &format!("{name_ns}.svc"), opts.port);
+        with_port(&mut out, &concat([name_ns, ".svc"]), opts.port);
         with_port(&mut out, name_ns, opts.port);
     } else {
         with_port(&mut out, name_ns, opts.port);
-        with_port(&mut out, &format!("{name_ns}.svc"), opts.port);
+        with_port(&mut out, &concat([name_ns, ".svc"]), opts.port);
     }
     out
 }
@@ -250,9 +249,10 @@ pub fn outbound_route_configuration(
 
 /// `util.DomainName`: the virtual host name `host:port`.
 pub fn virtual_host_name(host: &str, port: u32) -> String {
+    let port = Decimal::new(port);
     if host.contains(':') {
-        format!("[{host}]:{port}")
+        concat(["[", host, "]:", port.as_str()])
     } else {
-        format!("{host}:{port}")
+        concat([host, ":", port.as_str()])
     }
 }
