@@ -14,6 +14,7 @@
 //! `<name>-<index>` from their pod template, so a directory of manifests translates without
 //! a cluster.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::sync::{Arc, OnceLock};
@@ -239,7 +240,9 @@ struct Inner {
     by_kind: BTreeMap<Kind, Vec<Arc<Object>>>,
     /// Workload indexes by namespace, label and value (nested, so that a lookup by `&str`
     /// allocates nothing).
-    workload_labels: HashMap<String, HashMap<String, HashMap<String, Vec<usize>>>>,
+    workload_labels: LabelIndex,
+    /// Each service's identities ([`Snapshot::service_identities`]), by service index.
+    service_identities: Vec<Vec<String>>,
     /// DestinationRules by namespace, indexes into `by_kind[DestinationRule]`.
     destination_rules: HashMap<String, RuleIndex>,
     /// The mesh-bound VirtualServices, scoped once for all proxies (on first use).
@@ -248,6 +251,9 @@ struct Inner {
     /// several services (on first use).
     rule_scoping: OnceLock<(HashSet<String>, bool)>,
 }
+
+/// Workload indexes by namespace, label and value.
+type LabelIndex = HashMap<String, HashMap<String, HashMap<String, Vec<usize>>>>;
 
 /// A namespace's DestinationRules by their (qualified) host.
 #[derive(Debug, Default)]
@@ -292,8 +298,7 @@ impl Snapshot {
                 by_kind.entry(k).or_default().push(Arc::clone(o));
             }
         }
-        let mut workload_labels: HashMap<String, HashMap<String, HashMap<String, Vec<usize>>>> =
-            HashMap::new();
+        let mut workload_labels: LabelIndex = HashMap::new();
         for (i, w) in workloads.iter().enumerate() {
             let by_label = workload_labels.entry(w.namespace.clone()).or_default();
             for (k, v) in &w.labels {
@@ -323,6 +328,16 @@ impl Snapshot {
                 }
             }
         }
+        let service_identities = services
+            .iter()
+            .map(|s| {
+                identities(
+                    s,
+                    selected_workloads(s, &workloads, &workload_labels),
+                    &options.trust_domain,
+                )
+            })
+            .collect();
         Snapshot {
             inner: Arc::new(Inner {
                 options,
@@ -333,6 +348,7 @@ impl Snapshot {
                 workloads,
                 by_kind,
                 workload_labels,
+                service_identities,
                 destination_rules,
                 mesh_virtual_services: OnceLock::new(),
                 rule_scoping: OnceLock::new(),
@@ -375,46 +391,28 @@ impl Snapshot {
         &'a self,
         service: &'a Service,
     ) -> impl Iterator<Item = &'a Workload> + 'a {
-        use super::Registry;
-        // The candidates carry the selector's rarest label (from the index): only the
-        // others are checked on each.
-        let (inline, candidates, indexed): (&[Workload], &[usize], Option<&str>) =
-            match service.registry {
-                Registry::External if !service.inline_endpoints.is_empty() => {
-                    (&service.inline_endpoints, &[], None)
-                }
-                _ if service.selector.is_empty() => (&[], &[], None),
-                // The rarest selector label narrows the candidates.
-                _ => {
-                    let by_label = self.inner.workload_labels.get(&service.namespace);
-                    let (key, candidates) = service
-                        .selector
-                        .iter()
-                        .map(|(k, v)| {
-                            let c = by_label
-                                .and_then(|by_label| by_label.get(k))
-                                .and_then(|by_value| by_value.get(v))
-                                .map_or(&[][..], Vec::as_slice);
-                            (k.as_str(), c)
-                        })
-                        .min_by_key(|(_, c)| c.len())
-                        .unwrap_or_default();
-                    (&[], candidates, Some(key))
-                }
-            };
-        inline.iter().chain(
-            candidates
-                .iter()
-                .map(|i| &self.inner.workloads[*i])
-                .filter(move |w| {
-                    !w.is_terminated()
-                        && service
-                            .selector
-                            .iter()
-                            .filter(|(k, _)| Some(k.as_str()) != indexed)
-                            .all(|(k, v)| w.labels.get(k).is_some_and(|l| l == v))
-                }),
-        )
+        selected_workloads(service, &self.inner.workloads, &self.inner.workload_labels)
+    }
+
+    /// The identities a service's clusters accept (`ISTIO_MUTUAL` SANs): its own
+    /// `subjectAltNames` and the SPIFFE ids of the workloads it selects, sorted, each once.
+    /// Worked out with the snapshot for its services, as istiod's push context does
+    /// (`initServiceAccounts`); computed here for a service from elsewhere.
+    pub fn service_identities<'a>(&'a self, service: &Service) -> Cow<'a, [String]> {
+        // One of this snapshot's services: its index from its address.
+        let services = self.inner.services.as_ptr_range();
+        let at = std::ptr::from_ref(service);
+        if services.contains(&at) {
+            let i = (at as usize - services.start as usize) / std::mem::size_of::<Service>();
+            if let Some(ids) = self.inner.service_identities.get(i) {
+                return Cow::Borrowed(ids);
+            }
+        }
+        Cow::Owned(identities(
+            service,
+            self.service_workloads_iter(service),
+            &self.inner.options.trust_domain,
+        ))
     }
 
     /// The VirtualServices bound to the mesh (`gateways` empty or `mesh`) with hosts qualified
@@ -841,6 +839,73 @@ fn allocate_pod_ips(workloads: &mut [Workload]) {
     }
 }
 
+/// The workloads a service selects (as `translate::endpoints::service_workloads` does),
+/// through the label index: the candidates carry the selector's rarest label, and only the
+/// others are checked on each.
+fn selected_workloads<'a>(
+    service: &'a Service,
+    workloads: &'a [Workload],
+    index: &'a LabelIndex,
+) -> impl Iterator<Item = &'a Workload> + 'a {
+    use super::Registry;
+    let (inline, candidates, indexed): (&[Workload], &[usize], Option<&str>) =
+        match service.registry {
+            Registry::External if !service.inline_endpoints.is_empty() => {
+                (&service.inline_endpoints, &[], None)
+            }
+            _ if service.selector.is_empty() => (&[], &[], None),
+            _ => {
+                let by_label = index.get(&service.namespace);
+                let (key, candidates) = service
+                    .selector
+                    .iter()
+                    .map(|(k, v)| {
+                        let c = by_label
+                            .and_then(|by_label| by_label.get(k))
+                            .and_then(|by_value| by_value.get(v))
+                            .map_or(&[][..], Vec::as_slice);
+                        (k.as_str(), c)
+                    })
+                    .min_by_key(|(_, c)| c.len())
+                    .unwrap_or_default();
+                (&[], candidates, Some(key))
+            }
+        };
+    inline
+        .iter()
+        .chain(candidates.iter().map(|i| &workloads[*i]).filter(move |w| {
+            !w.is_terminated()
+                && service
+                    .selector
+                    .iter()
+                    .filter(|(k, _)| Some(k.as_str()) != indexed)
+                    .all(|(k, v)| w.labels.get(k).is_some_and(|l| l == v))
+        }))
+}
+
+/// A service's `subjectAltNames` and the SPIFFE ids of `selected` (under `trust_domain`),
+/// sorted, each once.
+fn identities<'a>(
+    service: &Service,
+    selected: impl Iterator<Item = &'a Workload>,
+    trust_domain: &str,
+) -> Vec<String> {
+    let mut out: Vec<String> = service.service_accounts.clone();
+    // Each identity formatted once, however many workloads run under it (few identities per
+    // service: a list is quicker than a set).
+    let mut seen: Vec<(&str, &str)> = Vec::new();
+    for w in selected {
+        let id = (w.namespace.as_str(), w.service_account.as_str());
+        if !seen.contains(&id) {
+            seen.push(id);
+            out.extend(w.spiffe_id(trust_domain));
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -936,8 +1001,9 @@ spec:
             ("done", "shop", "{app: web, tier: front}", "Succeeded"),
             ("elsewhere", "other", "{app: web, tier: front}", "Running"),
         ] {
+            // Each pod runs as itself: the service's identities are its pods'.
             yaml.push_str(&format!(
-                "---\napiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: {ns}, labels: {labels}}}\nspec: {{}}\nstatus: {{phase: {phase}}}\n"
+                "---\napiVersion: v1\nkind: Pod\nmetadata: {{name: {name}, namespace: {ns}, labels: {labels}}}\nspec: {{serviceAccountName: {name}}}\nstatus: {{phase: {phase}}}\n"
             ));
         }
         // Many `tier: front` pods elsewhere in the namespace make `app: web` the rarer label
@@ -968,6 +1034,20 @@ spec:
                 snap.workloads(),
             ));
             assert_eq!(indexed, scanned);
+            // Worked out with the snapshot for its own services; the same computed for a copy.
+            let ids = snap.service_identities(web);
+            assert!(matches!(ids, Cow::Borrowed(_)));
+            assert_eq!(
+                *ids,
+                [
+                    "spiffe://cluster.local/ns/shop/sa/both",
+                    "spiffe://cluster.local/ns/shop/sa/both-extra"
+                ]
+            );
+            let copy = web.clone();
+            let computed = snap.service_identities(&copy);
+            assert!(matches!(computed, Cow::Owned(_)));
+            assert_eq!(computed, ids);
         }
     }
 

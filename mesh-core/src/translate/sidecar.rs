@@ -1576,7 +1576,7 @@ impl<'a> SidecarTranslator<'a> {
             service: s,
             dr: dr.map(|d| &d.spec),
             subsets,
-            sans: self.service_accounts(s),
+            sans: self.scope.snapshot().service_identities(s),
             metadata,
             tls: MutualTlsMemo::default(),
         }
@@ -1959,24 +1959,6 @@ impl<'a> SidecarTranslator<'a> {
 
     /// The SPIFFE identities behind a service (its workloads' and the ServiceEntry's
     /// `subjectAltNames`), as `ISTIO_MUTUAL` verifies them.
-    fn service_accounts(&self, s: &Service) -> Vec<String> {
-        let td = &self.scope.snapshot().options().trust_domain;
-        let mut out: Vec<String> = s.service_accounts.clone();
-        // Each identity formatted once, however many workloads run under it (few identities
-        // per service: a list is quicker than a set).
-        let mut seen: Vec<(&str, &str)> = Vec::new();
-        for w in self.scope.snapshot().service_workloads_iter(s) {
-            let id = (w.namespace.as_str(), w.service_account.as_str());
-            if !seen.contains(&id) {
-                seen.push(id);
-                out.extend(w.spiffe_id(td));
-            }
-        }
-        out.sort_unstable();
-        out.dedup();
-        out
-    }
-
     fn assignment(
         &self,
         cluster: &str,
@@ -2302,7 +2284,7 @@ struct ServiceClusters<'a> {
     dr: Option<&'a crate::api::networking::DestinationRuleSpec>,
     /// No subset, then the DestinationRule's subsets.
     subsets: Vec<Option<&'a str>>,
-    sans: Vec<String>,
+    sans: std::borrow::Cow<'a, [String]>,
     metadata: Option<Metadata>,
     /// The `ISTIO_MUTUAL` contexts of the service's clusters, encoded once.
     tls: MutualTlsMemo,
