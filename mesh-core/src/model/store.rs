@@ -879,7 +879,7 @@ fn selected_workloads<'a>(
                     .selector
                     .iter()
                     .filter(|(k, _)| Some(k.as_str()) != indexed)
-                    .all(|(k, v)| w.labels.get(k).is_some_and(|l| l == v))
+                    .all(|(k, v)| w.label(k).is_some_and(|l| l == v))
         }))
 }
 

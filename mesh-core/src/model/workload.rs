@@ -187,7 +187,16 @@ impl Workload {
     pub fn matches(&self, selector: &BTreeMap<String, String>) -> bool {
         selector
             .iter()
-            .all(|(k, v)| self.labels.get(k).is_some_and(|l| l == v))
+            .all(|(k, v)| self.label(k).is_some_and(|l| l == v))
+    }
+
+    /// The value of label `key`. Labels are few: a walk comparing lengths first reads the
+    /// bytes of only the keys as long as `key` (a map lookup reads every key it passes).
+    pub fn label(&self, key: &str) -> Option<&str> {
+        self.labels
+            .iter()
+            .find(|(k, _)| k.len() == key.len() && *k == key)
+            .map(|(_, v)| v.as_str())
     }
 
     /// Whether a pod has finished (`Succeeded` or `Failed`): istiod publishes no endpoint
@@ -389,5 +398,29 @@ mod tests {
         assert!(w.matches(&sel(&[("app", "a"), ("version", "v1")])));
         assert!(!w.matches(&sel(&[("app", "a"), ("version", "v2")])));
         assert!(!w.matches(&sel(&[("tier", "a")])));
+        // Many labels (several map nodes), keys of one length, a key that prefixes another.
+        let mut labels: BTreeMap<String, String> = (0..40)
+            .map(|i| (format!("k{i:02}"), format!("v{i}")))
+            .collect();
+        labels.insert("k".into(), "short".into());
+        labels.insert("k000".into(), "long".into());
+        let many = Workload::from_entry_spec(
+            &WorkloadEntrySpec {
+                labels,
+                ..WorkloadEntrySpec::default()
+            },
+            "m",
+            "ns",
+        );
+        for i in 0..40 {
+            let k = format!("k{i:02}");
+            assert_eq!(many.label(&k), Some(format!("v{i}").as_str()));
+        }
+        assert_eq!(many.label("k"), Some("short"));
+        assert_eq!(many.label("k000"), Some("long"));
+        assert_eq!(many.label("k40"), None);
+        assert_eq!(many.label(""), None);
+        assert!(many.matches(&sel(&[("k07", "v7"), ("k39", "v39"), ("k", "short")])));
+        assert!(!many.matches(&sel(&[("k07", "v7"), ("k39", "v38")])));
     }
 }

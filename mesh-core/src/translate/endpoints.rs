@@ -411,23 +411,17 @@ fn put_lb_endpoint(out: &mut Vec<u8>, ep: &ServiceEndpoint<'_>, options: &Endpoi
 /// revision;cluster`.
 fn workload_parts<'a>(w: &'a Workload, options: &'a EndpointOptions) -> [&'a str; 9] {
     // The labels that name the canonical service and revision, by precedence, found in one
-    // walk over the labels.
-    const NAME: [&str; 3] = [
-        "service.istio.io/canonical-name",
-        "app.kubernetes.io/name",
-        "app",
-    ];
-    const REVISION: [&str; 3] = [
-        "service.istio.io/canonical-revision",
-        "app.kubernetes.io/version",
-        "version",
-    ];
+    // walk over the labels (a match on a key compares its length first).
     let (mut name, mut revision): ([Option<&str>; 3], [Option<&str>; 3]) = Default::default();
     for (k, v) in &w.labels {
-        if let Some(i) = NAME.iter().position(|n| n == k) {
-            name[i] = Some(v);
-        } else if let Some(i) = REVISION.iter().position(|n| n == k) {
-            revision[i] = Some(v);
+        match k.as_str() {
+            "service.istio.io/canonical-name" => name[0] = Some(v),
+            "app.kubernetes.io/name" => name[1] = Some(v),
+            "app" => name[2] = Some(v),
+            "service.istio.io/canonical-revision" => revision[0] = Some(v),
+            "app.kubernetes.io/version" => revision[1] = Some(v),
+            "version" => revision[2] = Some(v),
+            _ => {}
         }
     }
     let canonical_name = name.into_iter().flatten().next().unwrap_or(&w.name);
