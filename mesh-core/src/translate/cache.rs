@@ -132,33 +132,9 @@ impl RouteCache {
     }
 
     /// The name and domains of a virtual host for `key` (a fingerprint of everything they
-    /// are made from), with their encoding, or `build`'s (then cached).
-    pub(crate) fn head(
-        &self,
-        key: u64,
-        build: impl FnOnce() -> (String, Vec<String>),
-    ) -> Arc<VhostHead> {
-        bounded(&self.heads, self.max_entries, key, || {
-            let (name, domains) = build();
-            // VirtualHost: name (1), domains (2, every one written, as prost does).
-            let mut encoded = Vec::with_capacity(
-                super::wire::str_len(1, &name)
-                    + domains
-                        .iter()
-                        .map(|d| super::wire::len_field(2, d.len()))
-                        .sum::<usize>(),
-            );
-            super::wire::put_str(&mut encoded, 1, &name);
-            for d in &domains {
-                super::wire::put_field(&mut encoded, 2, d.as_bytes());
-            }
-            Arc::new(VhostHead {
-                name,
-                domains,
-                encoded,
-            })
-        })
-        .0
+    /// are made from), or `build`'s (then cached).
+    pub(crate) fn head(&self, key: u64, build: impl FnOnce() -> VhostHead) -> Arc<VhostHead> {
+        bounded(&self.heads, self.max_entries, key, || Arc::new(build())).0
     }
 
     /// The assembly plan (which virtual hosts, in what order, with which domains) for `key`,
@@ -200,13 +176,60 @@ impl RouteCache {
     }
 }
 
-/// A virtual host's name and domains, and their encoding (`VirtualHost` fields 1 and 2,
-/// which come before its routes).
+/// A virtual host's name and domains as their encoding (`VirtualHost` fields 1 and 2, which
+/// come before its routes), and where each lies in it: one buffer, not a string each.
 #[derive(Debug)]
 pub(crate) struct VhostHead {
-    pub(crate) name: String,
-    pub(crate) domains: Vec<String>,
-    pub(crate) encoded: Vec<u8>,
+    encoded: Vec<u8>,
+    name: std::ops::Range<usize>,
+    domains: Vec<std::ops::Range<usize>>,
+}
+
+impl VhostHead {
+    /// A head named `name`, with `domains` of about `size` bytes in all to come.
+    pub(crate) fn new(name: &str, domains: usize, size: usize) -> VhostHead {
+        let mut encoded = Vec::with_capacity(super::wire::str_len(1, name) + size + 2 * domains);
+        // VirtualHost.name (1).
+        super::wire::put_str(&mut encoded, 1, name);
+        let end = encoded.len();
+        VhostHead {
+            name: end - name.len()..end,
+            encoded,
+            domains: Vec::with_capacity(domains),
+        }
+    }
+
+    /// Adds a domain (VirtualHost.domains, 2: every one written, as prost does) made of
+    /// `parts`.
+    pub(crate) fn push_domain(&mut self, parts: &[&str]) {
+        let len = parts.iter().map(|p| p.len()).sum();
+        super::wire::put_len(&mut self.encoded, 2, len);
+        let start = self.encoded.len();
+        for p in parts {
+            self.encoded.extend_from_slice(p.as_bytes());
+        }
+        self.domains.push(start..self.encoded.len());
+    }
+
+    pub(crate) fn encoded(&self) -> &[u8] {
+        &self.encoded
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        self.text(self.name.clone())
+    }
+
+    pub(crate) fn domain_count(&self) -> usize {
+        self.domains.len()
+    }
+
+    pub(crate) fn domain(&self, i: usize) -> &str {
+        self.text(self.domains[i].clone())
+    }
+
+    fn text(&self, at: std::ops::Range<usize>) -> &str {
+        std::str::from_utf8(&self.encoded[at]).expect("written from strings")
+    }
 }
 
 /// Which candidate virtual hosts a route configuration keeps, in output order, each with

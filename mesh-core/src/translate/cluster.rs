@@ -52,12 +52,12 @@ pub const PASSTHROUGH_CLUSTER: &str = "PassthroughCluster";
 /// `model.BuildSubsetKey` for outbound clusters: `outbound|9080|v1|reviews.default.svc.cluster.local`.
 pub fn outbound_cluster_name(port: u32, subset: &str, host: &str) -> String {
     let port = super::text::Decimal::new(port);
-    super::text::concat(["outbound|", port.as_str(), "|", subset, "|", host])
+    super::text::concat(&["outbound|", port.as_str(), "|", subset, "|", host])
 }
 
 /// `util.DelimitedStatsPrefix`: a cluster's `alt_stat_name`.
 pub(crate) fn stat_name(name: &str) -> String {
-    super::text::concat([name, ";"])
+    super::text::concat(&[name, ";"])
 }
 
 /// `buildCluster` + `maybeApplyEdsConfig`: a cluster of the given discovery type with Istio's

@@ -81,7 +81,8 @@ use super::route::{RouteContext, build_http_routes, default_outbound_route};
 use super::scope::{ProxyScope, host_matches};
 use super::tls::{MutualTlsMemo, UpstreamTls, apply_upstream_tls_with};
 use super::vhost::{
-    CatchAll, DomainOptions, outbound_route_configuration, virtual_host_domains, virtual_host_name,
+    CatchAll, DomainSink, DomainView, for_each_domain, outbound_route_configuration,
+    virtual_host_name,
 };
 use super::wire::{put_field, put_field_parts};
 use crate::api::networking::{CaptureMode, Destination, RouteDestination, TrafficPolicy};
@@ -1243,13 +1244,13 @@ impl<'a> SidecarTranslator<'a> {
             }
             let key = f.value();
             head_keys.u64(key);
-            cache.head(key, || self.head_names(h, port, false))
+            cache.head(key, || self.vhost_head(h, port))
         };
         let candidates = self.plan_virtual_hosts(port, &services, listener, &mut head, &mut build);
         let plan = cache.plan(head_keys.value(), || {
             let mut warnings = Vec::new();
             let mut order = dedup_plan(&candidates, &mut warnings);
-            order.sort_by(|a, b| candidates[a.0].0.name.cmp(&candidates[b.0].0.name));
+            order.sort_by(|a, b| candidates[a.0].0.name().cmp(candidates[b.0].0.name()));
             VhostPlan { order, warnings }
         });
         warnings.extend(plan.warnings.iter().cloned());
@@ -1257,7 +1258,7 @@ impl<'a> SidecarTranslator<'a> {
         let tail = outbound_route_configuration("", Vec::new(), &self.catch_all());
         let size: usize = candidates
             .iter()
-            .map(|(h, r)| h.encoded.len() + r.len() + 8)
+            .map(|(h, r)| h.encoded().len() + r.len() + 8)
             .sum();
         let mut out = Vec::with_capacity(size + name.len() + 256);
         if !name.is_empty() {
@@ -1266,11 +1267,11 @@ impl<'a> SidecarTranslator<'a> {
         for (i, keep) in plan.order.iter() {
             let (h, routes) = candidates.get(*i)?;
             match keep {
-                None => put_field_parts(&mut out, 2, &[&h.encoded, routes]),
+                None => put_field_parts(&mut out, 2, &[h.encoded(), routes]),
                 Some(keep) => {
                     let mut vh = VirtualHost {
-                        name: h.name.clone(),
-                        domains: kept(h.domains.iter().cloned(), keep),
+                        name: h.name().to_string(),
+                        domains: kept((0..h.domain_count()).map(|j| h.domain(j).to_string()), keep),
                         ..Default::default()
                     }
                     .encode_to_vec();
@@ -1297,14 +1298,47 @@ impl<'a> SidecarTranslator<'a> {
         }
     }
 
+    /// A virtual host's name and domains on `port`, written as their encoding.
+    fn vhost_head(&self, h: HeadSource<'_>, port: u32) -> VhostHead {
+        match h {
+            HeadSource::Service(s) => {
+                // Domains are a few names of about the hostname's length each.
+                let mut head = VhostHead::new(
+                    &virtual_host_name(&s.hostname, port),
+                    8,
+                    8 * s.hostname.len(),
+                );
+                self.for_each_domain(s, None, &mut |parts| head.push_domain(parts));
+                head
+            }
+            HeadSource::Host(host) => {
+                let mut head = VhostHead::new(&virtual_host_name(host, port), 1, host.len());
+                head.push_domain(&[host]);
+                head
+            }
+        }
+    }
+
     fn domains(&self, s: &Service, port: Option<u32>) -> Vec<String> {
-        let proxy = self.scope.proxy();
-        let mut opts = DomainOptions::sidecar(proxy.dns_domain.clone());
-        opts.headless_kubernetes = headless_kubernetes(s);
-        opts.port = port;
-        let mut addresses = vec![s.address.clone()];
-        addresses.extend(s.extra_addresses.iter().cloned());
-        virtual_host_domains(&s.hostname, &addresses, &opts)
+        let mut out = Vec::new();
+        self.for_each_domain(s, port, &mut |parts| {
+            out.push(super::text::concat(parts));
+        });
+        out
+    }
+
+    /// The domains a sidecar reaches `s` by (with `port` appended too when set), each given
+    /// to `emit` in order.
+    fn for_each_domain(&self, s: &Service, port: Option<u32>, emit: &mut DomainSink<'_>) {
+        let view = DomainView {
+            proxy_domain: &self.scope.proxy().dns_domain,
+            port,
+            absolute_fqdn: true,
+            headless_kubernetes: headless_kubernetes(s),
+        };
+        let addresses =
+            std::iter::once(s.address.as_str()).chain(s.extra_addresses.iter().map(String::as_str));
+        for_each_domain(&s.hostname, &[], addresses, view, emit);
     }
 
     /// The DestinationRule's consistent hash for the default subset of a service port.
@@ -2126,7 +2160,7 @@ fn dedup_plan<H: VhostNaming, R>(
     candidates: &[(H, R)],
     warnings: &mut Vec<String>,
 ) -> Vec<(usize, Option<Vec<bool>>)> {
-    let total: usize = candidates.iter().map(|c| c.0.domains().len()).sum();
+    let total: usize = candidates.iter().map(|c| c.0.domain_count()).sum();
     let mut names: FastSet<&str> = FastSet::default();
     names.reserve(candidates.len());
     let mut domains: FastSet<&str> = FastSet::default();
@@ -2138,11 +2172,11 @@ fn dedup_plan<H: VhostNaming, R>(
             warnings.push(format!("duplicate virtual host {name}; dropped"));
             continue;
         }
-        let ds = head.domains();
+        let count = head.domain_count();
         let mut mask: Option<Vec<bool>> = None;
-        for (j, d) in ds.iter().enumerate() {
-            if !domains.insert(d.as_str()) {
-                mask.get_or_insert_with(|| vec![true; ds.len()])[j] = false;
+        for j in 0..count {
+            if !domains.insert(head.domain(j)) {
+                mask.get_or_insert_with(|| vec![true; count])[j] = false;
             }
         }
         if mask.is_some() {
@@ -2151,7 +2185,7 @@ fn dedup_plan<H: VhostNaming, R>(
             ));
         }
         let any = match &mask {
-            None => !ds.is_empty(),
+            None => count > 0,
             Some(m) => m.iter().any(|k| *k),
         };
         if any {
@@ -2174,24 +2208,31 @@ fn kept<T>(items: impl IntoIterator<Item = T>, keep: &[bool]) -> Vec<T> {
 /// A virtual host's name and domains as planning reads them.
 trait VhostNaming {
     fn name(&self) -> &str;
-    fn domains(&self) -> &[String];
+    fn domain_count(&self) -> usize;
+    fn domain(&self, i: usize) -> &str;
 }
 
 impl VhostNaming for (String, Vec<String>) {
     fn name(&self) -> &str {
         &self.0
     }
-    fn domains(&self) -> &[String] {
-        &self.1
+    fn domain_count(&self) -> usize {
+        self.1.len()
+    }
+    fn domain(&self, i: usize) -> &str {
+        &self.1[i]
     }
 }
 
 impl VhostNaming for Arc<VhostHead> {
     fn name(&self) -> &str {
-        &self.name
+        VhostHead::name(self)
     }
-    fn domains(&self) -> &[String] {
-        &self.domains
+    fn domain_count(&self) -> usize {
+        VhostHead::domain_count(self)
+    }
+    fn domain(&self, i: usize) -> &str {
+        VhostHead::domain(self, i)
     }
 }
 
@@ -2225,7 +2266,7 @@ pub fn config_metadata(kind: &str, namespace: &str, name: &str) -> Metadata {
     fields.insert(
         "config".to_string(),
         Value {
-            kind: Some(value::Kind::StringValue(super::text::concat([
+            kind: Some(value::Kind::StringValue(super::text::concat(&[
                 "/apis/networking.istio.io/v1/namespaces/",
                 namespace,
                 "/",

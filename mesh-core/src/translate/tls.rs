@@ -83,7 +83,7 @@ pub fn sds_secret_config(name: &str) -> SdsSecretConfig {
 /// `BuildDNSSrvSubsetKey`: the SNI Istio sends for `ISTIO_MUTUAL`.
 pub fn istio_mutual_sni(port: u32, subset: &str, host: &str) -> String {
     let port = super::text::Decimal::new(port);
-    super::text::concat(["outbound_.", port.as_str(), "_.", subset, "_.", host])
+    super::text::concat(&["outbound_.", port.as_str(), "_.", subset, "_.", host])
 }
 
 /// Exact SAN matches. istiod writes the deprecated `match_subject_alt_names`; we write the

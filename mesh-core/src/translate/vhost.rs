@@ -52,15 +52,49 @@ impl DomainOptions {
     }
 }
 
-fn with_port(domains: &mut Vec<String>, host: &str, port: Option<u32>) {
-    let (open, close) = if host.contains(':') {
+impl DomainOptions {
+    fn view(&self) -> DomainView<'_> {
+        DomainView {
+            proxy_domain: &self.proxy_domain,
+            port: self.port,
+            absolute_fqdn: self.absolute_fqdn,
+            headless_kubernetes: self.headless_kubernetes,
+        }
+    }
+}
+
+/// [`DomainOptions`], borrowed.
+#[derive(Clone, Copy)]
+pub(crate) struct DomainView<'a> {
+    pub(crate) proxy_domain: &'a str,
+    pub(crate) port: Option<u32>,
+    pub(crate) absolute_fqdn: bool,
+    pub(crate) headless_kubernetes: bool,
+}
+
+/// Where generated domains go, each as parts to write one after another (so that none is
+/// built as a string on its own unless the receiver wants one).
+pub(crate) type DomainSink<'s> = dyn FnMut(&[&str]) + 's;
+
+/// `host` + `suffix` (in brackets when it holds a `:`), then with `:port` when `port` is set;
+/// each after `prefix`.
+fn with_port(emit: &mut DomainSink<'_>, prefix: &str, host: &str, suffix: &str, port: Option<u32>) {
+    let (open, close) = if host.contains(':') || suffix.contains(':') {
         ("[", "]")
     } else {
         ("", "")
     };
-    domains.push(concat([open, host, close]));
+    emit(&[prefix, open, host, suffix, close]);
     if let Some(p) = port {
-        domains.push(concat([open, host, close, ":", Decimal::new(p).as_str()]));
+        emit(&[
+            prefix,
+            open,
+            host,
+            suffix,
+            close,
+            ":",
+            Decimal::new(p).as_str(),
+        ]);
     }
 }
 
@@ -82,43 +116,65 @@ pub fn virtual_host_domains_with_aliases(
     opts: &DomainOptions,
 ) -> Vec<String> {
     let mut domains = Vec::new();
-    for host in std::iter::once(hostname).chain(aliases.iter().map(String::as_str)) {
-        with_port(&mut domains, host, opts.port);
-        domains.extend(alt_virtual_hosts(host, opts));
-    }
-    if opts.headless_kubernetes {
-        let wild: Vec<String> = domains.iter().map(|d| concat(["*.", d])).collect();
-        domains.extend(wild);
-    }
-    for addr in addresses
-        .iter()
-        .filter(|a| !a.is_empty() && a.as_str() != "0.0.0.0")
-    {
-        with_port(&mut domains, addr, opts.port);
-    }
+    for_each_domain(
+        hostname,
+        aliases,
+        addresses.iter().map(String::as_str),
+        opts.view(),
+        &mut |parts| domains.push(concat(parts)),
+    );
     domains
 }
 
-/// `GenerateAltVirtualHosts`.
-fn alt_virtual_hosts(hostname: &str, opts: &DomainOptions) -> Vec<String> {
-    let mut out = Vec::new();
-    if opts.absolute_fqdn {
-        if hostname.parse::<std::net::IpAddr>().is_err() {
-            out.push(concat([hostname, "."]));
-        }
-        if let Some(p) = opts.port {
-            out.push(concat([hostname, ".:", Decimal::new(p).as_str()]));
+/// [`virtual_host_domains_with_aliases`], each domain given to `emit` in order.
+pub(crate) fn for_each_domain<'a>(
+    hostname: &str,
+    aliases: &[String],
+    addresses: impl Iterator<Item = &'a str>,
+    opts: DomainView<'_>,
+    emit: &mut DomainSink<'_>,
+) {
+    let hosts = || std::iter::once(hostname).chain(aliases.iter().map(String::as_str));
+    for host in hosts() {
+        with_port(emit, "", host, "", opts.port);
+        alt_virtual_hosts(emit, "", host, opts);
+    }
+    if opts.headless_kubernetes {
+        // Every name again as a wildcard (the pods' own names).
+        for host in hosts() {
+            with_port(emit, "*.", host, "", opts.port);
+            alt_virtual_hosts(emit, "*.", host, opts);
         }
     }
-    let proxy_domain = opts.proxy_domain.as_str();
+    for addr in addresses.filter(|a| !a.is_empty() && *a != "0.0.0.0") {
+        with_port(emit, "", addr, "", opts.port);
+    }
+}
+
+/// `GenerateAltVirtualHosts`, each after `prefix`.
+fn alt_virtual_hosts(
+    emit: &mut DomainSink<'_>,
+    prefix: &str,
+    hostname: &str,
+    opts: DomainView<'_>,
+) {
+    if opts.absolute_fqdn {
+        if hostname.parse::<std::net::IpAddr>().is_err() {
+            emit(&[prefix, hostname, "."]);
+        }
+        if let Some(p) = opts.port {
+            emit(&[prefix, hostname, ".:", Decimal::new(p).as_str()]);
+        }
+    }
+    let proxy_domain = opts.proxy_domain;
     if proxy_domain.contains(".svc.") {
         let suffix = proxy_domain
             .find(".svc.")
             .map_or(proxy_domain, |i| &proxy_domain[i..]);
         if hostname.ends_with(suffix) {
-            out.extend(alt_hosts_for_kubernetes_service(hostname, opts));
+            alt_hosts_for_kubernetes_service(emit, prefix, hostname, opts);
         }
-        return out;
+        return;
     }
     let host_parts: Vec<&str> = hostname.split('.').collect();
     let proxy_parts: Vec<&str> = proxy_domain.split('.').collect();
@@ -129,47 +185,51 @@ fn alt_virtual_hosts(hostname: &str, opts: &DomainOptions) -> Vec<String> {
         .take_while(|(a, b)| a == b)
         .count();
     if shared == 0 {
-        return out;
+        return;
     }
     let unique = &host_parts[..host_parts.len() - shared];
     let unique_host = unique.join(".");
-    with_port(&mut out, &unique_host, opts.port);
+    with_port(emit, prefix, &unique_host, "", opts.port);
     if unique.len() == 2 {
         let first_shared = host_parts[host_parts.len() - shared];
         with_port(
-            &mut out,
-            &concat([&unique_host, ".", first_shared]),
+            emit,
+            prefix,
+            &unique_host,
+            &concat(&[".", first_shared]),
             opts.port,
         );
     }
-    out
 }
 
 /// `generateAltVirtualHostsForKubernetesService`: same namespace gets `name`, `name.ns.svc`,
-/// `name.ns`; another namespace gets `name.ns`, `name.ns.svc`.
-fn alt_hosts_for_kubernetes_service(hostname: &str, opts: &DomainOptions) -> Vec<String> {
+/// `name.ns`; another namespace gets `name.ns`, `name.ns.svc`. Each after `prefix`.
+fn alt_hosts_for_kubernetes_service(
+    emit: &mut DomainSink<'_>,
+    prefix: &str,
+    hostname: &str,
+    opts: DomainView<'_>,
+) {
     let proxy_ns = opts.proxy_domain.split(".svc.").next().unwrap_or_default();
     let Some(ih) = hostname.find(".svc.") else {
-        return Vec::new();
+        return;
     };
     let Some(ns) = hostname.find('.') else {
-        return Vec::new();
+        return;
     };
     if ns + 1 > ih {
-        return Vec::new();
+        return;
     }
     let name = &hostname[..ns];
     let name_ns = &hostname[..ih];
-    let mut out = Vec::new();
     if &hostname[ns + 1..ih] == proxy_ns {
-        with_port(&mut out, name, opts.port);
-        with_port(&mut out, &concat([name_ns, ".svc"]), opts.port);
-        with_port(&mut out, name_ns, opts.port);
+        with_port(emit, prefix, name, "", opts.port);
+        with_port(emit, prefix, name_ns, ".svc", opts.port);
+        with_port(emit, prefix, name_ns, "", opts.port);
     } else {
-        with_port(&mut out, name_ns, opts.port);
-        with_port(&mut out, &concat([name_ns, ".svc"]), opts.port);
+        with_port(emit, prefix, name_ns, "", opts.port);
+        with_port(emit, prefix, name_ns, ".svc", opts.port);
     }
-    out
 }
 
 /// What an outbound port does with traffic to hosts it does not know.
@@ -251,8 +311,8 @@ pub fn outbound_route_configuration(
 pub fn virtual_host_name(host: &str, port: u32) -> String {
     let port = Decimal::new(port);
     if host.contains(':') {
-        concat(["[", host, "]:", port.as_str()])
+        concat(&["[", host, "]:", port.as_str()])
     } else {
-        concat([host, ":", port.as_str()])
+        concat(&[host, ":", port.as_str()])
     }
 }
