@@ -2066,12 +2066,13 @@ impl<'a> SidecarTranslator<'a> {
 
     /// The encoded assignments of a service's EDS clusters.
     fn service_endpoints_encoded(&self, clusters: &[EncodedCluster]) -> Vec<(Arc<str>, Arc<[u8]>)> {
-        let names: Vec<&str> = clusters.iter().filter(|c| c.2).map(|c| &*c.0).collect();
+        let eds: Vec<&Arc<str>> = clusters.iter().filter(|c| c.2).map(|c| &c.0).collect();
+        let names: Vec<&str> = eds.iter().map(|n| &***n).collect();
         let encoded = self.endpoints_encoded_many(&names);
-        names
-            .into_iter()
+        // Each assignment shares its cluster's name.
+        eds.into_iter()
             .zip(encoded)
-            .filter_map(|(n, e)| Some((Arc::from(n), Arc::from(e?))))
+            .filter_map(|(n, e)| Some((Arc::clone(n), Arc::from(e?))))
             .collect()
     }
 
