@@ -741,6 +741,43 @@ fn cached_routes_encode_identically() {
         json["virtual_hosts"][0]["routes"][1]["route"]["cluster"],
         "outbound|8080|v2|cart.shop.svc.cluster.local"
     );
+    // Every kind of action (the VirtualService's metadata is written after it), and the
+    // fields written after the metadata.
+    let actions = snapshot_of(inline(
+        r#"
+apiVersion: v1
+kind: Service
+metadata: {name: echo, namespace: a}
+spec: {ports: [{name: http, port: 8080}], selector: {app: echo}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: echo-0, namespace: a, labels: {app: echo}}
+spec: {}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: echo, namespace: a}
+spec:
+  hosts: [echo]
+  http:
+  - name: moved
+    match: [{uri: {prefix: /old}}]
+    redirect: {uri: /new, redirectCode: 301}
+  - match: [{uri: {exact: /teapot}}]
+    directResponse: {status: 418, body: {string: short and stout}}
+    headers: {response: {set: {x-pot: tea}}}
+  - match: [{uri: {prefix: /slow}}]
+    fault: {delay: {fixedDelay: 1s, percentage: {value: 10}}}
+    corsPolicy: {allowOrigins: [{exact: "https://example.com"}]}
+    route: [{destination: {host: echo}}]
+    headers: {request: {add: {x-a: b}, remove: [x-c]}}
+  - route: [{destination: {host: echo}, weight: 50}, {destination: {host: echo}, weight: 50}]
+    mirror: {host: echo}
+    timeout: 2s
+"#,
+    ));
+    check(&actions, "echo-0");
 }
 
 /// Routes cached for one proxy are reused by proxies of other namespaces only where the

@@ -1109,6 +1109,22 @@ impl<'a> SidecarTranslator<'a> {
 
     /// The routes of one source on `port`.
     fn source_routes(&self, src: &RouteSource<'_>, port: u32) -> Vec<Route> {
+        let (mut routes, meta) = self.source_routes_apart(src, port);
+        if let Some(meta) = meta {
+            for r in &mut routes {
+                r.metadata = Some(meta.clone());
+            }
+        }
+        routes
+    }
+
+    /// [`Self::source_routes`] without their metadata, and the metadata each takes (a
+    /// VirtualService's name).
+    fn source_routes_apart(
+        &self,
+        src: &RouteSource<'_>,
+        port: u32,
+    ) -> (Vec<Route>, Option<Metadata>) {
         match src {
             RouteSource::VirtualService(vs) => {
                 let proxy = self.scope.proxy();
@@ -1116,12 +1132,9 @@ impl<'a> SidecarTranslator<'a> {
                 let mut ctx = RouteContext::new(port, &cluster_name);
                 ctx.proxy_labels = proxy.labels.clone();
                 ctx.proxy_namespace = proxy.config_namespace.clone();
-                let mut routes = build_http_routes(&vs.spec.http, &ctx);
+                let routes = build_http_routes(&vs.spec.http, &ctx);
                 let meta = config_metadata("virtual-service", &vs.namespace, &vs.name);
-                for r in &mut routes {
-                    r.metadata = Some(meta.clone());
-                }
-                routes
+                (routes, Some(meta))
             }
             RouteSource::Default(s) => {
                 let cluster = outbound_cluster_name(port, "", &s.hostname);
@@ -1130,7 +1143,7 @@ impl<'a> SidecarTranslator<'a> {
                 if let (Some(h), Some(route::Action::Route(a))) = (hash, route.action.as_mut()) {
                     a.hash_policy = vec![h];
                 }
-                vec![route]
+                (vec![route], None)
             }
         }
     }
@@ -1214,11 +1227,24 @@ impl<'a> SidecarTranslator<'a> {
             let key = self.source_fingerprint(src, port);
             let bytes = cache.get_or_insert(key, || {
                 let mut out = Vec::new();
-                for r in self.source_routes(src, port) {
+                let (routes, meta) = self.source_routes_apart(src, port);
+                // The metadata is the same for every route: encoded once (Route.metadata, 4).
+                let meta = meta.map(|m| {
+                    Route {
+                        metadata: Some(m),
+                        ..Default::default()
+                    }
+                    .encode_to_vec()
+                });
+                for r in routes {
                     // VirtualHost.routes (3), each written in place.
                     super::wire::put_varint(&mut out, 3 << 3 | 2);
-                    r.encode_length_delimited(&mut out)
-                        .expect("a Vec grows as needed");
+                    match &meta {
+                        None => r
+                            .encode_length_delimited(&mut out)
+                            .expect("a Vec grows as needed"),
+                        Some(meta) => put_route_with_metadata(&mut out, &r, meta),
+                    }
                 }
                 out
             });
@@ -2194,6 +2220,23 @@ fn dedup_plan<H: VhostNaming, R>(
         }
     }
     plan
+}
+
+/// `route` with `metadata` (its encoded `Route.metadata` field) added, length-delimited: the
+/// bytes prost writes for the route holding that metadata. prost writes fields in tag order,
+/// a oneof at the place of its lowest tag whichever member is set: the match (1), the action
+/// (route 2, redirect 3, direct_response 7, filter_action 17, non_forwarding_action 18), then
+/// the metadata (4) and the rest.
+fn put_route_with_metadata(out: &mut Vec<u8>, route: &Route, metadata: &[u8]) {
+    super::wire::put_varint(out, (route.encoded_len() + metadata.len()) as u64);
+    let start = out.len();
+    route.encode_raw(out);
+    let at = super::wire::fields(&out[start..])
+        .iter()
+        .take_while(|(number, _, _)| matches!(number, 1 | 2 | 3 | 7 | 17 | 18))
+        .last()
+        .map_or(start, |(_, _, end)| start + end);
+    out.splice(at..at, metadata.iter().copied());
 }
 
 /// The items whose `keep` flag is set.
