@@ -193,11 +193,11 @@ impl From<ProxyResources> for SharedResources {
     }
 }
 
-/// A port's cluster without a subset, as its subsets' clusters are made from it: `base`, just
-/// its EDS config (and `eds_config`, that config's own encoding, when it has one); `rest`, its
+/// A port's cluster without a subset, as its subsets' clusters are made from it: its EDS
+/// config (and `eds_config`, that config's own encoding, when it has one); `rest`, its
 /// encoding without the fields a subset sets; `policy`, the port's traffic policy.
 struct Hollow {
-    base: Cluster,
+    eds_cluster_config: Option<envoy_cluster::EdsClusterConfig>,
     eds_config: Option<Option<Vec<u8>>>,
     rest: super::wire::Indexed,
     policy: Option<TrafficPolicy>,
@@ -1493,8 +1493,7 @@ impl<'a> SidecarTranslator<'a> {
                 if let (Some(name), Some(h)) = (subset, &hollow)
                     && service.inherits(name)
                 {
-                    // Only the subset's own fields (written directly where they can be):
-                    // `h.base` holds just the EDS config.
+                    // Only the subset's own fields (written directly where they can be).
                     let policy = h.policy.as_ref();
                     let cluster =
                         outbound_cluster_name(port.number, name, &service.service.hostname);
@@ -1508,7 +1507,13 @@ impl<'a> SidecarTranslator<'a> {
                             )
                         })
                         .unwrap_or_else(|| {
-                            self.inheriting_subset_cluster(&service, &h.base, port, name, policy)
+                            // Built typed: a cluster of just the EDS config, given the
+                            // subset's names and TLS.
+                            let base = Cluster {
+                                eds_cluster_config: h.eds_cluster_config.clone(),
+                                ..Default::default()
+                            };
+                            self.inheriting_subset_cluster(&service, &base, port, name, policy)
                                 .encode_to_vec()
                         });
                     let bytes = h.rest.merge(&own);
@@ -1529,26 +1534,40 @@ impl<'a> SidecarTranslator<'a> {
                 }
                 // The fields a subset sets apart, moved out of the cluster: the rest is
                 // encoded once, for this cluster and the subsets'.
-                let own = Cluster {
-                    name: std::mem::take(&mut c.name),
-                    alt_stat_name: std::mem::take(&mut c.alt_stat_name),
-                    eds_cluster_config: c.eds_cluster_config.take(),
-                    transport_socket: c.transport_socket.take(),
-                    transport_socket_matches: std::mem::take(&mut c.transport_socket_matches),
-                    ..Default::default()
-                };
+                let name = std::mem::take(&mut c.name);
+                let alt_stat_name = std::mem::take(&mut c.alt_stat_name);
+                let eds_cluster_config = c.eds_cluster_config.take();
+                let transport_socket = c.transport_socket.take();
+                let transport_socket_matches = std::mem::take(&mut c.transport_socket_matches);
                 let rest = super::wire::Indexed::new(c.encode_to_vec());
-                let bytes = rest.merge(&own.encode_to_vec());
-                out.push((Arc::from(own.name.as_str()), Arc::from(bytes), true));
-                let eds_config = own
-                    .eds_cluster_config
+                // Those fields encoded as prost writes them (in tag order), without a whole
+                // `Cluster` made to hold them.
+                let mut own = Vec::new();
+                {
+                    use prost::encoding::{message, string};
+                    if !name.is_empty() {
+                        string::encode(1, &name, &mut own);
+                    }
+                    if let Some(e) = &eds_cluster_config {
+                        message::encode(3, e, &mut own);
+                    }
+                    if let Some(t) = &transport_socket {
+                        message::encode(24, t, &mut own);
+                    }
+                    if !alt_stat_name.is_empty() {
+                        string::encode(28, &alt_stat_name, &mut own);
+                    }
+                    for m in &transport_socket_matches {
+                        message::encode(43, m, &mut own);
+                    }
+                }
+                let bytes = rest.merge(&own);
+                out.push((Arc::from(name.as_str()), Arc::from(bytes), true));
+                let eds_config = eds_cluster_config
                     .as_ref()
                     .map(|e| e.eds_config.as_ref().map(|c| c.encode_to_vec()));
                 hollow = Some(Hollow {
-                    base: Cluster {
-                        eds_cluster_config: own.eds_cluster_config,
-                        ..Default::default()
-                    },
+                    eds_cluster_config,
                     eds_config,
                     rest,
                     policy: service.port_policy(port),
@@ -2231,8 +2250,7 @@ fn put_route_with_metadata(out: &mut Vec<u8>, route: &Route, metadata: &[u8]) {
     super::wire::put_varint(out, (route.encoded_len() + metadata.len()) as u64);
     let start = out.len();
     route.encode_raw(out);
-    let at = super::wire::fields(&out[start..])
-        .iter()
+    let at = super::wire::each_field(&out[start..])
         .take_while(|(number, _, _)| matches!(number, 1 | 2 | 3 | 7 | 17 | 18))
         .last()
         .map_or(start, |(_, _, end)| start + end);

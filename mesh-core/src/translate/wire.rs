@@ -107,6 +107,11 @@ pub(crate) fn payload(field: &[u8]) -> &[u8] {
 /// The top-level fields of an encoded message: (field number, where the field starts, where
 /// it ends), key included, in the order they come.
 pub(crate) fn fields(bytes: &[u8]) -> Vec<(u32, usize, usize)> {
+    each_field(bytes).collect()
+}
+
+/// [`fields`], one by one.
+pub(crate) fn each_field(bytes: &[u8]) -> impl Iterator<Item = (u32, usize, usize)> + '_ {
     fn varint(bytes: &[u8], at: &mut usize) -> u64 {
         let mut v = 0;
         for shift in (0..64).step_by(7) {
@@ -119,9 +124,11 @@ pub(crate) fn fields(bytes: &[u8]) -> Vec<(u32, usize, usize)> {
         }
         v
     }
-    let mut out = Vec::new();
     let mut at = 0;
-    while at < bytes.len() {
+    std::iter::from_fn(move || {
+        if at >= bytes.len() {
+            return None;
+        }
         let start = at;
         let key = varint(bytes, &mut at);
         match key & 7 {
@@ -134,9 +141,8 @@ pub(crate) fn fields(bytes: &[u8]) -> Vec<(u32, usize, usize)> {
             // Groups: prost writes none for the messages merged here.
             _ => at = bytes.len(),
         }
-        out.push(((key >> 3) as u32, start, at.min(bytes.len())));
-    }
-    out
+        Some(((key >> 3) as u32, start, at.min(bytes.len())))
+    })
 }
 
 /// An encoded message with its fields found ([`fields`]), for merging other encodings of its
