@@ -79,17 +79,12 @@ fn assert_shares_plain(
         assert_eq!(clusters, plain.clusters, "{what}");
     } else {
         assert!(shared.clusters.is_empty(), "{what}");
-        let encoded: Vec<(String, Vec<u8>)> = shared
-            .encoded_clusters
-            .iter()
-            .map(|(n, bytes)| (n.to_string(), bytes.to_vec()))
-            .collect();
-        let expected: Vec<(String, Vec<u8>)> = plain
-            .clusters
-            .iter()
-            .map(|c| (c.name.clone(), c.encode_to_vec()))
-            .collect();
-        assert_eq!(encoded, expected, "{what}");
+        assert_encoded(
+            shared.encoded_clusters.iter().map(|(n, b)| (&**n, &**b)),
+            &plain.clusters,
+            |c| &c.name,
+            what,
+        );
     }
     // Typed assignments, or encoded ones (which must decode to the typed).
     let endpoints: Vec<_> = if shared.encoded_endpoints.is_empty() {
@@ -111,15 +106,30 @@ fn assert_routes_encode_plain(
     plain: &ProxyResources,
     what: &str,
 ) {
-    let encoded: Vec<(String, Vec<u8>)> = shared
-        .encoded_routes
-        .iter()
-        .map(|(n, r)| (n.clone(), r.to_vec()))
+    assert_encoded(
+        shared
+            .encoded_routes
+            .iter()
+            .map(|(n, r)| (n.as_str(), &**r)),
+        &plain.routes,
+        |r| &r.name,
+        what,
+    );
+}
+
+/// Asserts that the `(name, bytes)` pairs are `typed`, each named and encoded, in order.
+fn assert_encoded<'a, T: Message>(
+    encoded: impl Iterator<Item = (&'a str, &'a [u8])>,
+    typed: &[T],
+    name: impl Fn(&T) -> &str,
+    what: &str,
+) {
+    let encoded: Vec<(String, Vec<u8>)> = encoded
+        .map(|(n, bytes)| (n.to_string(), bytes.to_vec()))
         .collect();
-    let expected: Vec<(String, Vec<u8>)> = plain
-        .routes
+    let expected: Vec<(String, Vec<u8>)> = typed
         .iter()
-        .map(|r| (r.name.clone(), r.encode_to_vec()))
+        .map(|t| (name(t).to_string(), t.encode_to_vec()))
         .collect();
     assert_eq!(encoded, expected, "{what}");
 }
@@ -697,6 +707,19 @@ fn corpus_sidecars_are_accepted_by_envoy() {
     assert_eq!(validated, total);
 }
 
+/// A service `echo` in namespace `a` with one pod, `echo-0`.
+const ECHO: &str = r#"
+apiVersion: v1
+kind: Service
+metadata: {name: echo, namespace: a}
+spec: {ports: [{name: http, port: 8080}], selector: {app: echo}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: echo-0, namespace: a, labels: {app: echo}}
+status: {podIP: 10.244.1.1}
+"#;
+
 /// The cached, encoded route configuration is byte for byte the encoding of the typed one:
 /// cold, warm, and after an edit (which must not serve the stale routes).
 #[test]
@@ -744,17 +767,9 @@ fn cached_routes_encode_identically() {
     // Every kind of action (the VirtualService's metadata is written after it), and the
     // fields written after the metadata.
     let actions = snapshot_of(inline(
-        r#"
-apiVersion: v1
-kind: Service
-metadata: {name: echo, namespace: a}
-spec: {ports: [{name: http, port: 8080}], selector: {app: echo}}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: echo-0, namespace: a, labels: {app: echo}}
-spec: {}
----
+        &[
+            ECHO,
+            r#"---
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: echo, namespace: a}
@@ -776,6 +791,8 @@ spec:
     mirror: {host: echo}
     timeout: 2s
 "#,
+        ]
+        .concat(),
     ));
     check(&actions, "echo-0");
 }
@@ -788,17 +805,9 @@ fn cached_routes_respect_source_namespace() {
     use mesh_core::translate::cache::RouteCache;
     use mesh_core::translate::sidecar::SidecarTranslator;
     let snap = snapshot_of(inline(
-        r#"
-apiVersion: v1
-kind: Service
-metadata: {name: echo, namespace: a}
-spec: {ports: [{name: http, port: 8080}], selector: {app: echo}}
----
-apiVersion: v1
-kind: Pod
-metadata: {name: echo-0, namespace: a, labels: {app: echo}}
-status: {podIP: 10.244.1.1}
----
+        &[
+            ECHO,
+            r#"---
 apiVersion: v1
 kind: Pod
 metadata: {name: client-0, namespace: b, labels: {app: client}}
@@ -814,6 +823,8 @@ spec:
     route: [{destination: {host: echo, subset: from-b}}]
   - route: [{destination: {host: echo, subset: others}}]
 "#,
+        ]
+        .concat(),
     ));
     let cache = RouteCache::default();
     let mut seen = Vec::new();

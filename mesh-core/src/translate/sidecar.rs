@@ -2036,8 +2036,8 @@ impl<'a> SidecarTranslator<'a> {
         Some(c)
     }
 
-    /// The SPIFFE identities behind a service (its workloads' and the ServiceEntry's
-    /// `subjectAltNames`), as `ISTIO_MUTUAL` verifies them.
+    /// The assignment of `cluster`: the endpoints of `s` on `port`, narrowed to `subset`'s
+    /// labels (`None` when no DestinationRule defines that subset).
     fn assignment(
         &self,
         cluster: &str,

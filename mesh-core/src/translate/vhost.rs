@@ -50,9 +50,7 @@ impl DomainOptions {
             headless_kubernetes: false,
         }
     }
-}
 
-impl DomainOptions {
     fn view(&self) -> DomainView<'_> {
         DomainView {
             proxy_domain: &self.proxy_domain,
